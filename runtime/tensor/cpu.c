@@ -1,0 +1,682 @@
+/* CPU backend: host memory, OpenBLAS for every matrix product (matmul, conv
+ * via im2col, transposed conv, LSTM, attention, RVQ distances), plain loops
+ * the compiler can vectorise for the rest. OpenBLAS brings its own threads. */
+#include "runtime/tensor/tensor_internal.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cpu_device {
+    float *scratch[2]; /* reusable host scratch (f16 weights, im2col, scores) */
+    size_t scratch_len[2];
+} cpu_device;
+
+/* Grow scratch slot `slot` to n floats; NULL on OOM. */
+static float *scratch(rg_device *dev, int slot, size_t n) {
+    cpu_device *cd = dev->impl;
+    if (cd->scratch_len[slot] < n) {
+        float *p = realloc(cd->scratch[slot], n * sizeof(float));
+        if (!p)
+            return NULL;
+        cd->scratch[slot] = p;
+        cd->scratch_len[slot] = n;
+    }
+    return cd->scratch[slot];
+}
+
+/* Weights may be f16: return an f32 pointer to them, converting into the
+ * given scratch slot when needed. */
+static const float *weight_f32(rg_device *dev, const rg_tensor *t, int slot) {
+    if (t->dtype == RG_F32)
+        return rg_host_ptr(t);
+    int64_t n = rg_tensor_numel(t);
+    float *dst = scratch(dev, slot, (size_t)n);
+    if (!dst)
+        return NULL;
+    const uint16_t *src = rg_host_ptr(t);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = rg_f16_to_f32(src[i]);
+    return dst;
+}
+
+static const float *opt_f32(const rg_tensor *t) {
+    return t->buf ? (const float *)rg_host_ptr(t) : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ops                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void fill_rows_with_bias(float *out, const float *bias, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(out + r * n, bias, (size_t)n * sizeof(float));
+}
+
+/* out[m, n] (+)= a[m, k] · op(w); beta = 1 when out already holds the bias. */
+static void gemm(const float *a, const float *w, float *out, int64_t m, int64_t n, int64_t k,
+                 bool trans_w, float beta) {
+    if (m == 1) {
+        /* Matrix-vector: gemv streams the weight once, which is the bound. */
+        if (trans_w)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0f, w, (int)k, a, 1, beta,
+                        out, 1);
+        else
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)k, (int)n, 1.0f, w, (int)n, a, 1, beta,
+                        out, 1);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_w ? CblasTrans : CblasNoTrans, (int)m, (int)n,
+                (int)k, 1.0f, a, (int)k, w, trans_w ? (int)k : (int)n, beta, out, (int)n);
+}
+
+static rg_status cpu_matmul(rg_device *dev, const rg_op *op) {
+    const float *a = rg_host_ptr(&op->t[MM_A]);
+    const float *w = weight_f32(dev, &op->t[MM_W], 0);
+    float *out = rg_host_ptr(&op->t[MM_OUT]);
+    const float *bias = opt_f32(&op->t[MM_BIAS]);
+    if (!w)
+        return rg_fail(dev, RG_ERR_OOM, "matmul: no memory to widen f16 weights");
+    int64_t m = op->p.mm.m, n = op->p.mm.n, k = op->p.mm.k, batch = op->p.mm.batch;
+    if (bias)
+        fill_rows_with_bias(out, bias, batch * m, n);
+    float beta = bias ? 1.0f : 0.0f;
+    if (!op->p.mm.w_batched) { /* shared weight: one product over all rows */
+        gemm(a, w, out, batch * m, n, k, op->p.mm.trans_w, beta);
+        return RG_OK;
+    }
+    for (int64_t b = 0; b < batch; b++)
+        gemm(a + b * m * k, w + b * n * k, out + b * m * n, m, n, k, op->p.mm.trans_w, beta);
+    return RG_OK;
+}
+
+static void cpu_binary(const rg_op *op) {
+    const float *a = rg_host_ptr(&op->t[BIN_A]);
+    const float *b = rg_host_ptr(&op->t[BIN_B]);
+    float *out = rg_host_ptr(&op->t[BIN_OUT]);
+    int64_t n = rg_tensor_numel(&op->t[BIN_A]), nb = rg_tensor_numel(&op->t[BIN_B]);
+    for (int64_t base = 0; base < n; base += nb) {
+        if (op->p.bin.op == RG_BINARY_ADD)
+            for (int64_t i = 0; i < nb; i++)
+                out[base + i] = a[base + i] + b[i];
+        else
+            for (int64_t i = 0; i < nb; i++)
+                out[base + i] = a[base + i] * b[i];
+    }
+}
+
+static void cpu_scale(const rg_op *op) {
+    const float *a = rg_host_ptr(&op->t[UN_A]);
+    float *out = rg_host_ptr(&op->t[UN_OUT]);
+    int64_t n = rg_tensor_numel(&op->t[UN_A]);
+    float s = op->p.scale.scale, sh = op->p.scale.shift;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = a[i] * s + sh;
+}
+
+static float unary_fn(rg_unary f, float alpha, float x) {
+    switch (f) {
+    case RG_UNARY_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case RG_UNARY_RELU: return x > 0.0f ? x : 0.0f;
+    case RG_UNARY_ELU: return x > 0.0f ? x : alpha * expm1f(x);
+    case RG_UNARY_TANH: return tanhf(x);
+    case RG_UNARY_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    }
+    return x;
+}
+
+static void cpu_unary(const rg_op *op) {
+    const float *a = rg_host_ptr(&op->t[UN_A]);
+    float *out = rg_host_ptr(&op->t[UN_OUT]);
+    int64_t n = rg_tensor_numel(&op->t[UN_A]);
+    for (int64_t i = 0; i < n; i++)
+        out[i] = unary_fn(op->p.un.f, op->p.un.param, a[i]);
+}
+
+static void cpu_norm(const rg_op *op) {
+    const float *x = rg_host_ptr(&op->t[NORM_X]);
+    float *out = rg_host_ptr(&op->t[NORM_OUT]);
+    const float *w = opt_f32(&op->t[NORM_W]), *b = opt_f32(&op->t[NORM_B]);
+    int64_t rows = op->p.norm.rows, cols = op->p.norm.cols;
+    bool layer = op->kind == RG_OP_LAYER_NORM;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *o = out + r * cols;
+        /* Two passes in double: cheap next to the matmuls, and exact enough
+         * that the CPU backend can serve as a reference for the GPU one. */
+        double mean = 0.0, var = 0.0;
+        if (layer) {
+            for (int64_t i = 0; i < cols; i++)
+                mean += xr[i];
+            mean /= (double)cols;
+        }
+        for (int64_t i = 0; i < cols; i++)
+            var += (xr[i] - mean) * (xr[i] - mean);
+        float inv = (float)(1.0 / sqrt(var / (double)cols + op->p.norm.eps));
+        for (int64_t i = 0; i < cols; i++) {
+            float y = (float)(xr[i] - mean) * inv;
+            if (w)
+                y *= w[i];
+            if (b)
+                y += b[i];
+            o[i] = y;
+        }
+    }
+}
+
+static void softmax_row(const float *x, float *o, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY) { /* everything masked: define the result as zeros */
+        memset(o, 0, (size_t)n * sizeof *o);
+        return;
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        o[i] = expf(x[i] - mx);
+        sum += o[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        o[i] *= inv;
+}
+
+static void cpu_softmax(const rg_op *op) {
+    const float *x = rg_host_ptr(&op->t[NORM_X]);
+    float *out = rg_host_ptr(&op->t[NORM_OUT]);
+    for (int64_t r = 0; r < op->p.norm.rows; r++)
+        softmax_row(x + r * op->p.norm.cols, out + r * op->p.norm.cols, op->p.norm.cols);
+}
+
+static void cpu_embedding(const rg_op *op) {
+    const rg_tensor *tab = &op->t[EMB_TABLE];
+    const int32_t *ids = rg_host_ptr(&op->t[EMB_IDS]);
+    float *out = rg_host_ptr(&op->t[EMB_OUT]);
+    int64_t n = rg_tensor_numel(&op->t[EMB_IDS]), v = tab->shape[0], d = tab->shape[1];
+    for (int64_t i = 0; i < n; i++) {
+        float *o = out + i * d;
+        int64_t id = ids[i];
+        bool valid = id >= 0 && id < v;
+        for (int64_t j = 0; j < d; j++) {
+            float e = 0.0f;
+            if (valid)
+                e = tab->dtype == RG_F32 ? ((const float *)rg_host_ptr(tab))[id * d + j]
+                                         : rg_f16_to_f32(((const uint16_t *)rg_host_ptr(tab))[id * d + j]);
+            o[j] = op->p.emb.accumulate ? o[j] + e : e;
+        }
+    }
+}
+
+static float load_elem(const rg_tensor *t, int64_t off) {
+    const char *p = rg_host_ptr(t);
+    return t->dtype == RG_F32 ? ((const float *)p)[off] : rg_f16_to_f32(((const uint16_t *)p)[off]);
+}
+
+static void store_elem(const rg_tensor *t, int64_t off, float v) {
+    char *p = rg_host_ptr(t);
+    if (t->dtype == RG_F32)
+        ((float *)p)[off] = v;
+    else
+        ((uint16_t *)p)[off] = rg_f32_to_f16(v);
+}
+
+/* Strided copy: walk a 4-D index (missing leading dims have size 1). */
+static void cpu_copy(const rg_op *op) {
+    const rg_tensor *s = &op->t[CPY_SRC], *d = &op->t[CPY_DST];
+    int64_t shape[4] = {1, 1, 1, 1}, ss[4] = {0}, ds[4] = {0};
+    int pad = 4 - s->ndim;
+    for (int i = 0; i < s->ndim; i++) {
+        shape[pad + i] = s->shape[i];
+        ss[pad + i] = s->stride[i];
+        ds[pad + i] = d->stride[i];
+    }
+    bool raw = s->dtype == d->dtype;
+    size_t es = rg_dtype_size(s->dtype);
+    for (int64_t i0 = 0; i0 < shape[0]; i0++)
+        for (int64_t i1 = 0; i1 < shape[1]; i1++)
+            for (int64_t i2 = 0; i2 < shape[2]; i2++) {
+                int64_t so = i0 * ss[0] + i1 * ss[1] + i2 * ss[2];
+                int64_t dof = i0 * ds[0] + i1 * ds[1] + i2 * ds[2];
+                for (int64_t i3 = 0; i3 < shape[3]; i3++) {
+                    int64_t a = so + i3 * ss[3], b = dof + i3 * ds[3];
+                    if (raw)
+                        memcpy((char *)rg_host_ptr(d) + b * es,
+                               (const char *)rg_host_ptr(s) + a * es, es);
+                    else
+                        store_elem(d, b, load_elem(s, a));
+                }
+            }
+}
+
+/* Index into the padded signal: -1 means a zero (padding) sample. */
+static int64_t padded_index(int64_t i, int64_t len, rg_pad_mode mode) {
+    if (i >= 0 && i < len)
+        return i;
+    if (mode == RG_PAD_ZERO)
+        return -1;
+    if (i < 0)
+        i = -i; /* reflect without repeating the edge sample */
+    if (i >= len)
+        i = 2 * (len - 1) - i;
+    return (i >= 0 && i < len) ? i : -1;
+}
+
+/* conv1d = im2col + GEMM, in chunks of output columns so the column matrix
+ * stays a few MB whatever the signal length. */
+static rg_status cpu_conv1d(rg_device *dev, const rg_op *op) {
+    const float *w = weight_f32(dev, &op->t[CONV_W], 0);
+    const float *bias = opt_f32(&op->t[CONV_BIAS]);
+    const float *xall = rg_host_ptr(&op->t[CONV_X]);
+    float *oall = rg_host_ptr(&op->t[CONV_OUT]);
+    const rg_conv1d_params *p = &op->p.conv.p;
+    int64_t cin = op->p.conv.cin, cout = op->p.conv.cout, k = op->p.conv.k;
+    int64_t lin = op->p.conv.lin, lout = op->p.conv.lout, rows = cin * k;
+    int64_t chunk = (int64_t)(1 << 21) / rows;
+    chunk = chunk < 16 ? 16 : chunk > lout ? lout : chunk;
+    float *col = scratch(dev, 1, (size_t)(rows * chunk));
+    if (!w || !col)
+        return rg_fail(dev, RG_ERR_OOM, "conv1d: no memory for scratch");
+    for (int64_t b = 0; b < op->p.conv.batch; b++) {
+        const float *x = xall + b * cin * lin;
+        float *o = oall + b * cout * lout;
+        for (int64_t t0 = 0; t0 < lout; t0 += chunk) {
+            int64_t nt = lout - t0 < chunk ? lout - t0 : chunk;
+            for (int64_t ci = 0; ci < cin; ci++)
+                for (int64_t kk = 0; kk < k; kk++) {
+                    float *row = col + (ci * k + kk) * nt;
+                    for (int64_t t = 0; t < nt; t++) {
+                        int64_t src = (t0 + t) * p->stride + kk * p->dilation - p->pad_left;
+                        int64_t idx = padded_index(src, lin, p->pad_mode);
+                        row[t] = idx < 0 ? 0.0f : x[ci * lin + idx];
+                    }
+                }
+            /* out[:, t0:t0+nt] = W[cout, rows] · col[rows, nt] (ldc = lout). */
+            for (int64_t co = 0; co < cout; co++)
+                for (int64_t t = 0; t < nt; t++)
+                    o[co * lout + t0 + t] = bias ? bias[co] : 0.0f;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cout, (int)nt, (int)rows,
+                        1.0f, w, (int)rows, col, (int)nt, 1.0f, o + t0, (int)lout);
+        }
+    }
+    return RG_OK;
+}
+
+/* Transposed conv: cols[cout*K, t] = Wᵀ x[:, t] by GEMM, then overlap-add
+ * into the (trimmed) output. Chunked over input columns. */
+static rg_status cpu_conv_t1d(rg_device *dev, const rg_op *op) {
+    const float *w = weight_f32(dev, &op->t[CONV_W], 0);
+    const float *bias = opt_f32(&op->t[CONV_BIAS]);
+    const float *xall = rg_host_ptr(&op->t[CONV_X]);
+    float *oall = rg_host_ptr(&op->t[CONV_OUT]);
+    int64_t cin = op->p.convt.cin, cout = op->p.convt.cout, k = op->p.convt.k;
+    int64_t lin = op->p.convt.lin, lout = op->p.convt.lout, rows = cout * k;
+    int64_t stride = op->p.convt.stride, trim = op->p.convt.trim_left;
+    int64_t chunk = (int64_t)(1 << 21) / rows;
+    chunk = chunk < 16 ? 16 : chunk > lin ? lin : chunk;
+    float *cols = scratch(dev, 1, (size_t)(rows * chunk));
+    if (!w || !cols)
+        return rg_fail(dev, RG_ERR_OOM, "conv_transpose1d: no memory for scratch");
+    for (int64_t b = 0; b < op->p.convt.batch; b++) {
+        const float *x = xall + b * cin * lin;
+        float *o = oall + b * cout * lout;
+        for (int64_t co = 0; co < cout; co++)
+            for (int64_t t = 0; t < lout; t++)
+                o[co * lout + t] = bias ? bias[co] : 0.0f;
+        for (int64_t t0 = 0; t0 < lin; t0 += chunk) {
+            int64_t nt = lin - t0 < chunk ? lin - t0 : chunk;
+            /* W is [cin, cout*K]: cols[rows, nt] = Wᵀ · x[:, t0:t0+nt]. */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)nt, (int)cin,
+                        1.0f, w, (int)rows, x + t0, (int)lin, 0.0f, cols, (int)nt);
+            for (int64_t co = 0; co < cout; co++)
+                for (int64_t kk = 0; kk < k; kk++) {
+                    const float *row = cols + (co * k + kk) * nt;
+                    for (int64_t t = 0; t < nt; t++) {
+                        int64_t pos = (t0 + t) * stride + kk - trim;
+                        if (pos >= 0 && pos < lout)
+                            o[co * lout + pos] += row[t];
+                    }
+                }
+        }
+    }
+    return RG_OK;
+}
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static rg_status cpu_lstm(rg_device *dev, const rg_op *op) {
+    const rg_tensor *x = &op->t[LSTM_X];
+    int64_t t_len = x->shape[0], in = x->shape[1], hid = op->t[LSTM_WHH].shape[1];
+    const float *wih = weight_f32(dev, &op->t[LSTM_WIH], 0);
+    if (!wih)
+        return rg_fail(dev, RG_ERR_OOM, "lstm: no memory for f16 weights");
+    float *gx = rg_host_ptr(&op->t[LSTM_SCRATCH]);
+    /* All input projections at once: gx[T, 4H] = x W_ihᵀ (+ both biases). */
+    const float *bih = opt_f32(&op->t[LSTM_BIH]), *bhh = opt_f32(&op->t[LSTM_BHH]);
+    for (int64_t t = 0; t < t_len; t++)
+        for (int64_t j = 0; j < 4 * hid; j++)
+            gx[t * 4 * hid + j] = (bih ? bih[j] : 0.0f) + (bhh ? bhh[j] : 0.0f);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)t_len, (int)(4 * hid), (int)in, 1.0f,
+                rg_host_ptr(x), (int)in, wih, (int)in, 1.0f, gx, (int)(4 * hid));
+    const float *whh = weight_f32(dev, &op->t[LSTM_WHH], 0); /* reuses slot 0 */
+    float *state = scratch(dev, 1, (size_t)(2 * hid));
+    if (!whh || !state)
+        return rg_fail(dev, RG_ERR_OOM, "lstm: no memory for state");
+    float *h = state, *c = state + hid;
+    if (op->t[LSTM_H].buf) {
+        memcpy(h, rg_host_ptr(&op->t[LSTM_H]), (size_t)hid * sizeof(float));
+        memcpy(c, rg_host_ptr(&op->t[LSTM_C]), (size_t)hid * sizeof(float));
+    } else {
+        memset(state, 0, (size_t)(2 * hid) * sizeof(float));
+    }
+    float *out = rg_host_ptr(&op->t[LSTM_OUT]);
+    for (int64_t t = 0; t < t_len; t++) {
+        float *g = gx + t * 4 * hid;
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(4 * hid), (int)hid, 1.0f, whh, (int)hid, h,
+                    1, 1.0f, g, 1);
+        for (int64_t j = 0; j < hid; j++) {
+            float ig = sigmoidf(g[j]), fg = sigmoidf(g[hid + j]);
+            float gg = tanhf(g[2 * hid + j]), og = sigmoidf(g[3 * hid + j]);
+            c[j] = fg * c[j] + ig * gg;
+            h[j] = og * tanhf(c[j]);
+        }
+        memcpy(out + t * hid, h, (size_t)hid * sizeof(float));
+    }
+    if (op->t[LSTM_H].buf) {
+        memcpy(rg_host_ptr(&op->t[LSTM_H]), h, (size_t)hid * sizeof(float));
+        memcpy(rg_host_ptr(&op->t[LSTM_C]), c, (size_t)hid * sizeof(float));
+    }
+    return RG_OK;
+}
+
+/* Per (batch, head): scores = scale q kᵀ (GEMM with the views' row strides),
+ * + bias, causal mask, softmax, out = P v (GEMM). */
+static rg_status cpu_attention(rg_device *dev, const rg_op *op) {
+    const rg_tensor *q = &op->t[ATT_Q], *k = &op->t[ATT_K], *v = &op->t[ATT_V];
+    const rg_tensor *bias = &op->t[ATT_BIAS], *o = &op->t[ATT_OUT];
+    int64_t nb = q->shape[0], nh = q->shape[1], tq = q->shape[2], d = q->shape[3];
+    int64_t tk = k->shape[2];
+    float *s = scratch(dev, 1, (size_t)(tq * tk));
+    if (!s)
+        return rg_fail(dev, RG_ERR_OOM, "attention: no memory for scores");
+    const float *qp = rg_host_ptr(q), *kp = rg_host_ptr(k), *vp = rg_host_ptr(v);
+    const float *bp = bias->buf ? rg_host_ptr(bias) : NULL;
+    float *op_ = rg_host_ptr(o);
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t h = 0; h < nh; h++) {
+            const float *qb = qp + b * q->stride[0] + h * q->stride[1];
+            const float *kb = kp + b * k->stride[0] + h * k->stride[1];
+            const float *vb = vp + b * v->stride[0] + h * v->stride[1];
+            float *ob = op_ + b * o->stride[0] + h * o->stride[1];
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)tq, (int)tk, (int)d,
+                        op->p.att.scale, qb, (int)q->stride[2], kb, (int)k->stride[2], 0.0f, s,
+                        (int)tk);
+            for (int64_t i = 0; i < tq; i++) {
+                float *row = s + i * tk;
+                if (bp) {
+                    const float *br = bp + b * bias->stride[0] + h * bias->stride[1] +
+                                      i * bias->stride[2];
+                    for (int64_t j = 0; j < tk; j++)
+                        row[j] += br[j * bias->stride[3]];
+                }
+                if (op->p.att.causal)
+                    for (int64_t j = tk - tq + i + 1; j < tk; j++)
+                        row[j] = -INFINITY;
+                softmax_row(row, row, tk);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)tq, (int)d, (int)tk, 1.0f,
+                        s, (int)tk, vb, (int)v->stride[2], 0.0f, ob, (int)o->stride[2]);
+        }
+    return RG_OK;
+}
+
+/* RVQ encode with GEMM: |r - e|^2 = |r|^2 - 2 r·e + |e|^2, and |r|^2 does not
+ * change the argmin. Chunked over frames. */
+static rg_status cpu_rvq_encode(rg_device *dev, const rg_op *op) {
+    const rg_tensor *x = &op->t[RVQ_X], *cbt = &op->t[RVQ_CB], *codes_t = &op->t[RVQ_CODES];
+    int64_t t_len = x->shape[0], d = x->shape[1], n = cbt->shape[1];
+    int64_t nq = codes_t->shape[0];
+    const float *cb = weight_f32(dev, cbt, 0);
+    int64_t chunk = t_len < 256 ? t_len : 256;
+    float *work = scratch(dev, 1, (size_t)(chunk * d + chunk * n + n));
+    if (!cb || !work)
+        return rg_fail(dev, RG_ERR_OOM, "rvq_encode: no memory for scratch");
+    float *res = work, *dots = work + chunk * d, *norms = dots + chunk * n;
+    int32_t *codes = rg_host_ptr(codes_t);
+    const float *xp = rg_host_ptr(x);
+    for (int64_t t0 = 0; t0 < t_len; t0 += chunk) {
+        int64_t nt = t_len - t0 < chunk ? t_len - t0 : chunk;
+        for (int64_t t = 0; t < nt; t++)
+            for (int64_t j = 0; j < d; j++)
+                res[t * d + j] = xp[(t0 + t) * x->stride[0] + j * x->stride[1]];
+        for (int64_t qi = 0; qi < nq; qi++) {
+            const float *e = cb + qi * n * d;
+            for (int64_t i = 0; i < n; i++) {
+                double s = 0.0;
+                for (int64_t j = 0; j < d; j++)
+                    s += (double)e[i * d + j] * e[i * d + j];
+                norms[i] = (float)s;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nt, (int)n, (int)d, 1.0f,
+                        res, (int)d, e, (int)d, 0.0f, dots, (int)n);
+            for (int64_t t = 0; t < nt; t++) {
+                int64_t best = 0;
+                float bd = INFINITY;
+                for (int64_t i = 0; i < n; i++) {
+                    float dist = norms[i] - 2.0f * dots[t * n + i];
+                    if (dist < bd) {
+                        bd = dist;
+                        best = i;
+                    }
+                }
+                codes[qi * t_len + t0 + t] = (int32_t)best;
+                for (int64_t j = 0; j < d; j++)
+                    res[t * d + j] -= e[best * d + j];
+            }
+        }
+    }
+    return RG_OK;
+}
+
+static void cpu_rvq_decode(const rg_op *op) {
+    const rg_tensor *x = &op->t[RVQ_X], *cbt = &op->t[RVQ_CB], *codes_t = &op->t[RVQ_CODES];
+    int64_t t_len = x->shape[0], d = x->shape[1], n = cbt->shape[1], nq = codes_t->shape[0];
+    const int32_t *codes = rg_host_ptr(codes_t);
+    float *out = rg_host_ptr(x);
+    for (int64_t t = 0; t < t_len; t++)
+        for (int64_t j = 0; j < d; j++) {
+            float s = 0.0f;
+            for (int64_t qi = 0; qi < nq; qi++) {
+                int64_t id = codes[qi * t_len + t];
+                if (id >= 0 && id < n)
+                    s += load_elem(cbt, (qi * n + id) * d + j);
+            }
+            out[t * x->stride[0] + j * x->stride[1]] = s;
+        }
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* One row of rg_op_sample; see tensor.h for the definition it follows. */
+static int32_t sample_row(const float *logits, int64_t v, const rg_sample_params *p,
+                          uint32_t row, float *work) {
+    if (p->temperature <= 0.0f) {
+        int64_t best = 0;
+        for (int64_t i = 1; i < v; i++)
+            if (logits[i] > logits[best])
+                best = i;
+        return (int32_t)best;
+    }
+    float inv_t = 1.0f / p->temperature, mx = -INFINITY, thr = -INFINITY;
+    for (int64_t i = 0; i < v; i++)
+        mx = logits[i] * inv_t > mx ? logits[i] * inv_t : mx;
+    if (p->top_k > 0 && p->top_k < v) {
+        for (int64_t i = 0; i < v; i++)
+            work[i] = logits[i] * inv_t;
+        qsort(work, (size_t)v, sizeof *work, cmp_desc);
+        thr = work[p->top_k - 1];
+    }
+    float *prob = work;
+    double total = 0.0;
+    for (int64_t i = 0; i < v; i++) {
+        float z = logits[i] * inv_t;
+        prob[i] = z >= thr ? expf(z - mx) : 0.0f;
+        total += prob[i];
+    }
+    float pthr = 0.0f;
+    if (p->top_p > 0.0f && p->top_p < 1.0f) {
+        float *sorted = work + v;
+        memcpy(sorted, prob, (size_t)v * sizeof *sorted);
+        qsort(sorted, (size_t)v, sizeof *sorted, cmp_desc);
+        double acc = 0.0, goal = p->top_p * total;
+        for (int64_t i = 0; i < v; i++) {
+            acc += sorted[i];
+            pthr = sorted[i];
+            if (acc >= goal)
+                break;
+        }
+        total = 0.0;
+        for (int64_t i = 0; i < v; i++) {
+            if (prob[i] < pthr)
+                prob[i] = 0.0f;
+            total += prob[i];
+        }
+    }
+    double target = rg_sample_uniform(p->seed, p->step, row) * total, acc = 0.0;
+    int64_t last = 0;
+    for (int64_t i = 0; i < v; i++) {
+        if (prob[i] <= 0.0f)
+            continue;
+        acc += prob[i];
+        last = i;
+        if (acc > target)
+            return (int32_t)i;
+    }
+    return (int32_t)last;
+}
+
+static rg_status cpu_sample(rg_device *dev, const rg_op *op) {
+    const rg_tensor *lt = &op->t[SMP_LOGITS];
+    int64_t v = lt->shape[lt->ndim - 1], rows = rg_tensor_numel(lt) / v;
+    float *work = scratch(dev, 1, (size_t)(2 * v));
+    if (!work)
+        return rg_fail(dev, RG_ERR_OOM, "sample: no memory");
+    const float *l = rg_host_ptr(lt);
+    int32_t *ids = rg_host_ptr(&op->t[SMP_IDS]);
+    for (int64_t r = 0; r < rows; r++)
+        ids[r] = sample_row(l + r * v, v, &op->p.sample, (uint32_t)r, work);
+    return RG_OK;
+}
+
+static rg_status run_op(rg_device *dev, const rg_op *op) {
+    switch (op->kind) {
+    case RG_OP_MATMUL: return cpu_matmul(dev, op);
+    case RG_OP_BINARY: cpu_binary(op); return RG_OK;
+    case RG_OP_SCALE: cpu_scale(op); return RG_OK;
+    case RG_OP_UNARY: cpu_unary(op); return RG_OK;
+    case RG_OP_LAYER_NORM:
+    case RG_OP_RMS_NORM: cpu_norm(op); return RG_OK;
+    case RG_OP_SOFTMAX: cpu_softmax(op); return RG_OK;
+    case RG_OP_EMBEDDING: cpu_embedding(op); return RG_OK;
+    case RG_OP_COPY: cpu_copy(op); return RG_OK;
+    case RG_OP_CONV1D: return cpu_conv1d(dev, op);
+    case RG_OP_CONV_T1D: return cpu_conv_t1d(dev, op);
+    case RG_OP_LSTM: return cpu_lstm(dev, op);
+    case RG_OP_ATTENTION: return cpu_attention(dev, op);
+    case RG_OP_RVQ_ENCODE: return cpu_rvq_encode(dev, op);
+    case RG_OP_RVQ_DECODE: cpu_rvq_decode(op); return RG_OK;
+    case RG_OP_SAMPLE: return cpu_sample(dev, op);
+    case RG_OP_KIND_COUNT: break;
+    }
+    return rg_fail(dev, RG_ERR_INVALID, "unknown op kind %d", (int)op->kind);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Backend entry points                                                     */
+/* ------------------------------------------------------------------------ */
+
+#include <time.h>
+
+static double now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static rg_status cpu_submit(rg_cmd *cmd) {
+    rg_device *dev = cmd->dev;
+    for (int i = 0; i < cmd->count; i++) {
+        double t0 = dev->profile ? now_us() : 0.0;
+        rg_status s = run_op(dev, &cmd->ops[i]);
+        if (s != RG_OK)
+            return s;
+        if (dev->profile)
+            fprintf(stderr, "resonant profile: op %3d %-18s %10.1f us\n", i,
+                    rg_op_name(cmd->ops[i].kind), now_us() - t0);
+    }
+    return RG_OK;
+}
+
+static rg_status cpu_wait(rg_cmd *cmd) {
+    (void)cmd;
+    return RG_OK;
+}
+
+static rg_status cpu_buffer_create(rg_device *dev, rg_buffer *buf) {
+    /* 64-byte alignment for vector loads; at least one byte so it is unique. */
+    size_t n = (buf->size + 63) & ~(size_t)63;
+    buf->host = aligned_alloc(64, n ? n : 64);
+    if (!buf->host)
+        return rg_fail(dev, RG_ERR_OOM, "cpu: cannot allocate %zu bytes", buf->size);
+    memset(buf->host, 0, n ? n : 64);
+    return RG_OK;
+}
+
+static void cpu_buffer_destroy(rg_buffer *buf) { free(buf->host); }
+
+static rg_status cpu_buffer_write(rg_buffer *buf, size_t off, const void *src, size_t n) {
+    memcpy((char *)buf->host + off, src, n);
+    return RG_OK;
+}
+
+static rg_status cpu_buffer_read(rg_buffer *buf, size_t off, void *dst, size_t n) {
+    memcpy(dst, (const char *)buf->host + off, n);
+    return RG_OK;
+}
+
+static void cpu_destroy(rg_device *dev) {
+    cpu_device *cd = dev->impl;
+    if (cd) {
+        free(cd->scratch[0]);
+        free(cd->scratch[1]);
+        free(cd);
+    }
+}
+
+static const rg_backend_vtable cpu_vtable = {
+    .name = "cpu",
+    .destroy = cpu_destroy,
+    .buffer_create = cpu_buffer_create,
+    .buffer_destroy = cpu_buffer_destroy,
+    .buffer_write = cpu_buffer_write,
+    .buffer_read = cpu_buffer_read,
+    .cmd_submit = cpu_submit,
+    .cmd_wait = cpu_wait,
+    .cmd_release = NULL,
+};
+
+rg_status rg_cpu_open(rg_device *dev) {
+    dev->impl = calloc(1, sizeof(cpu_device));
+    if (!dev->impl)
+        return rg_fail(dev, RG_ERR_OOM, "cpu: out of host memory");
+    dev->kind = RG_BACKEND_CPU;
+    dev->vt = &cpu_vtable;
+    snprintf(dev->name, sizeof dev->name, "cpu (openblas %s)", openblas_get_config());
+    return RG_OK;
+}
