@@ -1,0 +1,294 @@
+"""PyTorch reference of EnCodec as the Hugging Face checkpoints define it.
+
+Written for ResonantGen from the published architecture (Défossez et al.,
+"High Fidelity Neural Audio Compression", 2022) and the facts gathered in
+the project's reference notes: SEANet encoder/decoder with weight-normalised
+convolutions, "same"-style padding with EnCodec's extra right padding, a
+2-layer LSTM with a skip connection, and residual vector quantisation.
+
+The module tree reproduces the Hugging Face parameter names
+(`encoder.layers.N.conv.weight_g`, `...block.1.conv...`, `...shortcut.conv...`,
+`...lstm.weight_ih_l0`, `quantizer.layers.Q.codebook.embed`), so a state dict
+from `facebook/encodec_24khz` or `facebook/encodec_32khz` loads with
+`load_state_dict`, and so does the random one the fixture script makes.
+
+This is the oracle for the C implementation in runtime/model/encodec.c; keep
+it simple rather than fast.
+"""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# EncodecConfig defaults (the 24 kHz model); config.json overrides them.
+DEFAULTS = {
+    "target_bandwidths": [1.5, 3.0, 6.0, 12.0, 24.0],
+    "sampling_rate": 24000,
+    "audio_channels": 1,
+    "normalize": False,
+    "chunk_length_s": None,
+    "overlap": None,
+    "hidden_size": 128,
+    "num_filters": 32,
+    "num_residual_layers": 1,
+    "upsampling_ratios": [8, 5, 4, 2],
+    "norm_type": "weight_norm",
+    "kernel_size": 7,
+    "last_kernel_size": 7,
+    "residual_kernel_size": 3,
+    "dilation_growth_rate": 2,
+    "use_causal_conv": True,
+    "pad_mode": "reflect",
+    "compress": 2,
+    "num_lstm_layers": 2,
+    "trim_right_ratio": 1.0,
+    "codebook_size": 1024,
+    "codebook_dim": None,
+    "use_conv_shortcut": True,
+}
+
+
+class Config:
+    """Hyper-parameters, from a config.json dict (or a MusicGen one's
+    "audio_encoder" section)."""
+
+    def __init__(self, values=None):
+        values = dict(values or {})
+        if "audio_encoder" in values:
+            values = values["audio_encoder"]
+        merged = dict(DEFAULTS)
+        merged.update({k: v for k, v in values.items() if v is not None or k not in DEFAULTS})
+        for key, value in merged.items():
+            setattr(self, key, value)
+        if self.codebook_dim is None:
+            self.codebook_dim = self.hidden_size
+        if self.norm_type != "weight_norm":
+            raise ValueError("only weight_norm EnCodec models (24/32 kHz) are supported")
+
+    @property
+    def hop_length(self):
+        return math.prod(self.upsampling_ratios)
+
+    @property
+    def frame_rate(self):
+        return math.ceil(self.sampling_rate / self.hop_length)
+
+    @property
+    def num_quantizers(self):
+        # bits per second of all codebooks / bits per second of one, as HF does
+        return int(1000 * self.target_bandwidths[-1] // (self.frame_rate * 10))
+
+    def quantizers_for_bandwidth(self, bandwidth):
+        """Codebooks used at `bandwidth` kbps (all of them for None)."""
+        if bandwidth is None:
+            return self.num_quantizers
+        per_codebook = math.log2(self.codebook_size) * self.frame_rate
+        return max(1, int(math.floor(bandwidth * 1000 / per_codebook)))
+
+
+def pad1d(x, left, right, mode):
+    """F.pad, except that reflect padding of a signal shorter than the pad
+    first zero-extends it (what EnCodec does so tiny inputs still work)."""
+    if mode != "reflect":
+        return F.pad(x, (left, right), mode, 0.0)
+    length = x.shape[-1]
+    extra = max(0, max(left, right) - length + 1)
+    if extra:
+        x = F.pad(x, (0, extra))
+    padded = F.pad(x, (left, right), "reflect")
+    return padded[..., : padded.shape[-1] - extra]
+
+
+class Conv(nn.Module):
+    """Conv1d whose output has ceil(L / stride) frames: the padding that a
+    stride leaves over ("extra") goes on the right, the rest is split (or all
+    on the left when causal)."""
+
+    def __init__(self, cfg, cin, cout, kernel, stride=1, dilation=1):
+        super().__init__()
+        self.causal = cfg.use_causal_conv
+        self.pad_mode = cfg.pad_mode
+        self.conv = nn.utils.weight_norm(nn.Conv1d(cin, cout, kernel, stride, dilation=dilation))
+
+    def paddings(self, length):
+        conv = self.conv
+        k_eff = (conv.kernel_size[0] - 1) * conv.dilation[0] + 1
+        stride = conv.stride[0]
+        total = k_eff - stride
+        frames = (length - k_eff + total) / stride + 1
+        ideal = (math.ceil(frames) - 1) * stride + (k_eff - total)
+        extra = ideal - length
+        if self.causal:
+            return total, extra
+        right = total // 2
+        return total - right, right + extra
+
+    def forward(self, x):
+        left, right = self.paddings(x.shape[-1])
+        return self.conv(pad1d(x, left, right, self.pad_mode))
+
+
+class ConvTranspose(nn.Module):
+    """ConvTranspose1d trimmed back to L * stride samples."""
+
+    def __init__(self, cfg, cin, cout, kernel, stride):
+        super().__init__()
+        self.causal = cfg.use_causal_conv
+        self.trim_right_ratio = cfg.trim_right_ratio
+        self.conv = nn.utils.weight_norm(nn.ConvTranspose1d(cin, cout, kernel, stride))
+
+    def forward(self, x):
+        total = self.conv.kernel_size[0] - self.conv.stride[0]
+        if self.causal:
+            right = math.ceil(total * self.trim_right_ratio)
+        else:
+            right = total // 2
+        left = total - right
+        y = self.conv(x)
+        return y[..., left : y.shape[-1] - right]
+
+
+class ResidualUnit(nn.Module):
+    """ELU, conv k=residual_kernel (dim -> dim/compress), ELU, conv k=1 back to
+    dim; plus a k=1 conv shortcut (24 kHz) or the identity (32 kHz)."""
+
+    def __init__(self, cfg, dim, dilations):
+        super().__init__()
+        hidden = dim // cfg.compress
+        kernels = (cfg.residual_kernel_size, 1)
+        layers = []
+        for i, (kernel, dilation) in enumerate(zip(kernels, dilations)):
+            cin = dim if i == 0 else hidden
+            cout = dim if i == len(kernels) - 1 else hidden
+            layers += [nn.ELU(), Conv(cfg, cin, cout, kernel, dilation=dilation)]
+        self.block = nn.ModuleList(layers)
+        self.shortcut = Conv(cfg, dim, dim, 1) if cfg.use_conv_shortcut else nn.Identity()
+
+    def forward(self, x):
+        y = x
+        for layer in self.block:
+            y = layer(y)
+        return self.shortcut(x) + y
+
+
+class SkipLSTM(nn.Module):
+    def __init__(self, cfg, dim):
+        super().__init__()
+        self.lstm = nn.LSTM(dim, dim, cfg.num_lstm_layers)
+
+    def forward(self, x):  # x: [B, C, T]
+        seq = x.permute(2, 0, 1)
+        return (self.lstm(seq)[0] + seq).permute(1, 2, 0)
+
+
+class Sequential(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def build_encoder(cfg):
+    nf = cfg.num_filters
+    layers = [Conv(cfg, cfg.audio_channels, nf, cfg.kernel_size)]
+    scale = 1
+    for ratio in reversed(cfg.upsampling_ratios):
+        dim = scale * nf
+        for j in range(cfg.num_residual_layers):
+            layers.append(ResidualUnit(cfg, dim, (cfg.dilation_growth_rate**j, 1)))
+        layers += [nn.ELU(), Conv(cfg, dim, dim * 2, ratio * 2, stride=ratio)]
+        scale *= 2
+    layers += [SkipLSTM(cfg, scale * nf), nn.ELU(),
+               Conv(cfg, scale * nf, cfg.hidden_size, cfg.last_kernel_size)]
+    return Sequential(layers)
+
+
+def build_decoder(cfg):
+    nf = cfg.num_filters
+    scale = 2 ** len(cfg.upsampling_ratios)
+    layers = [Conv(cfg, cfg.hidden_size, scale * nf, cfg.kernel_size), SkipLSTM(cfg, scale * nf)]
+    for ratio in cfg.upsampling_ratios:
+        dim = scale * nf
+        layers += [nn.ELU(), ConvTranspose(cfg, dim, dim // 2, ratio * 2, ratio)]
+        for j in range(cfg.num_residual_layers):
+            layers.append(ResidualUnit(cfg, dim // 2, (cfg.dilation_growth_rate**j, 1)))
+        scale //= 2
+    layers += [nn.ELU(), Conv(cfg, nf, cfg.audio_channels, cfg.last_kernel_size)]
+    return Sequential(layers)
+
+
+class Codebook(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        # Only `embed` is used; the others are the training-time EMA state
+        # that the checkpoints carry.
+        self.register_buffer("inited", torch.Tensor([True]))
+        self.register_buffer("cluster_size", torch.zeros(cfg.codebook_size))
+        self.register_buffer("embed", torch.zeros(cfg.codebook_size, cfg.codebook_dim))
+        self.register_buffer("embed_avg", torch.zeros(cfg.codebook_size, cfg.codebook_dim))
+
+    def encode(self, r):  # r: [N, D] -> [N] nearest row of embed
+        dist = (r.pow(2).sum(1, keepdim=True) - 2 * r @ self.embed.t()
+                + self.embed.pow(2).sum(1)[None, :])
+        return dist.argmin(dim=1)
+
+
+class Quantizer(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            [nn.ModuleDict({"codebook": Codebook(cfg)}) for _ in range(cfg.num_quantizers)])
+
+    def encode(self, z, n_q):  # z: [D, T] -> codes [n_q, T]
+        residual = z.t()
+        codes = []
+        for layer in self.layers[:n_q]:
+            idx = layer["codebook"].encode(residual)
+            residual = residual - layer["codebook"].embed[idx]
+            codes.append(idx)
+        return torch.stack(codes)
+
+    def decode(self, codes):  # [n_q, T] -> [D, T]
+        z = 0
+        for q, idx in enumerate(codes):
+            z = z + self.layers[q]["codebook"].embed[idx]
+        return z.t()
+
+
+class EncodecRef(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = build_encoder(cfg)
+        self.decoder = build_decoder(cfg)
+        self.quantizer = Quantizer(cfg)
+
+    def latent(self, audio):  # [C, L] -> [D, T]
+        return self.encoder(audio[None])[0]
+
+    def encode(self, audio, bandwidth=None):  # [C, L] -> codes [n_q, T] (int64)
+        return self.quantizer.encode(self.latent(audio), self.cfg.quantizers_for_bandwidth(bandwidth))
+
+    def decode(self, codes):  # [n_q, T] -> [C, T * hop]
+        return self.decoder(self.quantizer.decode(codes)[None])[0]
+
+
+def load_state_dict(model, state):
+    """Accept both weight-norm spellings and a MusicGen `audio_encoder.` prefix."""
+    fixed = {}
+    for name, tensor in state.items():
+        if name.startswith("audio_encoder."):
+            name = name[len("audio_encoder."):]
+        elif any(name.startswith(p) for p in ("decoder.model.", "decoder.lm_heads.",
+                                               "text_encoder.", "enc_to_dec_proj.")):
+            continue
+        name = name.replace("parametrizations.weight.original0", "weight_g")
+        name = name.replace("parametrizations.weight.original1", "weight_v")
+        fixed[name] = tensor.float()
+    model.load_state_dict(fixed)

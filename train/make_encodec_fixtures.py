@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+"""Build the EnCodec reference fixtures in tests/fixtures/encodec/.
+
+For each published checkpoint shape this writes a model folder with random
+weights in the exact Hugging Face tensor layout and a config.json, plus
+`expected.safetensors` holding the input audio and what the PyTorch reference
+(train/encodec_ref.py) makes of it:
+
+  input     [C, L]      f32  the test signal
+  latent    [D, T]      f32  encoder output before quantisation
+  codes     [Q, T]      I32  RVQ codes at the model's full bandwidth
+  margin    [Q, T]      f32  (2nd-best - best distance) / |residual|^2 per code:
+                             how close each choice was to a tie
+  decoded   [C, T*hop]  f32  decoder(codes)
+  codes_low, decoded_low     the same at the lowest bandwidth (24 kHz only)
+
+Shapes (scaled down in channels so the fixtures stay small):
+  24k   encodec_24khz: causal, reflect, conv shortcut, ratios [8,5,4,2],
+        codebooks of 1024, 8 codebooks (bandwidths 1.5/3/6 kbps);
+        stored F32 with legacy weight_g/weight_v names.
+  32k   encodec_32khz inside a MusicGen composite: tensors under
+        `audio_encoder.`, config under "audio_encoder", non-causal, reflect,
+        identity shortcut, ratios [8,5,4,4], 4 codebooks of 2048; stored F16
+        with the parametrizations.weight.original0/1 names.
+  --full32k DIR   the real 32 kHz sizes (64 filters, 128-dim latent, LSTM
+        1024), random weights, 1 s of audio; for the slow test (~240 MB, not
+        committed).
+
+Run from the repository root:  /usr/bin/python3 train/make_encodec_fixtures.py
+"""
+
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import encodec_ref  # noqa: E402
+
+SHAPES = {
+    "24k": {
+        "config": {
+            "model_type": "encodec", "sampling_rate": 24000, "audio_channels": 1,
+            "num_filters": 2, "hidden_size": 8, "codebook_size": 1024,
+            "upsampling_ratios": [8, 5, 4, 2], "target_bandwidths": [1.5, 3.0, 6.0],
+            "use_causal_conv": True, "pad_mode": "reflect", "use_conv_shortcut": True,
+            "norm_type": "weight_norm", "normalize": False, "chunk_length_s": None,
+            "overlap": None, "codebook_dim": None, "trim_right_ratio": 1.0,
+        },
+        "seconds": 0.25 + 7 / 24000,  # not a whole number of frames
+        "dtype": "F32", "spelling": "legacy", "composite": False, "low_bandwidth": 1.5,
+    },
+    "32k": {
+        "config": {
+            "model_type": "encodec", "sampling_rate": 32000, "audio_channels": 1,
+            "num_filters": 4, "hidden_size": 16, "codebook_size": 2048,
+            "upsampling_ratios": [8, 5, 4, 4], "target_bandwidths": [2.2],
+            "use_causal_conv": False, "pad_mode": "reflect", "use_conv_shortcut": False,
+            "norm_type": "weight_norm", "normalize": False, "chunk_length_s": None,
+            "overlap": None, "codebook_dim": 16, "trim_right_ratio": 1.0,
+        },
+        "seconds": 0.3 + 123 / 32000,
+        "dtype": "F16", "spelling": "parametrizations", "composite": True,
+        "low_bandwidth": None,
+    },
+    "full32k": {
+        "config": {
+            "model_type": "encodec", "sampling_rate": 32000, "audio_channels": 1,
+            "num_filters": 64, "hidden_size": 128, "codebook_size": 2048,
+            "upsampling_ratios": [8, 5, 4, 4], "target_bandwidths": [2.2],
+            "use_causal_conv": False, "pad_mode": "reflect", "use_conv_shortcut": False,
+            "norm_type": "weight_norm", "normalize": False, "chunk_length_s": None,
+            "overlap": None, "codebook_dim": 128, "trim_right_ratio": 1.0,
+        },
+        "seconds": 1.0,
+        "dtype": "F32", "spelling": "legacy", "composite": False, "low_bandwidth": None,
+    },
+}
+
+DTYPES = {"F32": (np.float32, torch.float32), "F16": (np.float16, torch.float16),
+          "I32": (np.int32, torch.int32)}
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """Minimal safetensors writer (little-endian, header padded to 8 bytes)."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        dtype, array = tensors[name]
+        data = np.ascontiguousarray(array, dtype=DTYPES[dtype][0]).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(np.shape(array)),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    if metadata:
+        header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
+def test_signal(rate, seconds, channels, gen):
+    """A chord with a decaying envelope plus a little noise: tonal like music,
+    with enough broadband content to exercise every filter."""
+    n = int(round(rate * seconds))
+    t = torch.arange(n, dtype=torch.float64) / rate
+    x = torch.zeros(channels, n, dtype=torch.float64)
+    for f, a in ((110.0, 0.3), (164.8, 0.2), (220.0, 0.15), (329.6, 0.1), (1760.0, 0.05)):
+        x += a * torch.sin(2 * math.pi * f * t)
+    x *= torch.exp(-2.0 * t)
+    x += 0.02 * torch.randn(channels, n, generator=gen, dtype=torch.float64)
+    return x.float()
+
+
+def randomise(model, gen):
+    """Random weights that keep activations of order one through the stack:
+    weight norm makes each filter's gain g, so g ~ U(0.5, 1.5)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("weight_g"):
+                p.copy_(0.5 + torch.rand(p.shape, generator=gen))
+            elif name.endswith("weight_v"):
+                p.copy_(torch.randn(p.shape, generator=gen))
+            elif "lstm" in name:
+                bound = 1 / math.sqrt(p.shape[-1] if p.dim() > 1 else p.shape[0] / 4)
+                p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
+            elif name.endswith("bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+            else:
+                raise ValueError("unexpected parameter " + name)
+
+
+def fit_codebooks(model, latent, gen):
+    """Codebooks drawn around the latent's own spread at each stage, so every
+    stage picks among plausible entries instead of the smallest-norm one."""
+    residual = latent.t()
+    with torch.no_grad():
+        for layer in model.quantizer.layers:
+            cb = layer["codebook"]
+            std = residual.std().item() + 1e-3
+            embed = torch.randn(cb.embed.shape, generator=gen) * std
+            cb.embed.copy_(embed)
+            cb.embed_avg.copy_(embed)
+            cb.cluster_size.fill_(1.0)
+            residual = residual - cb.embed[cb.encode(residual)]
+
+
+def round_to_storage(model, dtype):
+    """Make the reference compute with exactly what the file stores."""
+    if dtype == "F16":
+        with torch.no_grad():
+            for tensor in list(model.parameters()) + list(model.buffers()):
+                tensor.copy_(tensor.half().float())
+
+
+def hf_state(model, spec):
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if spec["spelling"] == "parametrizations":
+            name = name.replace("weight_g", "parametrizations.weight.original0")
+            name = name.replace("weight_v", "parametrizations.weight.original1")
+        if spec["composite"]:
+            name = "audio_encoder." + name
+        state[name] = (spec["dtype"], tensor.detach().numpy())
+    if spec["composite"]:
+        # A stand-in for the MusicGen LM tensors the codec loader must skip.
+        state["decoder.lm_heads.0.weight"] = (spec["dtype"], np.zeros((4, 4), np.float32))
+    return state
+
+
+def margins(model, latent, codes):
+    """Per code: (second-best - best squared distance) / |residual|^2."""
+    residual = latent.t().double()
+    out = torch.zeros(codes.shape, dtype=torch.float64)
+    for q, idx in enumerate(codes):
+        embed = model.quantizer.layers[q]["codebook"].embed.double()
+        dist = torch.cdist(residual, embed).pow(2)
+        best2 = dist.topk(2, dim=1, largest=False).values
+        out[q] = (best2[:, 1] - best2[:, 0]) / (residual.pow(2).sum(1) + 1e-12)
+        residual = residual - embed[idx]
+    return out.float()
+
+
+def build(name, spec, out_dir, seed):
+    gen = torch.Generator().manual_seed(seed)
+    cfg_values = dict(spec["config"])
+    cfg = encodec_ref.Config(cfg_values)
+    model = encodec_ref.EncodecRef(cfg).eval()
+    randomise(model, gen)
+    audio = test_signal(cfg.sampling_rate, spec["seconds"], cfg.audio_channels, gen)
+    round_to_storage(model, spec["dtype"])
+    with torch.no_grad():
+        fit_codebooks(model, model.latent(audio), gen)
+        round_to_storage(model, spec["dtype"])
+        latent = model.latent(audio)
+        codes = model.encode(audio)
+        decoded = model.decode(codes)
+        expected = {
+            "input": ("F32", audio.numpy()),
+            "latent": ("F32", latent.numpy()),
+            "codes": ("I32", codes.numpy()),
+            "margin": ("F32", margins(model, latent, codes).numpy()),
+            "decoded": ("F32", decoded.numpy()),
+        }
+        if spec["low_bandwidth"]:
+            low = model.encode(audio, spec["low_bandwidth"])
+            expected["codes_low"] = ("I32", low.numpy())
+            expected["decoded_low"] = ("F32", model.decode(low).numpy())
+    os.makedirs(out_dir, exist_ok=True)
+    config = cfg_values
+    if spec["composite"]:
+        config = {"model_type": "musicgen", "audio_encoder": cfg_values,
+                  "decoder": {"model_type": "musicgen_decoder"}}
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), hf_state(model, spec),
+                      {"format": "pt", "source": "train/make_encodec_fixtures.py"})
+    meta = {"bandwidth_low": str(spec["low_bandwidth"] or ""), "seed": str(seed)}
+    write_safetensors(os.path.join(out_dir, "expected.safetensors"), expected, meta)
+    print(f"{name}: {cfg.num_quantizers} codebooks x {codes.shape[1]} frames, "
+          f"{audio.shape[1]} samples in, {decoded.shape[1]} out, "
+          f"min code margin {expected['margin'][1].min():.2e}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="tests/fixtures/encodec")
+    parser.add_argument("--full32k", metavar="DIR",
+                        help="write only the full-size 32 kHz random model into DIR")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    if args.full32k:
+        build("full32k", SHAPES["full32k"], args.full32k, seed=32)
+        return
+    build("24k", SHAPES["24k"], os.path.join(args.out, "24k"), seed=24)
+    build("32k", SHAPES["32k"], os.path.join(args.out, "32k"), seed=320)
+
+
+if __name__ == "__main__":
+    main()
