@@ -1,0 +1,156 @@
+/* The node API: what a node type declares and what it sees while it runs.
+ *
+ * A node type is a constant table entry (see nodes/registry.c), in the spirit
+ * of Pure Data's class_new and SuperCollider's unit interface: a name, a doc
+ * string, typed ports, typed parameters, and four callbacks. Everything the
+ * CLI (`resonant nodes`) and the docs say about a node comes from this table.
+ *
+ * Two threads touch a node:
+ *   - init/destroy/housekeep run off the audio thread: they may allocate,
+ *     open files and block.
+ *   - process runs on the audio thread (JACK's process callback when live,
+ *     the render loop offline): no allocation, no locks, no I/O.
+ */
+#ifndef RG_NODE_H
+#define RG_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph/error.h"
+
+#define RG_MAX_CHANNELS 2
+#define RG_MAX_PORTS 8
+#define RG_MAX_PARAMS 40
+
+typedef enum {
+    RG_PORT_AUDIO,  /* float32, N channels, engine rate, one block at a time */
+    RG_PORT_TOKENS, /* codec codes K x T with codec id and frame rate */
+    RG_PORT_COND,   /* conditioning sequence on the device */
+    RG_PORT_GRID,   /* tempo, meter, bar length, downbeat position */
+} rg_port_type;
+
+typedef struct {
+    const char *name;
+    rg_port_type type;
+    int channels;    /* audio ports: 1 or 2; 0 for other types */
+    int max_cables;  /* inputs: how many cables may end here (1, or more for a mixer) */
+    const char *doc;
+} rg_port_def;
+
+typedef enum {
+    RG_PARAM_FLOAT,
+    RG_PARAM_INT,
+    RG_PARAM_BOOL,
+    RG_PARAM_STRING,
+    RG_PARAM_ENUM, /* a bare word among `choices` */
+} rg_param_type;
+
+typedef struct {
+    const char *name;
+    rg_param_type type;
+    double def;           /* numeric and bool default */
+    double min, max;      /* range for float/int; a 0..1 OSC fader maps onto it */
+    const char *def_str;  /* string/enum default */
+    const char *choices;  /* enum: words separated by '|', e.g. "once|loop" */
+    const char *doc;
+} rg_param_def;
+
+/* A parameter value. Strings are owned by whoever owns the value. */
+typedef struct {
+    double num;  /* float, int, bool (0/1), enum (index into choices) */
+    char *str;   /* string and enum (the word) */
+} rg_value;
+
+/* The transport as the audio thread sees it at the start of a block. */
+typedef struct {
+    double sample_rate;
+    double tempo;          /* quarter notes per minute */
+    int meter_num;         /* beats per bar */
+    int meter_den;         /* the note value of one beat */
+    uint64_t position;     /* frames since the transport started */
+    double beat;           /* beats of the meter since the start, at this block's first frame */
+    bool playing;
+} rg_transport;
+
+/* Beats of the meter per frame at the transport's tempo. */
+static inline double rg_transport_beats_per_frame(const rg_transport *t)
+{
+    return t->tempo / 60.0 * t->meter_den / 4.0 / t->sample_rate;
+}
+
+/* Everything process() may read besides its own state. */
+typedef struct {
+    int frames;                   /* frames in this block */
+    const rg_transport *transport;
+} rg_process_ctx;
+
+/* An audio signal: one block of non-interleaved channels. */
+typedef struct {
+    float *ch[RG_MAX_CHANNELS];
+    int channels;
+} rg_audio;
+
+/* What init() may need from the host. */
+typedef struct {
+    double sample_rate;
+    int max_block;        /* process() never sees more frames than this */
+    const char *base_dir; /* directory of the patch file: relative paths start here */
+} rg_host_info;
+
+typedef struct rg_node rg_node;
+typedef struct rg_node_type rg_node_type;
+
+/* A running node. The engine owns the buffers; the node owns `state`. */
+struct rg_node {
+    const rg_node_type *type;
+    const char *name;
+    rg_value *params;                      /* one per declared parameter */
+    void *state;                           /* type->state_size bytes, zeroed */
+    int n_in_cables[RG_MAX_PORTS];         /* cables connected to each input */
+    const rg_audio **in[RG_MAX_PORTS];     /* audio inputs: one signal per cable, patch order */
+    rg_audio out[RG_MAX_PORTS];            /* audio outputs */
+    rg_audio sink;                         /* audio leaving the graph (type->sink_channels) */
+};
+
+struct rg_node_type {
+    const char *name;
+    const char *doc;
+    const rg_port_def *inputs;
+    int n_inputs;
+    const rg_port_def *outputs;
+    int n_outputs;
+    const rg_param_def *params;
+    int n_params;
+    size_t state_size;
+    /* Channels of audio this node hands to the host each block in `sink`:
+     * the output node's JACK ports or render file. 0 for most nodes. */
+    int sink_channels;
+    /* Prepare state: load files, allocate buffers. Off the audio thread. */
+    bool (*init)(rg_node *node, const rg_host_info *host, rg_error *err);
+    /* One block. Audio thread: no allocation, locks or I/O. */
+    void (*process)(rg_node *node, const rg_process_ctx *ctx);
+    /* Periodic work off the audio thread (draining a ring to disk, ...). May be NULL. */
+    void (*housekeep)(rg_node *node);
+    /* Release state. Off the audio thread. Called after init even when init
+     * failed, so init need not undo its own partial work. May be NULL. */
+    void (*destroy)(rg_node *node);
+};
+
+/* Index of a port or parameter by name, or -1. */
+int rg_node_type_input(const rg_node_type *type, const char *name);
+int rg_node_type_output(const rg_node_type *type, const char *name);
+int rg_node_type_param(const rg_node_type *type, const char *name);
+
+/* Channel `ch` of an audio signal, folding a mono source onto any channel. */
+static inline const float *rg_audio_channel(const rg_audio *a, int ch)
+{
+    int last = a->channels > 1 ? a->channels - 1 : 0;
+    return a->ch[ch < last ? ch : last];
+}
+
+const char *rg_port_type_name(rg_port_type type);
+const char *rg_param_type_name(rg_param_type type);
+
+#endif

@@ -1,0 +1,76 @@
+/* file_in: plays an audio file, looped or once. The file is read and
+ * resampled to the engine rate when the node starts, so playback is a copy. */
+#include <limits.h>
+
+#include "nodes/dsp.h"
+#include "nodes/registry.h"
+#include "runtime/audio_file.h"
+
+enum { P_PATH, P_LOOP, P_GAIN };
+
+typedef struct {
+    rg_audio_clip clip;
+    int64_t position;
+    rg_smoothed gain;
+} file_in_state;
+
+static const rg_port_def outputs[] = {
+    {"out", RG_PORT_AUDIO, 2, 0, "the file's audio (mono files on both channels)"},
+};
+static const rg_param_def params[] = {
+    [P_PATH] = {"path", RG_PARAM_STRING, 0, 0, 0, "", NULL, "audio file (WAV, FLAC, ...), relative to the patch file"},
+    [P_LOOP] = {"loop", RG_PARAM_BOOL, 1, 0, 1, NULL, NULL, "start again at the end (true) or play once (false)"},
+    [P_GAIN] = {"gain", RG_PARAM_FLOAT, 1, 0, 4, NULL, NULL, "linear gain (smoothed)"},
+};
+
+static bool file_in_init(rg_node *n, const rg_host_info *host, rg_error *err)
+{
+    file_in_state *s = n->state;
+    const char *path = n->params[P_PATH].str;
+    if (!path || !path[0])
+        return rg_error_set(err, RG_ERR_NODE_INIT, NULL, 0, 0, "no file given (set path=\"file.wav\")");
+    char full[PATH_MAX];
+    rg_resolve_path(host->base_dir, path, full, sizeof full);
+    rg_error file_err;
+    if (!rg_clip_load(full, host->sample_rate, &s->clip, &file_err))
+        return rg_error_set(err, RG_ERR_NODE_INIT, NULL, 0, 0, "%s: %s", full, file_err.message);
+    return true;
+}
+
+static void file_in_process(rg_node *n, const rg_process_ctx *ctx)
+{
+    file_in_state *s = n->state;
+    rg_audio *out = &n->out[0];
+    const rg_audio_clip *c = &s->clip;
+    bool loop = n->params[P_LOOP].num != 0;
+    float step, g = rg_smooth_begin(&s->gain, (float)n->params[P_GAIN].num, ctx->frames, &step);
+    for (int i = 0; i < ctx->frames; i++, g += step) {
+        if (s->position >= c->frames && loop)
+            s->position = 0;
+        if (s->position >= c->frames) {
+            out->ch[0][i] = out->ch[1][i] = 0.0f;
+            continue;
+        }
+        const float *frame = c->samples + s->position * c->channels;
+        out->ch[0][i] = g * frame[0];
+        out->ch[1][i] = g * frame[c->channels > 1 ? 1 : 0];
+        s->position++;
+    }
+}
+
+static void file_in_destroy(rg_node *n)
+{
+    file_in_state *s = n->state;
+    rg_clip_free(&s->clip);
+}
+
+const rg_node_type rg_node_file_in = {
+    .name = "file_in",
+    .doc = "Plays an audio file, looped or once, resampled to the engine rate.",
+    .outputs = outputs, .n_outputs = 1,
+    .params = params, .n_params = 3,
+    .state_size = sizeof(file_in_state),
+    .init = file_in_init,
+    .process = file_in_process,
+    .destroy = file_in_destroy,
+};

@@ -1,0 +1,23 @@
+#include "nodes/registry.h"
+
+/* Every node type the engine knows, in the order `resonant nodes` lists them. */
+static const rg_node_type *const builtin_types[] = {
+    &rg_node_output,
+    &rg_node_mixer,
+    &rg_node_gain,
+    &rg_node_file_in,
+    &rg_node_file_out,
+    &rg_node_sine,
+    &rg_node_noise,
+    &rg_node_click,
+};
+
+static const rg_registry builtin = {
+    builtin_types,
+    (int)(sizeof builtin_types / sizeof builtin_types[0]),
+};
+
+const rg_registry *rg_builtin_registry(void)
+{
+    return &builtin;
+}

@@ -1,0 +1,211 @@
+#include "runtime/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct rg_engine {
+    rg_node *nodes;   /* patch order */
+    int n_nodes;
+    int *schedule;    /* node indices, sources before what they feed */
+    rg_value *param_store;
+    int n_values;
+    rg_transport transport;
+    int max_block;
+    bool *started;    /* init succeeded, so destroy must run */
+};
+
+static bool alloc_audio(rg_audio *a, int channels, int frames)
+{
+    a->channels = channels;
+    for (int c = 0; c < channels; c++)
+        if (!(a->ch[c] = calloc(frames, sizeof(float))))
+            return false;
+    return true;
+}
+
+static void free_audio(rg_audio *a)
+{
+    for (int c = 0; c < a->channels; c++)
+        free(a->ch[c]);
+    memset(a, 0, sizeof *a);
+}
+
+/* Point every audio input at the outputs feeding it, in patch order. */
+static bool wire_inputs(rg_engine *e, const rg_graph *g)
+{
+    for (int i = 0; i < g->n_edges; i++) {
+        const rg_edge *edge = &g->edges[i];
+        rg_node *dst = &e->nodes[edge->dst_node];
+        if (dst->type->inputs[edge->dst_port].type != RG_PORT_AUDIO)
+            continue;
+        const rg_audio **cables = dst->in[edge->dst_port];
+        int n = dst->n_in_cables[edge->dst_port];
+        if (!cables) {
+            int max = dst->type->inputs[edge->dst_port].max_cables;
+            cables = calloc(max > 0 ? max : 1, sizeof *cables);
+            if (!cables)
+                return false;
+            dst->in[edge->dst_port] = cables;
+        }
+        cables[n] = &e->nodes[edge->src_node].out[edge->src_port];
+        dst->n_in_cables[edge->dst_port] = n + 1;
+    }
+    return true;
+}
+
+static bool copy_params(rg_engine *e, const rg_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        e->n_values += g->nodes[i].type->n_params;
+    e->param_store = calloc(e->n_values ? e->n_values : 1, sizeof *e->param_store);
+    if (!e->param_store)
+        return false;
+    rg_value *next = e->param_store;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const rg_graph_node *gn = &g->nodes[i];
+        e->nodes[i].params = next;
+        for (int p = 0; p < gn->type->n_params; p++, next++) {
+            next->num = gn->params[p].num;
+            if (gn->params[p].str && !(next->str = strdup(gn->params[p].str)))
+                return false;
+        }
+    }
+    return true;
+}
+
+static bool make_node(rg_engine *e, const rg_graph *g, int i, rg_error *err)
+{
+    const rg_graph_node *gn = &g->nodes[i];
+    rg_node *n = &e->nodes[i];
+    n->type = gn->type;
+    n->name = strdup(gn->name);
+    if (!n->name)
+        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    for (int p = 0; p < n->type->n_outputs; p++) {
+        const rg_port_def *port = &n->type->outputs[p];
+        if (port->type == RG_PORT_AUDIO && !alloc_audio(&n->out[p], port->channels, e->max_block))
+            return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    }
+    if (n->type->sink_channels && !alloc_audio(&n->sink, n->type->sink_channels, e->max_block))
+        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    if (n->type->state_size && !(n->state = calloc(1, n->type->state_size)))
+        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    return true;
+}
+
+static bool start_nodes(rg_engine *e, const rg_graph *g, const rg_host_info *host, rg_error *err)
+{
+    for (int i = 0; i < e->n_nodes; i++) {
+        rg_node *n = &e->nodes[i];
+        if (!n->type->init)
+            continue;
+        rg_error node_err = {0};
+        e->started[i] = true; /* destroy cleans up after a failed init too */
+        if (!n->type->init(n, host, &node_err)) {
+            /* Point the error at the node's line so the musician finds it. */
+            const rg_graph_node *gn = &g->nodes[i];
+            return rg_error_set(err, node_err.code ? node_err.code : RG_ERR_NODE_INIT,
+                                g->file, gn->loc.line, gn->loc.col, "node '%s' (%s): %s",
+                                n->name, n->type->name, node_err.message);
+        }
+    }
+    return true;
+}
+
+rg_engine *rg_engine_new(const rg_graph *g, const rg_host_info *host, rg_error *err)
+{
+    rg_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+        return NULL;
+    }
+    e->n_nodes = g->n_nodes;
+    e->max_block = host->max_block;
+    e->nodes = calloc(g->n_nodes ? g->n_nodes : 1, sizeof *e->nodes);
+    e->schedule = calloc(g->n_nodes ? g->n_nodes : 1, sizeof *e->schedule);
+    e->started = calloc(g->n_nodes ? g->n_nodes : 1, sizeof *e->started);
+    e->transport = (rg_transport){.sample_rate = host->sample_rate, .tempo = g->tempo,
+                                  .meter_num = g->meter_num, .meter_den = g->meter_den,
+                                  .playing = true};
+    bool ok = e->nodes && e->schedule && e->started;
+    if (!ok)
+        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    ok = ok && rg_graph_schedule(g, e->schedule, err);
+    for (int i = 0; ok && i < g->n_nodes; i++)
+        ok = make_node(e, g, i, err);
+    if (ok && (!copy_params(e, g) || !wire_inputs(e, g)))
+        ok = rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    ok = ok && start_nodes(e, g, host, err);
+    if (!ok) {
+        rg_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void rg_engine_free(rg_engine *e)
+{
+    if (!e)
+        return;
+    for (int i = 0; e->nodes && i < e->n_nodes; i++) {
+        rg_node *n = &e->nodes[i];
+        if (e->started && e->started[i] && n->type->destroy)
+            n->type->destroy(n);
+        for (int p = 0; p < RG_MAX_PORTS; p++) {
+            free_audio(&n->out[p]);
+            free((void *)n->in[p]);
+        }
+        free_audio(&n->sink);
+        free(n->state);
+        free((void *)n->name);
+    }
+    for (int i = 0; e->param_store && i < e->n_values; i++)
+        rg_value_clear(&e->param_store[i]);
+    free(e->param_store);
+    free(e->nodes);
+    free(e->schedule);
+    free(e->started);
+    free(e);
+}
+
+void rg_engine_process(rg_engine *e, int frames)
+{
+    if (frames > e->max_block)
+        frames = e->max_block;
+    rg_process_ctx ctx = {.frames = frames, .transport = &e->transport};
+    for (int i = 0; i < e->n_nodes; i++) {
+        rg_node *n = &e->nodes[e->schedule[i]];
+        n->type->process(n, &ctx);
+    }
+    if (e->transport.playing) {
+        e->transport.position += (uint64_t)frames;
+        e->transport.beat += frames * rg_transport_beats_per_frame(&e->transport);
+    }
+}
+
+void rg_engine_housekeep(rg_engine *e)
+{
+    for (int i = 0; i < e->n_nodes; i++)
+        if (e->nodes[i].type->housekeep)
+            e->nodes[i].type->housekeep(&e->nodes[i]);
+}
+
+rg_transport *rg_engine_transport(rg_engine *e) { return &e->transport; }
+int rg_engine_node_count(const rg_engine *e) { return e->n_nodes; }
+rg_node *rg_engine_node(rg_engine *e, int index) { return &e->nodes[index]; }
+
+int rg_engine_find_type(const rg_engine *e, const char *type_name)
+{
+    for (int i = 0; i < e->n_nodes; i++)
+        if (strcmp(e->nodes[i].type->name, type_name) == 0)
+            return i;
+    return -1;
+}
+
+int rg_engine_find_node(const rg_engine *e, const char *name)
+{
+    for (int i = 0; i < e->n_nodes; i++)
+        if (strcmp(e->nodes[i].name, name) == 0)
+            return i;
+    return -1;
+}

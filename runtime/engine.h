@@ -1,0 +1,32 @@
+/* The engine: a graph instantiated into running nodes, a schedule and the
+ * buffers between them, driven one block at a time by the render loop or
+ * (live) by the JACK process callback. */
+#ifndef RG_ENGINE_H
+#define RG_ENGINE_H
+
+#include "graph/graph.h"
+
+typedef struct rg_engine rg_engine;
+
+/* Start every node of `g` (their init may load files) and plan the buffers.
+ * Off the audio thread. On error nothing is left running. */
+rg_engine *rg_engine_new(const rg_graph *g, const rg_host_info *host, rg_error *err);
+void rg_engine_free(rg_engine *e);
+
+/* Run one block of `frames` (at most host->max_block). Audio thread safe:
+ * no allocation, locks or I/O. */
+void rg_engine_process(rg_engine *e, int frames);
+
+/* Work that nodes do off the audio thread (flushing recordings). */
+void rg_engine_housekeep(rg_engine *e);
+
+rg_transport *rg_engine_transport(rg_engine *e);
+
+/* Running nodes, in patch order. */
+int rg_engine_node_count(const rg_engine *e);
+rg_node *rg_engine_node(rg_engine *e, int index);
+/* Index of the first node of the given type (e.g. "output"), or -1. */
+int rg_engine_find_type(const rg_engine *e, const char *type_name);
+int rg_engine_find_node(const rg_engine *e, const char *name);
+
+#endif
