@@ -13,6 +13,9 @@ weights in the exact Hugging Face tensor layout and a config.json, plus
                              how close each choice was to a tie
   decoded   [C, T*hop]  f32  decoder(codes)
   codes_low, decoded_low     the same at the lowest bandwidth (24 kHz only)
+  short_input, short_latent, short_codes
+                        a signal shorter than one frame, so deep layers
+                        see fewer samples than their reflect padding
 
 Shapes (scaled down in channels so the fixtures stay small):
   24k   encodec_24khz: causal, reflect, conv shortcut, ratios [8,5,4,2],
@@ -210,6 +213,10 @@ def build(name, spec, out_dir, seed):
             "margin": ("F32", margins(model, latent, codes).numpy()),
             "decoded": ("F32", decoded.numpy()),
         }
+        short = audio[:, :50]
+        expected["short_input"] = ("F32", short.numpy())
+        expected["short_latent"] = ("F32", model.latent(short).numpy())
+        expected["short_codes"] = ("I32", model.encode(short).numpy())
         if spec["low_bandwidth"]:
             low = model.encode(audio, spec["low_bandwidth"])
             expected["codes_low"] = ("I32", low.numpy())

@@ -1,0 +1,84 @@
+/* EnCodec on the tensor runtime, as the Hugging Face checkpoints define it
+ * (facebook/encodec_24khz, facebook/encodec_32khz, and the `audio_encoder.`
+ * part of MusicGen checkpoints).
+ *
+ *   encode: audio [channels, samples] -> SEANet encoder -> latent [D, T]
+ *           -> residual vector quantisation -> codes [Q, T] (int32)
+ *   decode: codes -> sum of codebook rows -> SEANet decoder
+ *           -> audio [channels, T * hop]
+ *
+ * T = ceil(samples / hop). Decoded audio is always a whole number of frames
+ * long; callers trim it to the length they encoded.
+ *
+ * A model belongs to the thread that owns its device (see tensor.h).
+ */
+#ifndef RG_ENCODEC_H
+#define RG_ENCODEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "graph/error.h"
+
+typedef struct rg_device rg_device;
+typedef struct rg_encodec rg_encodec;
+
+#define RG_ENCODEC_MAX_RATIOS 8
+#define RG_ENCODEC_MAX_BANDWIDTHS 16
+
+/* config.json fields, with EncodecConfig's defaults when absent. */
+typedef struct {
+    int sampling_rate;
+    int audio_channels;
+    int num_filters;
+    int hidden_size;      /* latent dimension D */
+    int codebook_size;    /* N */
+    int codebook_dim;     /* must equal hidden_size (no projection) */
+    int ratios[RG_ENCODEC_MAX_RATIOS]; /* upsampling_ratios, decoder order */
+    int n_ratios;
+    int kernel_size, last_kernel_size, residual_kernel_size;
+    int num_residual_layers;
+    int dilation_growth_rate;
+    int compress;
+    int num_lstm_layers;
+    bool causal;          /* use_causal_conv */
+    bool reflect;         /* pad_mode == "reflect" (else zeros) */
+    bool conv_shortcut;   /* use_conv_shortcut */
+    double trim_right_ratio;
+    double bandwidths[RG_ENCODEC_MAX_BANDWIDTHS]; /* target_bandwidths, kbps */
+    int n_bandwidths;
+    /* derived */
+    int hop_length;       /* product of ratios */
+    int frame_rate;       /* ceil(sampling_rate / hop_length), frames per second */
+    int num_quantizers;   /* codebooks in the checkpoint */
+} rg_encodec_config;
+
+/* Load a model folder, a .safetensors file (config.json beside it) or a
+ * MusicGen folder, and upload its weights to `dev`. */
+bool rg_encodec_load(const char *path, rg_device *dev, rg_encodec **out, rg_error *err);
+void rg_encodec_free(rg_encodec *m);
+
+const rg_encodec_config *rg_encodec_get_config(const rg_encodec *m);
+
+/* Codebooks used at `kbps` (HF's rule: floor(kbps*1000 / (log2(N) * frame
+ * rate)), at least 1, at most all); kbps <= 0 means all. */
+int rg_encodec_codebooks_for_bandwidth(const rg_encodec_config *cfg, double kbps);
+
+/* Frames for `samples` samples: ceil(samples / hop). */
+int64_t rg_encodec_frames(const rg_encodec_config *cfg, int64_t samples);
+
+/* Encoder output before quantisation: latent [hidden_size, frames]. */
+bool rg_encodec_latent(rg_encodec *m, const float *audio, int64_t samples, float *latent,
+                       rg_error *err);
+
+/* audio: planar [audio_channels][samples] at sampling_rate. codes receives
+ * [n_q][frames], n_q in 1..num_quantizers. */
+bool rg_encodec_encode(rg_encodec *m, const float *audio, int64_t samples, int n_q,
+                       int32_t *codes, rg_error *err);
+
+/* codes [n_q][frames] -> audio [audio_channels][frames * hop_length].
+ * A code outside [0, codebook_size) is an error naming it. */
+bool rg_encodec_decode(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames,
+                       float *audio, rg_error *err);
+
+#endif
