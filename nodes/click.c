@@ -11,7 +11,7 @@ enum { P_AMP, P_FREQ, P_ACCENT, P_DECAY };
 typedef struct {
     double phase;      /* of the ringing tone, in cycles */
     double freq;       /* of the current click */
-    float level;       /* current envelope level */
+    float level;       /* current envelope level; 0 until the first beat */
     float decay_mul;   /* per-frame envelope factor */
 } click_state;
 
@@ -51,7 +51,8 @@ static void click_process(rg_node *n, const rg_process_ctx *ctx)
             beat++;
             next = (beat - t->beat) / bpf;
         }
-        out[i] = s->level * (float)sin(2.0 * M_PI * s->phase);
+        /* Cosine: the click's first frame is its peak, a sharp onset. */
+        out[i] = s->level * (float)cos(2.0 * M_PI * s->phase);
         s->phase += s->freq / t->sample_rate;
         s->phase -= floor(s->phase);
         s->level *= s->decay_mul;
