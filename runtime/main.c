@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "runtime/cli.h"
+#include "runtime/model/codec_cli.h"
 
 #ifndef RESONANT_VERSION
 #define RESONANT_VERSION "0.1.0"
@@ -19,6 +20,8 @@ static const command commands[] = {
     {"render", rg_cli_render, "render a patch offline to a WAV or FLAC file"},
     {"check", rg_cli_check, "validate a patch and print its canonical form"},
     {"nodes", rg_cli_nodes, "list node types with their ports and parameters"},
+    {"encode", rg_cli_encode, "encode an audio file into codec tokens (.codes)"},
+    {"decode", rg_cli_decode, "decode a .codes file back into audio"},
 };
 
 static void usage(FILE *f)
