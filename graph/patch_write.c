@@ -22,6 +22,13 @@ static void put(text_buf *b, const char *fmt, ...)
 {
     if (b->failed)
         return;
+    if (!b->data) {
+        b->cap = 256;
+        if (!(b->data = malloc(b->cap))) {
+            b->failed = true;
+            return;
+        }
+    }
     for (;;) {
         va_list ap;
         va_start(ap, fmt);

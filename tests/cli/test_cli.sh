@@ -1,0 +1,89 @@
+#!/bin/sh
+# The resonant command line, as a musician meets it: exit codes, one-line
+# errors, help everywhere, and docs that come from the registry. Prints TAP.
+set -u
+BIN="$1"
+SRC="${RESONANT_SOURCE_DIR:?}"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+n=0
+failed=0
+
+ok() { # ok DESCRIPTION COMMAND... : passes when the command succeeds
+    desc="$1"; shift
+    n=$((n + 1))
+    if "$@" >"$TMP/out" 2>"$TMP/err"; then
+        echo "ok $n - $desc"
+    else
+        echo "not ok $n - $desc"
+        sed 's/^/# /' "$TMP/out" "$TMP/err" | head -20
+        failed=$((failed + 1))
+    fi
+}
+
+exit_is() { # exit_is CODE COMMAND...
+    want="$1"; shift
+    "$@" >"$TMP/stdout" 2>"$TMP/stderr"
+    got=$?
+    [ "$got" -eq "$want" ] || { echo "exit $got, want $want"; cat "$TMP/stderr"; return 1; }
+}
+
+one_line_error() { # one_line_error PATTERN : stderr is exactly one line matching PATTERN
+    [ "$(wc -l <"$TMP/stderr")" -eq 1 ] && grep -Eq "$1" "$TMP/stderr" || { cat "$TMP/stderr"; return 1; }
+}
+
+printf 'node s sine\nnode o outptu\n' >"$TMP/bad.rpatch"
+printf 'node s sine\nnode o output\ns.out -> o.in\n' >"$TMP/good.rpatch"
+
+check_bad() { exit_is 1 "$BIN" check "$TMP/bad.rpatch" && one_line_error "bad.rpatch:2:8: error: unknown node type 'outptu' \(did you mean 'output'\?\)"; }
+check_good() { exit_is 0 "$BIN" check "$TMP/good.rpatch" && grep -q '^s.out -> o.in$' "$TMP/stdout"; }
+render_bad() { exit_is 1 "$BIN" render "$TMP/bad.rpatch" -o "$TMP/x.wav" && one_line_error ':2:8: error:' && [ ! -e "$TMP/x.wav" ]; }
+render_good() { exit_is 0 "$BIN" render "$TMP/good.rpatch" -o "$TMP/g.wav" --bars 2 && [ -s "$TMP/g.wav" ]; }
+render_quiet_when_piped() { exit_is 0 "$BIN" render "$TMP/good.rpatch" -o "$TMP/q.wav" --seconds 1 && ! grep -q 'rendering \[' "$TMP/stderr"; }
+render_usage() { exit_is 1 "$BIN" render "$TMP/good.rpatch" && grep -q "where to" "$TMP/stderr"; }
+render_bad_option() { exit_is 1 "$BIN" render "$TMP/good.rpatch" -o "$TMP/x.wav" --bars -3; }
+render_both_lengths() { exit_is 1 "$BIN" render "$TMP/good.rpatch" -o "$TMP/x.wav" --bars 1 --seconds 1; }
+missing_file() { exit_is 1 "$BIN" check "$TMP/nope.rpatch" && one_line_error 'nope.rpatch: error: cannot open'; }
+unknown_command() { exit_is 1 "$BIN" frobnicate; }
+version() { exit_is 0 "$BIN" --version && grep -Eq '^resonant [0-9]+\.[0-9]+\.[0-9]+$' "$TMP/stdout"; }
+help_everywhere() {
+    for cmd in render check nodes; do
+        exit_is 0 "$BIN" "$cmd" --help && grep -q "usage: resonant $cmd" "$TMP/stdout" || return 1
+        exit_is 0 "$BIN" "$cmd" --version || return 1
+    done
+    exit_is 0 "$BIN" --help && grep -q "commands:" "$TMP/stdout"
+}
+nodes_lists_registry() {
+    exit_is 0 "$BIN" nodes || return 1
+    for t in output mixer gain file_in file_out sine noise click; do
+        grep -q "^$t: " "$TMP/stdout" || { echo "missing $t"; return 1; }
+    done
+}
+nodes_one_type() { exit_is 0 "$BIN" nodes mixer && grep -q "pan8" "$TMP/stdout"; }
+nodes_unknown_type() { exit_is 1 "$BIN" nodes mixr && grep -q "did you mean 'mixer'" "$TMP/stderr"; }
+docs_match_registry() { "$BIN" nodes --markdown >"$TMP/nodes.md" && diff -u "$SRC/docs/nodes.md" "$TMP/nodes.md"; }
+demo_renders_8_seconds() {
+    exit_is 0 "$BIN" render "$SRC/patches/demo.rpatch" -o "$TMP/demo.wav" --bars 4 &&
+        grep -q "8.000 s at 48000 Hz" "$TMP/stderr"
+}
+
+ok "check: a bad patch fails with one file:line:col line and a suggestion" check_bad
+ok "check: a good patch prints its canonical form" check_good
+ok "render: a bad patch writes nothing" render_bad
+ok "render: a good patch writes a file" render_good
+ok "render: no progress bar when stderr is not a terminal" render_quiet_when_piped
+ok "render: missing -o is a usage error" render_usage
+ok "render: a negative length is refused" render_bad_option
+ok "render: --bars and --seconds together are refused" render_both_lengths
+ok "a missing patch file is a user error" missing_file
+ok "an unknown command is a user error" unknown_command
+ok "--version prints the version" version
+ok "--help and --version work for every command" help_everywhere
+ok "nodes lists every registered type" nodes_lists_registry
+ok "nodes TYPE describes one type" nodes_one_type
+ok "nodes suggests the nearest type" nodes_unknown_type
+ok "docs/nodes.md is what 'resonant nodes --markdown' prints" docs_match_registry
+ok "the demo patch renders 4 bars at 120 bpm as 8.000 s" demo_renders_8_seconds
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
