@@ -292,3 +292,83 @@ def load_state_dict(model, state):
         name = name.replace("parametrizations.weight.original1", "weight_v")
         fixed[name] = tensor.float()
     model.load_state_dict(fixed)
+
+
+def read_safetensors(path):
+    """name -> float32 tensor, for F32/F16/BF16 files (enough for EnCodec)."""
+    import json
+    import struct
+
+    import numpy as np
+
+    with open(path, "rb") as f:
+        data = f.read()
+    (header_len,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + header_len])
+    base = 8 + header_len
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        raw = data[base + begin : base + end]
+        if info["dtype"] == "BF16":
+            bits = np.frombuffer(raw, np.uint16).astype(np.uint32) << 16
+            array = bits.view(np.float32)
+        else:
+            dtype = {"F32": np.float32, "F16": np.float16, "F64": np.float64,
+                     "I32": np.int32, "I64": np.int64}[info["dtype"]]
+            array = np.frombuffer(raw, dtype)
+        tensors[name] = torch.from_numpy(array.astype(np.float32).reshape(info["shape"]))
+    return tensors
+
+
+def load(model_dir):
+    """An EncodecRef from a folder with config.json and model.safetensors."""
+    import json
+    import os
+
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = Config(json.load(f))
+    model = EncodecRef(cfg).eval()
+    load_state_dict(model, read_safetensors(os.path.join(model_dir, "model.safetensors")))
+    return model
+
+
+def bench(model_dir, seconds, repeats):
+    """Real-time factors (audio seconds per compute second) of encode and
+    decode, best of `repeats`, printed as one JSON line."""
+    import json
+    import time
+
+    model = load(model_dir)
+    gen = torch.Generator().manual_seed(0)
+    audio = 0.1 * torch.randn(model.cfg.audio_channels,
+                              int(seconds * model.cfg.sampling_rate), generator=gen)
+    best = {"encode": float("inf"), "decode": float("inf")}
+    with torch.no_grad():
+        codes = model.encode(audio)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            codes = model.encode(audio)
+            best["encode"] = min(best["encode"], time.perf_counter() - start)
+            start = time.perf_counter()
+            model.decode(codes)
+            best["decode"] = min(best["decode"], time.perf_counter() - start)
+    print(json.dumps({"impl": "pytorch " + torch.__version__, "threads": torch.get_num_threads(),
+                      "seconds": seconds, "encode_rtf": seconds / best["encode"],
+                      "decode_rtf": seconds / best["decode"]}))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="EnCodec reference: timing")
+    parser.add_argument("--bench", metavar="MODEL_DIR", required=True)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    bench(args.bench, args.seconds, args.repeats)
