@@ -217,6 +217,8 @@ rg_status rg_device_create(const rg_device_desc *desc, rg_device **out, char *er
 void rg_device_destroy(rg_device *dev) {
     if (!dev)
         return;
+    while (dev->cmds)
+        rg_cmd_destroy(dev->cmds);
     while (dev->buffers)
         rg_buffer_destroy(dev->buffers);
     if (dev->vt && dev->vt->destroy)
@@ -495,6 +497,10 @@ rg_status rg_cmd_create(rg_device *dev, rg_cmd **out) {
     if (!*out)
         return rg_fail(dev, RG_ERR_OOM, "out of host memory for a command list");
     (*out)->dev = dev;
+    (*out)->next = dev->cmds;
+    if (dev->cmds)
+        dev->cmds->prev = *out;
+    dev->cmds = *out;
     return RG_OK;
 }
 
@@ -505,6 +511,12 @@ void rg_cmd_destroy(rg_cmd *cmd) {
         rg_cmd_wait(cmd);
     if (cmd->dev->vt->cmd_release)
         cmd->dev->vt->cmd_release(cmd);
+    if (cmd->prev)
+        cmd->prev->next = cmd->next;
+    else
+        cmd->dev->cmds = cmd->next;
+    if (cmd->next)
+        cmd->next->prev = cmd->prev;
     free(cmd->ops);
     free(cmd);
 }

@@ -104,7 +104,8 @@ typedef struct rg_device_desc {
  * is not a failure in auto mode: the CPU backend is used. */
 rg_status rg_device_create(const rg_device_desc *desc, rg_device **out,
                            char *errbuf, size_t errlen);
-/* Close a device. Buffers still alive are released with it. NULL is fine. */
+/* Close a device. Buffers and command lists still alive are released with
+ * it (their handles become invalid). NULL is fine. */
 void rg_device_destroy(rg_device *dev);
 /* Which backend the device runs on (RG_BACKEND_CPU or RG_BACKEND_VULKAN). */
 rg_backend rg_device_backend(const rg_device *dev);

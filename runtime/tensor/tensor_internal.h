@@ -97,6 +97,7 @@ struct rg_device {
     int validation_count;
     bool profile;
     rg_buffer *buffers; /* live buffers, released on destroy */
+    rg_cmd *cmds;       /* live command lists, released on destroy */
     void *impl;         /* backend data */
 };
 
@@ -107,6 +108,7 @@ struct rg_cmd {
     rg_status sticky;  /* first recording error */
     bool submitted;
     void *impl;        /* backend data */
+    rg_cmd *prev, *next;
 };
 
 /* Record a message and return the status, so callers can `return rg_fail(...)`. */

@@ -191,6 +191,8 @@ static void test_matmul_linear(void **state) {
     (void)state;
     check_matmul(2, 37, 29, 53, true, false, true, RG_F32);  /* Linear, bias, batch */
     check_matmul(1, 70, 67, 131, true, false, false, RG_F32); /* crosses 64-tiles */
+    check_matmul(1, 45, 66, 132, true, false, true, RG_F32);  /* K % 4 == 0: vec4 loads */
+    check_matmul(2, 33, 35, 36, false, false, false, RG_F32); /* [K, N] weights */
 }
 
 static void test_matmul_plain_batched(void **state) {
@@ -204,6 +206,7 @@ static void test_matvec(void **state) {
     check_matmul(1, 1, 131, 67, true, false, true, RG_F32);
     check_matmul(1, 3, 257, 130, true, false, false, RG_F32);
     check_matmul(2, 1, 45, 77, false, false, true, RG_F32);
+    check_matmul(1, 5, 37, 260, true, false, true, RG_F32);  /* vec4 loads */
 }
 
 static void test_matmul_f16(void **state) {
@@ -211,6 +214,8 @@ static void test_matmul_f16(void **state) {
     check_matmul(1, 1, 131, 67, true, false, true, RG_F16);
     check_matmul(1, 9, 41, 70, true, false, true, RG_F16);
     check_matmul(2, 11, 13, 22, false, true, false, RG_F16);
+    check_matmul(1, 2, 29, 72, true, false, false, RG_F16);  /* 4 halves per load */
+    check_matmul(1, 40, 36, 68, true, false, false, RG_F16);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -896,6 +901,31 @@ static void test_errors_are_values(void **state) {
     rg_tensor_destroy(&x), rg_tensor_destroy(&cw), rg_tensor_destroy(&co);
 }
 
+/* The backend is the one asked for, and a device that does not exist is an
+ * error value, not a crash. */
+static void test_device_selection(void **state) {
+    (void)state;
+    const char *want = getenv("RESONANT_BACKEND");
+    if (want && strcmp(want, "vulkan") == 0)
+        assert_int_equal(rg_device_backend(dev), RG_BACKEND_VULKAN);
+    if (want && strcmp(want, "cpu") == 0)
+        assert_int_equal(rg_device_backend(dev), RG_BACKEND_CPU);
+    rg_device *other = NULL;
+    char err[256];
+    rg_device_desc desc = {RG_BACKEND_VULKAN, "no-such-gpu-anywhere"};
+    assert_int_equal(rg_device_create(&desc, &other, err, sizeof err), RG_ERR_NO_DEVICE);
+    assert_null(other);
+    assert_true(strlen(err) > 0);
+    desc = (rg_device_desc){RG_BACKEND_CPU, NULL};
+    OK(rg_device_create(&desc, &other, err, sizeof err));
+    assert_int_equal(rg_device_backend(other), RG_BACKEND_CPU);
+    rg_tensor t;
+    OK(rg_tensor_create(other, RG_F32, 1, (int64_t[]){3}, &t));
+    rg_cmd *cmd;
+    OK(rg_cmd_create(other, &cmd));
+    rg_device_destroy(other); /* releases the tensor and the command list too */
+}
+
 /* A small EnCodec-style chain in one submit: conv -> ELU -> residual -> LSTM
  * skip, checked against the same chain run one op per submit. It catches
  * missing barriers between dependent ops. */
@@ -990,6 +1020,7 @@ int main(void) {
         T(test_rvq),
         T(test_sample),
         T(test_errors_are_values),
+        T(test_device_selection),
         T(test_chain_one_submit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
