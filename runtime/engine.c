@@ -11,7 +11,11 @@ struct rg_engine {
     int n_values;
     rg_transport transport;
     int max_block;
-    bool *started;    /* init succeeded, so destroy must run */
+    bool *started;    /* init ran, so destroy must run */
+    /* State borrowed from or handed to another engine (a live edit): this
+     * engine must neither destroy nor free it. */
+    bool *lent;
+    int *carried_from; /* live edits: index of the node in the previous engine, or -1 */
 };
 
 static bool alloc_audio(rg_audio *a, int channels, int frames)
@@ -88,6 +92,8 @@ static bool make_node(rg_engine *e, const rg_graph *g, int i, rg_error *err)
     }
     if (n->type->sink_channels && !alloc_audio(&n->sink, n->type->sink_channels, e->max_block))
         return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    if (e->carried_from[i] >= 0)
+        return true; /* the state comes from the previous engine, already running */
     if (n->type->state_size && !(n->state = calloc(1, n->type->state_size)))
         return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
     return true;
@@ -97,7 +103,7 @@ static bool start_nodes(rg_engine *e, const rg_graph *g, const rg_host_info *hos
 {
     for (int i = 0; i < e->n_nodes; i++) {
         rg_node *n = &e->nodes[i];
-        if (!n->type->init)
+        if (!n->type->init || e->carried_from[i] >= 0)
             continue;
         rg_error node_err = {0};
         e->started[i] = true; /* destroy cleans up after a failed init too */
@@ -112,25 +118,93 @@ static bool start_nodes(rg_engine *e, const rg_graph *g, const rg_host_info *hos
     return true;
 }
 
-rg_engine *rg_engine_new(const rg_graph *g, const rg_host_info *host, rg_error *err)
+/* Which node of `prev_graph` (if any) the node `gn` can take the running
+ * state of: same name, same type, and parameters that differ at most in
+ * float values. Floats are read by process() every block (and smoothed);
+ * an int, bool, string or enum may have been used by init (a seed, a file
+ * name), so changing one restarts the node. */
+static int carry_source(const rg_graph_node *gn, const rg_graph *prev_graph)
+{
+    if (!prev_graph)
+        return -1;
+    int k = rg_graph_find_node(prev_graph, gn->name);
+    if (k < 0 || prev_graph->nodes[k].type != gn->type)
+        return -1;
+    for (int p = 0; p < gn->type->n_params; p++) {
+        const rg_param_def *def = &gn->type->params[p];
+        if (def->type != RG_PARAM_FLOAT &&
+            !rg_value_equal(def, &gn->params[p], &prev_graph->nodes[k].params[p]))
+            return -1;
+    }
+    return k;
+}
+
+static rg_engine *engine_alloc(const rg_graph *g, const rg_host_info *host)
 {
     rg_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    int n = g->n_nodes ? g->n_nodes : 1;
+    e->n_nodes = g->n_nodes;
+    e->max_block = host->max_block;
+    e->nodes = calloc(n, sizeof *e->nodes);
+    e->schedule = calloc(n, sizeof *e->schedule);
+    e->started = calloc(n, sizeof *e->started);
+    e->lent = calloc(n, sizeof *e->lent);
+    e->carried_from = calloc(n, sizeof *e->carried_from);
+    e->transport = (rg_transport){.sample_rate = host->sample_rate, .tempo = g->tempo,
+                                  .meter_num = g->meter_num, .meter_den = g->meter_den,
+                                  .playing = true};
+    if (!e->nodes || !e->schedule || !e->started || !e->lent || !e->carried_from) {
+        rg_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* Borrow the states of carried nodes: until the build succeeds they still
+ * belong to `prev`, so a failed build must not free them. */
+static void borrow_states(rg_engine *e, const rg_graph *g, rg_engine *prev,
+                          const rg_graph *prev_graph)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        int k = prev ? carry_source(&g->nodes[i], prev_graph) : -1;
+        e->carried_from[i] = k;
+        if (k >= 0) {
+            e->nodes[i].state = prev->nodes[k].state;
+            e->lent[i] = true;
+        }
+    }
+}
+
+/* The build succeeded: the carried states now belong to `e`. `prev` keeps
+ * running them until the swap and must not destroy them afterwards. */
+static void take_states(rg_engine *e, rg_engine *prev)
+{
+    for (int i = 0; i < e->n_nodes; i++) {
+        int k = e->carried_from[i];
+        if (k < 0)
+            continue;
+        e->lent[i] = false;
+        e->started[i] = prev->started[k];
+        prev->lent[k] = true;
+        prev->started[k] = false;
+    }
+}
+
+rg_engine *rg_engine_new_carry(const rg_graph *g, const rg_host_info *host, rg_engine *prev,
+                               const rg_graph *prev_graph, rg_error *err)
+{
+    rg_engine *e = engine_alloc(g, host);
     if (!e) {
         rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
         return NULL;
     }
-    e->n_nodes = g->n_nodes;
-    e->max_block = host->max_block;
-    e->nodes = calloc(g->n_nodes ? g->n_nodes : 1, sizeof *e->nodes);
-    e->schedule = calloc(g->n_nodes ? g->n_nodes : 1, sizeof *e->schedule);
-    e->started = calloc(g->n_nodes ? g->n_nodes : 1, sizeof *e->started);
-    e->transport = (rg_transport){.sample_rate = host->sample_rate, .tempo = g->tempo,
-                                  .meter_num = g->meter_num, .meter_den = g->meter_den,
-                                  .playing = true};
-    bool ok = e->nodes && e->schedule && e->started;
-    if (!ok)
-        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-    ok = ok && rg_graph_schedule(g, e->schedule, err);
+    for (int i = 0; i < g->n_nodes; i++)
+        e->carried_from[i] = -1;
+    if (prev && prev->max_block >= host->max_block)
+        borrow_states(e, g, prev, prev_graph);
+    bool ok = rg_graph_schedule(g, e->schedule, err);
     for (int i = 0; ok && i < g->n_nodes; i++)
         ok = make_node(e, g, i, err);
     if (ok && (!copy_params(e, g) || !wire_inputs(e, g)))
@@ -140,7 +214,19 @@ rg_engine *rg_engine_new(const rg_graph *g, const rg_host_info *host, rg_error *
         rg_engine_free(e);
         return NULL;
     }
+    if (prev)
+        take_states(e, prev);
     return e;
+}
+
+rg_engine *rg_engine_new(const rg_graph *g, const rg_host_info *host, rg_error *err)
+{
+    return rg_engine_new_carry(g, host, NULL, NULL, err);
+}
+
+bool rg_engine_node_carried(const rg_engine *e, int index)
+{
+    return e->carried_from[index] >= 0;
 }
 
 void rg_engine_free(rg_engine *e)
@@ -149,14 +235,16 @@ void rg_engine_free(rg_engine *e)
         return;
     for (int i = 0; e->nodes && i < e->n_nodes; i++) {
         rg_node *n = &e->nodes[i];
-        if (e->started && e->started[i] && n->type->destroy)
+        bool lent = e->lent && e->lent[i];
+        if (!lent && e->started && e->started[i] && n->type->destroy)
             n->type->destroy(n);
         for (int p = 0; p < RG_MAX_PORTS; p++) {
             free_audio(&n->out[p]);
             free((void *)n->in[p]);
         }
         free_audio(&n->sink);
-        free(n->state);
+        if (!lent)
+            free(n->state);
         free((void *)n->name);
     }
     for (int i = 0; e->param_store && i < e->n_values; i++)
@@ -165,6 +253,8 @@ void rg_engine_free(rg_engine *e)
     free(e->nodes);
     free(e->schedule);
     free(e->started);
+    free(e->lent);
+    free(e->carried_from);
     free(e);
 }
 

@@ -13,6 +13,18 @@ typedef struct rg_engine rg_engine;
 rg_engine *rg_engine_new(const rg_graph *g, const rg_host_info *host, rg_error *err);
 void rg_engine_free(rg_engine *e);
 
+/* A live edit: build an engine for `g` that takes over the running state of
+ * every node of `prev` (built from `prev_graph`) that keeps its name and type
+ * and whose parameters differ at most in float values; those nodes are not
+ * initialised again and go on (phase, envelopes, recordings) where `prev`
+ * leaves off. The rest start fresh. Off the audio thread; `prev` may be
+ * running meanwhile. On success `prev` no longer owns the carried states:
+ * freeing it after the swap leaves them alone. On error `prev` is untouched. */
+rg_engine *rg_engine_new_carry(const rg_graph *g, const rg_host_info *host, rg_engine *prev,
+                               const rg_graph *prev_graph, rg_error *err);
+/* Whether node `index` took its state from the previous engine. */
+bool rg_engine_node_carried(const rg_engine *e, int index);
+
 /* Run one block of `frames` (at most host->max_block). Audio thread safe:
  * no allocation, locks or I/O. */
 void rg_engine_process(rg_engine *e, int frames);

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"render", rg_cli_render, "render a patch offline to a WAV or FLAC file"},
     {"check", rg_cli_check, "validate a patch and print its canonical form"},
     {"nodes", rg_cli_nodes, "list node types with their ports and parameters"},
+    {"run", rg_cli_run, "play a patch live through JACK, controlled over OSC"},
     {"encode", rg_cli_encode, "encode an audio file into codec tokens (.codes)"},
     {"decode", rg_cli_decode, "decode a .codes file back into audio"},
 };

@@ -1,0 +1,322 @@
+#include "runtime/jack_backend.h"
+
+#include <jack/jack.h>
+#include <jack/transport.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TICKS_PER_BEAT 1920.0
+#define RECONNECT_EVERY_NS 1000000000ull
+
+struct rg_jack {
+    rg_jack_config cfg;
+    char client_name[128];
+    char server_name[128];
+    jack_client_t *client;
+    rg_live *lv;
+    bool active;
+    /* Ports per output slot; the callback reads them while the control
+     * thread registers new ones. */
+    _Atomic(jack_port_t *) ports[RG_LIVE_MAX_OUTPUTS][2];
+    _Atomic bool server_gone;
+    _Atomic double pending_rate;  /* a sample-rate change, 0 if none */
+    _Atomic int buffer_size;
+    _Atomic uint64_t xruns, callbacks, cpu_total_ns, cpu_max_ns;
+    double rate;
+    uint64_t next_reconnect_ns;
+};
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- real-time callbacks ---------------------------------------------------- */
+
+/* Another client is timebase master: play on its grid. */
+static void follow(rg_jack *j, jack_nframes_t nframes)
+{
+    (void)nframes;
+    jack_position_t pos;
+    jack_transport_state_t state = jack_transport_query(j->client, &pos);
+    if (!(pos.valid & JackPositionBBT) || pos.beats_per_bar <= 0)
+        return;
+    double beat = (pos.bar - 1) * (double)pos.beats_per_bar + (pos.beat - 1) +
+                  (pos.ticks_per_beat > 0 ? pos.tick / pos.ticks_per_beat : 0);
+    rg_live_follow(j->lv, pos.beats_per_minute, (int)pos.beats_per_bar, (int)pos.beat_type, beat,
+                   state == JackTransportRolling);
+}
+
+static int process(jack_nframes_t nframes, void *arg)
+{
+    rg_jack *j = arg;
+    uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+    float *out[2 * RG_LIVE_MAX_OUTPUTS];
+    for (int s = 0; s < RG_LIVE_MAX_OUTPUTS; s++) {
+        for (int c = 0; c < 2; c++) {
+            jack_port_t *p = atomic_load_explicit(&j->ports[s][c], memory_order_acquire);
+            out[2 * s + c] = p ? jack_port_get_buffer(p, nframes) : NULL;
+        }
+    }
+    if (j->cfg.follow_transport && !j->cfg.timebase_master)
+        follow(j, nframes);
+    rg_live_process(j->lv, (int)nframes, out, clock_ns(CLOCK_REALTIME));
+    uint64_t dt = clock_ns(CLOCK_MONOTONIC) - t0;
+    atomic_fetch_add_explicit(&j->cpu_total_ns, dt, memory_order_relaxed);
+    atomic_fetch_add_explicit(&j->callbacks, 1, memory_order_relaxed);
+    if (dt > atomic_load_explicit(&j->cpu_max_ns, memory_order_relaxed))
+        atomic_store_explicit(&j->cpu_max_ns, dt, memory_order_relaxed);
+    return 0;
+}
+
+/* We are timebase master: publish the transport the engine plays. */
+static void timebase(jack_transport_state_t state, jack_nframes_t nframes, jack_position_t *pos,
+                     int new_pos, void *arg)
+{
+    (void)state, (void)nframes, (void)new_pos;
+    rg_jack *j = arg;
+    const rg_transport *t = rg_live_transport_rt(j->lv);
+    double beat = t->beat < 0 ? 0 : t->beat;
+    int num = t->meter_num > 0 ? t->meter_num : 4;
+    long whole = (long)floor(beat);
+    pos->valid = JackPositionBBT;
+    pos->bar = (int32_t)(whole / num) + 1;
+    pos->beat = (int32_t)(whole % num) + 1;
+    pos->tick = (int32_t)((beat - whole) * TICKS_PER_BEAT);
+    pos->bar_start_tick = 0;
+    pos->beats_per_bar = (float)num;
+    pos->beat_type = (float)t->meter_den;
+    pos->ticks_per_beat = TICKS_PER_BEAT;
+    pos->beats_per_minute = t->tempo;
+}
+
+static int xrun(void *arg)
+{
+    rg_jack *j = arg;
+    atomic_fetch_add(&j->xruns, 1);
+    if (j->lv)
+        rg_live_count_xrun(j->lv);
+    return 0;
+}
+
+static int buffer_size(jack_nframes_t n, void *arg)
+{
+    atomic_store(&((rg_jack *)arg)->buffer_size, (int)n);
+    return 0; /* rg_live_process takes any block length */
+}
+
+static int sample_rate(jack_nframes_t rate, void *arg)
+{
+    rg_jack *j = arg;
+    if (rate != j->rate)
+        atomic_store(&j->pending_rate, (double)rate);
+    return 0;
+}
+
+static void shutdown_cb(jack_status_t code, const char *reason, void *arg)
+{
+    (void)code, (void)reason;
+    atomic_store(&((rg_jack *)arg)->server_gone, true);
+}
+
+/* No node buffers audio yet, so our outputs add no latency of their own:
+ * each output port reports the range it is given downstream, unchanged. A
+ * buffering node will add its delay here. */
+static void latency(jack_latency_callback_mode_t mode, void *arg)
+{
+    rg_jack *j = arg;
+    if (mode != JackCaptureLatency)
+        return;
+    jack_latency_range_t range = {0, 0};
+    for (int s = 0; s < RG_LIVE_MAX_OUTPUTS; s++)
+        for (int c = 0; c < 2; c++) {
+            jack_port_t *p = atomic_load(&j->ports[s][c]);
+            if (p)
+                jack_port_set_latency_range(p, JackCaptureLatency, &range);
+        }
+}
+
+/* ---- control thread ---------------------------------------------------------- */
+
+static bool open_client(rg_jack *j, rg_error *err)
+{
+    jack_status_t status;
+    jack_options_t opts = JackNoStartServer | (j->server_name[0] ? JackServerName : 0);
+    j->client = j->server_name[0] ? jack_client_open(j->client_name, opts, &status, j->server_name)
+                                  : jack_client_open(j->client_name, opts, &status);
+    if (!j->client)
+        return rg_error_set(err, RG_ERR_IO, NULL, 0, 0,
+                            "cannot connect to the JACK server%s%s (status 0x%x): is jackd running?",
+                            j->server_name[0] ? " " : "", j->server_name, (unsigned)status);
+    j->rate = jack_get_sample_rate(j->client);
+    atomic_store(&j->buffer_size, (int)jack_get_buffer_size(j->client));
+    jack_set_process_callback(j->client, process, j);
+    jack_set_xrun_callback(j->client, xrun, j);
+    jack_set_buffer_size_callback(j->client, buffer_size, j);
+    jack_set_sample_rate_callback(j->client, sample_rate, j);
+    jack_set_latency_callback(j->client, latency, j);
+    jack_on_info_shutdown(j->client, shutdown_cb, j);
+    return true;
+}
+
+rg_jack *rg_jack_open(const rg_jack_config *cfg, rg_error *err)
+{
+    rg_jack *j = calloc(1, sizeof *j);
+    if (!j) {
+        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+        return NULL;
+    }
+    j->cfg = *cfg;
+    snprintf(j->client_name, sizeof j->client_name, "%s", cfg->client_name ? cfg->client_name : "resonant");
+    snprintf(j->server_name, sizeof j->server_name, "%s", cfg->server_name ? cfg->server_name : "");
+    if (!open_client(j, err)) {
+        free(j);
+        return NULL;
+    }
+    return j;
+}
+
+double rg_jack_sample_rate(const rg_jack *j) { return j->rate; }
+
+static void autoconnect(rg_jack *j, int slot)
+{
+    const char **phys = jack_get_ports(j->client, NULL, JACK_DEFAULT_AUDIO_TYPE,
+                                       JackPortIsPhysical | JackPortIsInput);
+    for (int c = 0; phys && c < 2 && phys[c]; c++) {
+        jack_port_t *p = atomic_load(&j->ports[slot][c]);
+        if (p)
+            jack_connect(j->client, jack_port_name(p), phys[c]);
+    }
+    jack_free(phys);
+}
+
+static void register_slot(rg_jack *j, int slot, const char *node)
+{
+    static const char *const side[2] = {"L", "R"};
+    for (int c = 0; c < 2; c++) {
+        if (atomic_load(&j->ports[slot][c]))
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "%s:out_%s", node, side[c]);
+        jack_port_t *p = jack_port_register(j->client, name, JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
+        if (!p)
+            fprintf(stderr, "resonant: cannot register JACK port '%s'\n", name);
+        atomic_store_explicit(&j->ports[slot][c], p, memory_order_release);
+    }
+    if (j->active && j->cfg.autoconnect)
+        autoconnect(j, slot);
+}
+
+/* The live engine gave an output node a slot: its ports appear now. */
+static void output_hook(void *user, int slot, const char *node)
+{
+    rg_jack *j = user;
+    if (j->client && !atomic_load(&j->server_gone))
+        register_slot(j, slot, node);
+}
+
+static bool activate(rg_jack *j, rg_error *err)
+{
+    if (j->cfg.timebase_master && jack_set_timebase_callback(j->client, 0, timebase, j) != 0)
+        fprintf(stderr, "resonant: another client is JACK timebase master; following it instead\n");
+    if (jack_activate(j->client) != 0)
+        return rg_error_set(err, RG_ERR_IO, NULL, 0, 0, "cannot activate the JACK client");
+    j->active = true;
+    if (j->cfg.timebase_master)
+        jack_transport_start(j->client);
+    for (int s = 0; s < RG_LIVE_MAX_OUTPUTS && j->cfg.autoconnect; s++)
+        if (atomic_load(&j->ports[s][0]))
+            autoconnect(j, s);
+    return true;
+}
+
+bool rg_jack_start(rg_jack *j, rg_live *lv, rg_error *err)
+{
+    j->lv = lv;
+    rg_live_set_output_hook(lv, output_hook, j); /* registers the existing outputs */
+    if (!activate(j, err))
+        return false;
+    snprintf(j->client_name, sizeof j->client_name, "%s", jack_get_client_name(j->client));
+    return true;
+}
+
+static void forget_client(rg_jack *j)
+{
+    for (int s = 0; s < RG_LIVE_MAX_OUTPUTS; s++)
+        for (int c = 0; c < 2; c++)
+            atomic_store(&j->ports[s][c], NULL);
+    if (j->client)
+        jack_client_close(j->client);
+    j->client = NULL;
+    j->active = false;
+}
+
+/* The server came back: same name, same ports, same engine state. */
+static void try_reconnect(rg_jack *j)
+{
+    uint64_t now = clock_ns(CLOCK_MONOTONIC);
+    if (now < j->next_reconnect_ns)
+        return;
+    j->next_reconnect_ns = now + RECONNECT_EVERY_NS;
+    rg_error err;
+    if (!open_client(j, &err))
+        return;
+    atomic_store(&j->server_gone, false);
+    rg_live_set_output_hook(j->lv, output_hook, j);
+    if (!activate(j, &err)) {
+        forget_client(j);
+        return;
+    }
+    snprintf(j->client_name, sizeof j->client_name, "%s", jack_get_client_name(j->client));
+    fprintf(stderr, "resonant: reconnected to JACK as '%s'\n", j->client_name);
+    if (j->rate != rg_live_sample_rate(j->lv))
+        atomic_store(&j->pending_rate, j->rate);
+}
+
+void rg_jack_poll(rg_jack *j)
+{
+    if (atomic_load(&j->server_gone) && j->client) {
+        fprintf(stderr, "resonant: the JACK server went away; the patch is kept%s\n",
+                j->cfg.reconnect ? ", reconnecting when it returns" : " (run with --reconnect to wait for it)");
+        forget_client(j);
+    }
+    if (!j->client && j->cfg.reconnect)
+        try_reconnect(j);
+    double rate = atomic_exchange(&j->pending_rate, 0.0);
+    if (rate > 0) {
+        rg_error err;
+        if (rg_live_set_sample_rate(j->lv, rate, &err))
+            fprintf(stderr, "resonant: JACK sample rate is now %.0f Hz; nodes restarted\n", rate);
+        else
+            fprintf(stderr, "resonant: cannot follow the sample rate change: %s\n", err.message);
+    }
+}
+
+void rg_jack_get_status(const rg_jack *j, rg_jack_status *st)
+{
+    rg_jack *m = (rg_jack *)j;
+    uint64_t n = atomic_load(&m->callbacks);
+    *st = (rg_jack_status){
+        .connected = j->client != NULL && !atomic_load(&m->server_gone),
+        .sample_rate = j->rate, .buffer_size = atomic_load(&m->buffer_size),
+        .xruns = atomic_load(&m->xruns), .callbacks = n,
+        .cpu_mean_us = n ? atomic_load(&m->cpu_total_ns) / 1e3 / (double)n : 0,
+        .cpu_max_us = atomic_load(&m->cpu_max_ns) / 1e3};
+    snprintf(st->client_name, sizeof st->client_name, "%s", j->client_name);
+}
+
+void rg_jack_close(rg_jack *j)
+{
+    if (!j)
+        return;
+    if (j->client && j->active && !atomic_load(&j->server_gone))
+        jack_deactivate(j->client);
+    forget_client(j);
+    free(j);
+}
