@@ -30,7 +30,7 @@ static bool read_all(SNDFILE *f, const SF_INFO *info, float **out, const char *p
     return true;
 }
 
-static bool resample(rg_audio_clip *clip, double rate, const char *path, rg_error *err)
+bool rg_clip_resample(rg_audio_clip *clip, double rate, const char *path, rg_error *err)
 {
     if (clip->rate == rate)
         return true;
@@ -68,7 +68,7 @@ bool rg_clip_load(const char *path, double rate, rg_audio_clip *clip, rg_error *
     clip->frames = info.frames;
     clip->channels = info.channels;
     clip->rate = info.samplerate;
-    if (!resample(clip, rate, path, err)) {
+    if (!rg_clip_resample(clip, rate, path, err)) {
         rg_clip_free(clip);
         return false;
     }

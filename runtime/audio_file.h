@@ -19,6 +19,8 @@ typedef struct {
 /* Read `path` and resample it to `rate` (soxr, high quality). */
 bool rg_clip_load(const char *path, double rate, rg_audio_clip *clip, rg_error *err);
 void rg_clip_free(rg_audio_clip *clip);
+/* Resample a clip in place (soxr, high quality); `what` names it in errors. */
+bool rg_clip_resample(rg_audio_clip *clip, double rate, const char *what, rg_error *err);
 
 typedef enum {
     RG_SAMPLE_DEFAULT, /* float for WAV, 24-bit for FLAC */
