@@ -1,0 +1,130 @@
+/* MusicGen's language model on the tensor runtime: text conditioning
+ * (tokenizer, T5 encoder, enc_to_dec_proj) and the decoder that turns it into
+ * codec tokens, step by step with a KV cache, with the codebook delay
+ * pattern and classifier-free guidance.
+ *
+ * A checkpoint is a folder in the layout of facebook/musicgen-*: config.json
+ * (sections "text_encoder" and "decoder"), model.safetensors (or shards)
+ * with text_encoder.*, decoder.*, enc_to_dec_proj.*, and spiece.model for
+ * the tokenizer. train/musicgen_ref.py is the executable specification.
+ *
+ * Vocabulary of the decoder: codes 0..card-1 and the special token `card`
+ * (start, pad). The delay pattern: at step s codebook k carries frame
+ * s - 1 - k; T frames take T + K - 1 steps.
+ *
+ * Everything here belongs to the thread that owns the device (tensor.h).
+ */
+#ifndef RG_MUSICGEN_H
+#define RG_MUSICGEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "graph/error.h"
+
+typedef struct rg_device rg_device;
+typedef struct rg_tensor rg_tensor;
+typedef struct rg_musicgen rg_musicgen;
+typedef struct rg_lm_session rg_lm_session;
+typedef struct rg_spm rg_spm;
+typedef struct rg_t5 rg_t5;
+
+typedef struct {
+    int card;          /* decoder vocab_size: codes per codebook (2048) */
+    int hidden;        /* hidden_size (1024) */
+    int layers;        /* num_hidden_layers (24) */
+    int heads;         /* num_attention_heads (16) */
+    int ffn;           /* ffn_dim (4096) */
+    int codebooks;     /* num_codebooks (4) */
+    int max_positions; /* max_position_embeddings (2048): the longest run in steps */
+    int text_dim;      /* T5 d_model: enc_to_dec_proj's input */
+} rg_musicgen_config;
+
+typedef struct {
+    int weight_dtype; /* RG_F32 (default, 0) or RG_F16: storage of the matrices */
+} rg_musicgen_options;
+
+/* Load a checkpoint folder (or model.safetensors with config.json beside it).
+ * opt may be NULL. The tokenizer is loaded from spiece.model beside the
+ * weights when it exists (rg_musicgen_tokenizer is NULL otherwise). */
+bool rg_musicgen_load(const char *path, rg_device *dev, const rg_musicgen_options *opt,
+                      rg_musicgen **out, rg_error *err);
+void rg_musicgen_free(rg_musicgen *m);
+const rg_musicgen_config *rg_musicgen_get_config(const rg_musicgen *m);
+const rg_spm *rg_musicgen_tokenizer(const rg_musicgen *m);
+rg_t5 *rg_musicgen_t5(rg_musicgen *m);
+
+/* Largest number of frames one generation can make (max_positions - K + 1). */
+int rg_musicgen_max_frames(const rg_musicgen *m);
+
+/* ------------------------------------------------------------------------ */
+/* Conditioning                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* The cross-attention source of one prompt: enc_to_dec_proj(T5(ids)), on the
+ * device, [len, hidden]. len 0 is the null condition (empty prompt): the
+ * decoder then sees an all-zero source, which adds nothing, exactly as
+ * MusicGen's masked empty description does. */
+typedef struct {
+    rg_tensor *states; /* NULL when len == 0 */
+    int len;
+} rg_lm_cond;
+
+/* Condition on token ids (</s> included, as the tokenizer gives them). */
+bool rg_musicgen_condition_ids(rg_musicgen *m, const int32_t *ids, int n, rg_lm_cond *out,
+                               rg_error *err);
+/* Tokenise and condition. An empty or all-whitespace prompt gives the null
+ * condition (len 0); a prompt over RG_T5_MAX_TOKENS tokens is an error. */
+bool rg_musicgen_condition_text(rg_musicgen *m, const char *prompt, rg_lm_cond *out,
+                                rg_error *err);
+void rg_lm_cond_free(rg_lm_cond *c);
+/* Copy a condition's states to the host ([len][hidden] floats). */
+bool rg_lm_cond_read(const rg_musicgen *m, const rg_lm_cond *c, float *out, rg_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Decoding                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    float guidance;    /* classifier-free guidance scale; <= 0: none (one branch) */
+    float temperature; /* <= 0: greedy (argmax) */
+    int top_k;         /* 0: off */
+    float top_p;       /* <= 0 or >= 1: off */
+    uint64_t seed;     /* same seed, prompt and settings give the same tokens */
+} rg_lm_sampling;
+
+/* MusicGen's defaults: guidance 3, temperature 1, top_k 250, top_p off. */
+rg_lm_sampling rg_lm_sampling_default(void);
+
+/* A decoding session holds the KV cache and every activation for up to
+ * max_steps steps, allocated once here. With guidance > 0 and a non-null
+ * condition it decodes a batch of two, [conditional; null]. */
+bool rg_lm_session_create(rg_musicgen *m, const rg_lm_cond *cond, float guidance, int max_steps,
+                          rg_lm_session **out, rg_error *err);
+void rg_lm_session_free(rg_lm_session *s);
+/* Steps taken so far. */
+int rg_lm_session_position(const rg_lm_session *s);
+
+/* One step: `in` is the previous column ([K] tokens; all `card` at step 0),
+ * `out` receives the next column, sampled and with the delay pattern
+ * applied for a run of `frames` frames (codebook k gets the special token
+ * unless 0 <= step - k < frames). */
+bool rg_lm_session_step(rg_lm_session *s, const int32_t *in, const rg_lm_sampling *sp,
+                        int frames, int32_t *out, rg_error *err);
+
+enum { RG_LM_LOGITS_COND = 0, RG_LM_LOGITS_NULL = 1, RG_LM_LOGITS_MIXED = 2 };
+/* Logits of the last step, [K][card] floats: the conditional branch, the
+ * null branch (guided sessions only) or what was sampled from (mixed). */
+bool rg_lm_session_logits(rg_lm_session *s, int which, float *out, rg_error *err);
+
+/* Called after each step with the frames completed so far; return false to
+ * cancel (rg_musicgen_generate then fails with a "cancelled" error). */
+typedef bool (*rg_lm_progress)(void *user, int frames_done, int frames_total);
+
+/* Generate `frames` frames: codes [K][frames] (row-major), each in 0..card-1.
+ * cond may be the null condition. progress may be NULL. */
+bool rg_musicgen_generate(rg_musicgen *m, const rg_lm_cond *cond, const rg_lm_sampling *sp,
+                          int frames, rg_lm_progress progress, void *user, int32_t *codes,
+                          rg_error *err);
+
+#endif
