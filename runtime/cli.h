@@ -14,6 +14,8 @@ enum { RG_EXIT_OK = 0, RG_EXIT_USER = 1, RG_EXIT_INTERNAL = 2 };
 int rg_cli_render(int argc, char **argv);
 int rg_cli_check(int argc, char **argv);
 int rg_cli_nodes(int argc, char **argv);
+int rg_cli_sync(int argc, char **argv);
+int rg_cli_eval(int argc, char **argv);
 int rg_cli_run(int argc, char **argv); /* runtime/run_cli.c */
 
 /* Print an error in `file:line:col: error: message` form; return its exit code. */

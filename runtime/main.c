@@ -23,6 +23,8 @@ static const command commands[] = {
     {"run", rg_cli_run, "play a patch live through JACK, controlled over OSC"},
     {"encode", rg_cli_encode, "encode an audio file into codec tokens (.codes)"},
     {"decode", rg_cli_decode, "decode a .codes file back into audio"},
+    {"sync", rg_cli_sync, "put an audio file on a tempo grid: stretch, align, cut to N bars"},
+    {"eval", rg_cli_eval, "measure timing, tempo, key and alignment of a track"},
 };
 
 static void usage(FILE *f)

@@ -47,7 +47,7 @@ missing_file() { exit_is 1 "$BIN" check "$TMP/nope.rpatch" && one_line_error 'no
 unknown_command() { exit_is 1 "$BIN" frobnicate; }
 version() { exit_is 0 "$BIN" --version && grep -Eq '^resonant [0-9]+\.[0-9]+\.[0-9]+$' "$TMP/stdout"; }
 help_everywhere() {
-    for cmd in render check nodes; do
+    for cmd in render check nodes sync eval; do
         exit_is 0 "$BIN" "$cmd" --help && grep -q "usage: resonant $cmd" "$TMP/stdout" || return 1
         exit_is 0 "$BIN" "$cmd" --version || return 1
     done
@@ -67,6 +67,21 @@ demo_renders_8_seconds() {
         grep -q "8.000 s at 48000 Hz" "$TMP/stderr"
 }
 
+sync_then_eval() {
+    printf 'tempo 97\nnode c click\nnode o output\nc.out -> o.in\n' >"$TMP/c97.rpatch"
+    exit_is 0 "$BIN" render "$TMP/c97.rpatch" -o "$TMP/c97.wav" --bars 8 || return 1
+    exit_is 0 "$BIN" sync "$TMP/c97.wav" -o "$TMP/c124.wav" --tempo 124 --bars 2 || return 1
+    grep -q "^source tempo: 97.0" "$TMP/stdout" || { cat "$TMP/stdout"; return 1; }
+    exit_is 0 "$BIN" eval "$TMP/c124.wav" --tempo 124 || return 1
+    grep -q "^onsets: 8$" "$TMP/stdout" &&
+        awk '/^onset-to-grid/ { exit !($4 + 0 < 5) }' "$TMP/stdout" || { cat "$TMP/stdout"; return 1; }
+}
+sync_bad_args() {
+    exit_is 1 "$BIN" sync "$TMP/g.wav" -o "$TMP/x.wav" || return 1              # no tempo
+    exit_is 1 "$BIN" eval "$TMP/g.wav" --tempo 124 --key "H minor" || return 1
+    exit_is 1 "$BIN" sync "$TMP/missing.wav" -o "$TMP/x.wav" --tempo 120 && grep -q "missing.wav" "$TMP/stderr"
+}
+
 ok "check: a bad patch fails with one file:line:col line and a suggestion" check_bad
 ok "check: a good patch prints its canonical form" check_good
 ok "render: a bad patch writes nothing" render_bad
@@ -83,6 +98,8 @@ ok "nodes lists every registered type" nodes_lists_registry
 ok "nodes TYPE describes one type" nodes_one_type
 ok "nodes suggests the nearest type" nodes_unknown_type
 ok "docs/nodes.md is what 'resonant nodes --markdown' prints" docs_match_registry
+ok "sync puts a 97 bpm take on the 124 bpm grid; eval measures it" sync_then_eval
+ok "sync and eval refuse bad arguments and missing files" sync_bad_args
 ok "the demo patch renders 4 bars at 120 bpm as 8.000 s" demo_renders_8_seconds
 
 echo "1..$n"
