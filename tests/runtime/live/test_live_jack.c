@@ -1,0 +1,284 @@
+/* `resonant run` against a real JACK server (the dummy driver, so no sound
+ * card): a click patch is recorded by a second JACK client; the clicks must
+ * sit on the 120 bpm grid; after /tempo 240 over OSC the new grid must start
+ * on a downbeat, the next bar line. Skipped only when jackd is not installed.
+ *
+ * Names carry the PID: JACK client names are global across servers on one
+ * machine, and tests may run side by side. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jack/jack.h>
+#include <math.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <lo/lo.h>
+
+#define RATE 48000
+#define RECORD_SECONDS 12
+
+static char server[64], engine_name[64], rec_name[64], patch_path[256];
+static pid_t jackd_pid = -1, engine_pid = -1;
+static int engine_out = -1;
+
+static float *recording;
+static atomic_long rec_frames;
+static atomic_bool rec_on;
+static jack_port_t *rec_port;
+
+static bool have_jackd(void)
+{
+    return access("/usr/bin/jackd", X_OK) == 0 || system("command -v jackd >/dev/null 2>&1") == 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static pid_t spawn(char *const argv[], int *out_fd)
+{
+    int fds[2] = {-1, -1};
+    if (out_fd && pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(out_fd ? fds[1] : null, 1);
+        if (!getenv("RG_TEST_VERBOSE"))
+            dup2(null, 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    if (out_fd) {
+        close(fds[1]);
+        *out_fd = fds[0];
+    }
+    return pid;
+}
+
+/* TERM, then KILL if it has not gone within a few seconds. */
+static void stop(pid_t *pid)
+{
+    if (*pid <= 0)
+        return;
+    kill(*pid, SIGTERM);
+    for (int i = 0; i < 300; i++) {
+        if (waitpid(*pid, NULL, WNOHANG) == *pid) {
+            *pid = -1;
+            return;
+        }
+        usleep(10000);
+    }
+    kill(*pid, SIGKILL);
+    waitpid(*pid, NULL, 0);
+    *pid = -1;
+}
+
+static bool server_up(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "jack_lsp -s %s >/dev/null 2>&1", server);
+    for (double t0 = now_s(); now_s() - t0 < 15;) {
+        if (system(cmd) == 0)
+            return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+/* The recorder: copies its input into a preallocated buffer. Real-time safe. */
+static int rec_process(jack_nframes_t n, void *arg)
+{
+    (void)arg;
+    if (!atomic_load(&rec_on))
+        return 0;
+    const float *in = jack_port_get_buffer(rec_port, n);
+    long at = atomic_load(&rec_frames);
+    long room = (long)RECORD_SECONDS * RATE - at;
+    long take = (long)n < room ? (long)n : room;
+    if (take > 0) {
+        memcpy(recording + at, in, (size_t)take * sizeof(float));
+        atomic_store(&rec_frames, at + take);
+    }
+    return 0;
+}
+
+/* A line from the engine's stdout that starts with `prefix`, within 15 s. */
+static bool read_line(const char *prefix, char *line, size_t size)
+{
+    static char buf[4096];
+    static size_t have;
+    for (double t0 = now_s(); now_s() - t0 < 15;) {
+        char *nl;
+        while ((nl = memchr(buf, '\n', have))) {
+            size_t len = (size_t)(nl - buf);
+            bool match = strncmp(buf, prefix, strlen(prefix)) == 0;
+            if (match)
+                snprintf(line, size, "%.*s", (int)len, buf);
+            memmove(buf, nl + 1, have - len - 1);
+            have -= len + 1;
+            if (match)
+                return true;
+        }
+        struct pollfd p = {.fd = engine_out, .events = POLLIN};
+        if (poll(&p, 1, 100) == 1) {
+            ssize_t r = read(engine_out, buf + have, sizeof buf - have - 1);
+            if (r <= 0)
+                return false;
+            have += (size_t)r;
+        }
+    }
+    return false;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!have_jackd())
+        return 0;
+    int pid = (int)getpid();
+    snprintf(server, sizeof server, "rgtest%d", pid);
+    snprintf(engine_name, sizeof engine_name, "rgeng%d", pid);
+    snprintf(rec_name, sizeof rec_name, "rgrec%d", pid);
+    char *jackd[] = {"jackd", "-n", server, "-d", "dummy", "-r", "48000", "-p", "256", NULL};
+    jackd_pid = spawn(jackd, NULL);
+    assert_true(jackd_pid > 0);
+    assert_true(server_up());
+    recording = calloc((size_t)RECORD_SECONDS * RATE, sizeof(float));
+    snprintf(patch_path, sizeof patch_path, "/tmp/rg_live_jack_%d.rpatch", pid);
+    FILE *f = fopen(patch_path, "w");
+    fputs("tempo 120\nmeter 4/4\nnode c click amp=0.5 accent=1.5\nnode out output\nc.out -> out.in\n", f);
+    fclose(f);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    stop(&engine_pid);
+    stop(&jackd_pid);
+    if (engine_out >= 0)
+        close(engine_out);
+    unlink(patch_path);
+    free(recording);
+    return 0;
+}
+
+static jack_client_t *open_recorder(void)
+{
+    jack_status_t status;
+    jack_client_t *c = jack_client_open(rec_name, JackNoStartServer | JackServerName, &status, server);
+    assert_non_null(c);
+    rec_port = jack_port_register(c, "in", JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
+    assert_non_null(rec_port);
+    jack_set_process_callback(c, rec_process, NULL);
+    assert_int_equal(jack_activate(c), 0);
+    char src[256];
+    snprintf(src, sizeof src, "%s:out:out_L", engine_name);
+    int rc = -1;
+    for (double t0 = now_s(); rc != 0 && now_s() - t0 < 15; usleep(50000))
+        rc = jack_connect(c, src, jack_port_name(rec_port));
+    if (rc != 0)
+        fail_msg("cannot connect %s to the recorder", src);
+    return c;
+}
+
+static int onsets(const float *x, long n, long *on, float *peak, int max)
+{
+    int count = 0;
+    long quiet = 2000;
+    for (long i = 0; i < n && count < max; i++) {
+        if (fabsf(x[i]) > 0.01f) {
+            if (quiet >= 2000) {
+                on[count] = i;
+                peak[count] = 0;
+                for (long k = i; k < i + 200 && k < n; k++)
+                    peak[count] = fmaxf(peak[count], fabsf(x[k]));
+                count++;
+            }
+            quiet = 0;
+        } else {
+            quiet++;
+        }
+    }
+    return count;
+}
+
+static void clicks_follow_the_grid_and_the_tempo_change(void **state)
+{
+    (void)state;
+    if (!have_jackd())
+        skip();
+    char *argv[] = {getenv("RESONANT_BUILD_DIR") ? NULL : "resonant", "run", patch_path,
+                    "--jack-server", server, "--jack-name", engine_name, "--osc-port", "0",
+                    "--seconds", "60", NULL};
+    char exe[512];
+    snprintf(exe, sizeof exe, "%s/resonant", getenv("RESONANT_BUILD_DIR") ? getenv("RESONANT_BUILD_DIR") : ".");
+    argv[0] = exe;
+    engine_pid = spawn(argv, &engine_out);
+    char line[256];
+    assert_true(read_line("resonant: OSC on", line, sizeof line));
+    const char *port = strrchr(line, ':') + 1;
+
+    jack_client_t *rec = open_recorder();
+    atomic_store(&rec_on, true);
+    while (atomic_load(&rec_frames) < 5L * RATE)
+        usleep(10000);
+    lo_address osc = lo_address_new("127.0.0.1", port);
+    assert_true(lo_send(osc, "/tempo", "f", 240.0f) > 0);
+    while (atomic_load(&rec_frames) < (long)RECORD_SECONDS * RATE)
+        usleep(10000);
+    lo_address_free(osc);
+    jack_client_close(rec);
+
+    long on[64];
+    float peak[64];
+    int n = onsets(recording, (long)RECORD_SECONDS * RATE, on, peak, 64);
+    assert_true(n > 12);
+    /* Every gap is one beat at 120 (24000) or at 240 (12000): nothing else,
+     * and the switch happens once. */
+    int first_fast = -1;
+    for (int i = 1; i < n; i++) {
+        long gap = on[i] - on[i - 1];
+        if (labs(gap - 24000) <= 1 && first_fast < 0)
+            continue;
+        if (labs(gap - 12000) <= 1) {
+            if (first_fast < 0)
+                first_fast = i - 1;
+            continue;
+        }
+        fail_msg("gap %ld between clicks %d and %d (at %ld)", gap, i - 1, i, on[i]);
+    }
+    assert_true(first_fast > 0);
+    /* The new grid starts on a downbeat: the accented click (0.75, not 0.5),
+     * and the four clicks before it are one bar of the old grid. */
+    assert_true(peak[first_fast] > 0.7f);
+    assert_true(first_fast >= 4 && peak[first_fast - 4] > 0.7f);
+    for (int k = 1; k < 4; k++)
+        assert_true(peak[first_fast - k] < 0.6f);
+    print_message("# %d clicks; the 240 bpm grid starts at click %d (frame %ld)\n", n, first_fast,
+                  on[first_fast]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(clicks_follow_the_grid_and_the_tempo_change, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("live_jack", tests, NULL, NULL);
+}
