@@ -50,6 +50,8 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static char err_path[256];
+
 static pid_t spawn(char *const argv[], int *out_fd)
 {
     int fds[2] = {-1, -1};
@@ -59,7 +61,9 @@ static pid_t spawn(char *const argv[], int *out_fd)
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
         dup2(out_fd ? fds[1] : null, 1);
-        if (!getenv("RG_TEST_VERBOSE"))
+        if (out_fd) /* the engine: keep its messages for the test to read */
+            dup2(open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
+        else if (!getenv("RG_TEST_VERBOSE"))
             dup2(null, 2);
         execvp(argv[0], argv);
         _exit(127);
@@ -155,6 +159,7 @@ static int setup(void **state)
     snprintf(server, sizeof server, "rgtest%d", pid);
     snprintf(engine_name, sizeof engine_name, "rgeng%d", pid);
     snprintf(rec_name, sizeof rec_name, "rgrec%d", pid);
+    snprintf(err_path, sizeof err_path, "/tmp/rg_live_jack_%d.log", pid);
     char *jackd[] = {"jackd", "-n", server, "-d", "dummy", "-r", "48000", "-p", "256", NULL};
     jackd_pid = spawn(jackd, NULL);
     assert_true(jackd_pid > 0);
@@ -175,7 +180,12 @@ static int teardown(void **state)
     if (engine_out >= 0)
         close(engine_out);
     unlink(patch_path);
+    unlink(err_path);
     free(recording);
+    recording = NULL;
+    atomic_store(&rec_frames, 0);
+    atomic_store(&rec_on, false);
+    engine_out = -1;
     return 0;
 }
 
@@ -196,6 +206,19 @@ static jack_client_t *open_recorder(void)
     if (rc != 0)
         fail_msg("cannot connect %s to the recorder", src);
     return c;
+}
+
+/* `resonant run` on the test patch; `port` receives the OSC port. */
+static void start_engine(const char *extra, char *port)
+{
+    char exe[512];
+    snprintf(exe, sizeof exe, "%s/resonant", getenv("RESONANT_BUILD_DIR") ? getenv("RESONANT_BUILD_DIR") : ".");
+    char *argv[] = {exe, "run", patch_path, "--jack-server", server, "--jack-name", engine_name,
+                    "--osc-port", "0", "--seconds", "120", (char *)extra, NULL};
+    engine_pid = spawn(argv, &engine_out);
+    char line[256];
+    assert_true(read_line("resonant: OSC on", line, sizeof line));
+    snprintf(port, 16, "%s", strrchr(line, ':') + 1);
 }
 
 static int onsets(const float *x, long n, long *on, float *peak, int max)
@@ -224,16 +247,8 @@ static void clicks_follow_the_grid_and_the_tempo_change(void **state)
     (void)state;
     if (!have_jackd())
         skip();
-    char *argv[] = {getenv("RESONANT_BUILD_DIR") ? NULL : "resonant", "run", patch_path,
-                    "--jack-server", server, "--jack-name", engine_name, "--osc-port", "0",
-                    "--seconds", "60", NULL};
-    char exe[512];
-    snprintf(exe, sizeof exe, "%s/resonant", getenv("RESONANT_BUILD_DIR") ? getenv("RESONANT_BUILD_DIR") : ".");
-    argv[0] = exe;
-    engine_pid = spawn(argv, &engine_out);
-    char line[256];
-    assert_true(read_line("resonant: OSC on", line, sizeof line));
-    const char *port = strrchr(line, ':') + 1;
+    char port[16];
+    start_engine(NULL, port);
 
     jack_client_t *rec = open_recorder();
     atomic_store(&rec_on, true);
@@ -275,10 +290,178 @@ static void clicks_follow_the_grid_and_the_tempo_change(void **state)
                   on[first_fast]);
 }
 
+/* ---- a TCP OSC client ------------------------------------------------------- */
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+static int tcp_connect(const char *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+static void tcp_send(int fd, const char *path, lo_message m)
+{
+    size_t size = 0;
+    void *data = lo_message_serialise(m, path, NULL, &size);
+    uint32_t be = htonl((uint32_t)size);
+    assert_int_equal(send(fd, &be, 4, 0), 4);
+    assert_int_equal(send(fd, data, size, 0), (ssize_t)size);
+    free(data);
+    lo_message_free(m);
+}
+
+static bool recv_all(int fd, void *buf, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 10000) != 1)
+            return false;
+        ssize_t r = recv(fd, (char *)buf + got, n - got, 0);
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+/* The next reply's address (and its message, when `out` is given). */
+static bool tcp_reply(int fd, char *path, size_t size, lo_message *out)
+{
+    static unsigned char buf[70000];
+    uint32_t be;
+    if (!recv_all(fd, &be, 4) || ntohl(be) > sizeof buf || !recv_all(fd, buf, ntohl(be)))
+        return false;
+    snprintf(path, size, "%.63s", (char *)buf);
+    if (out) {
+        int res;
+        *out = lo_message_deserialise(buf, ntohl(be), &res);
+    }
+    return true;
+}
+
+static long rss_kb(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    FILE *f = fopen(path, "r");
+    long size = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Several thousand OSC edits a second while the audio runs: every TCP
+ * command is answered, memory stays flat. The callback's CPU time and the
+ * xrun count are printed, not asserted: they depend on the machine's load. */
+static void soak_under_osc_edits(void **state)
+{
+    (void)state;
+    if (!have_jackd())
+        skip();
+    char port[16];
+    start_engine(NULL, port);
+    int fd = tcp_connect(port);
+    long sent = 0, answered = 0, rss_start = 0;
+    double t0 = now_s();
+    char path[64];
+    while (now_s() - t0 < 10) {
+        for (int i = 0; i < 400; i++, sent++) {
+            if (sent % 200 == 0) {
+                tcp_send(fd, "/node/add", lo_message_new()); /* a bad one: /fail */
+                /* Two rebuilds: add a tone, remove it again. */
+                lo_message m = lo_message_new();
+                lo_message_add_string(m, "tone");
+                lo_message_add_string(m, "sine");
+                lo_message_add_string(m, "amp");
+                lo_message_add_float(m, 0.01f);
+                tcp_send(fd, "/node/add", m);
+                m = lo_message_new();
+                lo_message_add_string(m, "tone");
+                tcp_send(fd, "/node/remove", m);
+                sent += 3;
+            }
+            lo_message m = lo_message_new();
+            lo_message_add_float(m, (float)(sent % 100) / 200.0f);
+            tcp_send(fd, "/c/amp", m);
+        }
+        for (; answered < sent; answered++) {
+            assert_true(tcp_reply(fd, path, sizeof path, NULL));
+            assert_true(!strcmp(path, "/done") || !strcmp(path, "/fail"));
+        }
+        if (!rss_start && now_s() - t0 > 2)
+            rss_start = rss_kb(engine_pid);
+    }
+    long rss_end = rss_kb(engine_pid);
+    tcp_send(fd, "/status", lo_message_new());
+    lo_message st = NULL;
+    assert_true(tcp_reply(fd, path, sizeof path, &st));
+    assert_string_equal(path, "/status.reply");
+    int xruns = lo_message_get_argv(st)[5]->i;
+    lo_message_free(st);
+    close(fd);
+    stop(&engine_pid);
+    char line[512] = "";
+    FILE *f = fopen(err_path, "r");
+    while (f && fgets(line, sizeof line, f) && !strstr(line, "callback mean"))
+        ;
+    if (f)
+        fclose(f);
+    print_message("# %ld commands in 10 s (%.0f/s), all answered; RSS %ld -> %ld kB; "
+                  "server xruns %d; %s", sent, sent / 10.0, rss_start, rss_end, xruns, line);
+    assert_true(rss_end - rss_start < 4096);
+}
+
+/* The server goes away: the engine keeps its patch and keeps answering OSC;
+ * the server comes back: with --reconnect the ports reappear. */
+static void survives_the_server_going_away(void **state)
+{
+    (void)state;
+    if (!have_jackd())
+        skip();
+    char port[16];
+    start_engine("--reconnect", port);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "jack_lsp -s %s 2>/dev/null | grep -q '^%s:out:out_L$'", server, engine_name);
+    bool seen = false;
+    for (double t0 = now_s(); !seen && now_s() - t0 < 15; usleep(50000))
+        seen = system(cmd) == 0;
+    assert_true(seen);
+    stop(&jackd_pid);
+    int fd = tcp_connect(port);
+    char path[64];
+    lo_message m = lo_message_new();
+    lo_message_add_string(m, "c");
+    lo_message_add_string(m, "amp");
+    lo_message_add_float(m, 0.25f);
+    tcp_send(fd, "/set", m);
+    assert_true(tcp_reply(fd, path, sizeof path, NULL));
+    assert_string_equal(path, "/done");
+    assert_int_equal(waitpid(engine_pid, NULL, WNOHANG), 0); /* still running */
+
+    char *jackd[] = {"jackd", "-n", server, "-d", "dummy", "-r", "48000", "-p", "256", NULL};
+    jackd_pid = spawn(jackd, NULL);
+    assert_true(server_up());
+    seen = false;
+    for (double t0 = now_s(); !seen && now_s() - t0 < 15; usleep(100000))
+        seen = system(cmd) == 0;
+    assert_true(seen);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(clicks_follow_the_grid_and_the_tempo_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(soak_under_osc_edits, setup, teardown),
+        cmocka_unit_test_setup_teardown(survives_the_server_going_away, setup, teardown),
     };
     return cmocka_run_group_tests_name("live_jack", tests, NULL, NULL);
 }
