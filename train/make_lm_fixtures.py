@@ -15,6 +15,8 @@ Writes, at a scaled-down width and depth but in the exact Hugging Face layout:
                                            (mixed = guided with scale 3)
     greedy.cfg / greedy.nocfg I32 [K, 100] argmax decoding for 100 steps, with
                                            guidance 3 and without (batch 1)
+    context                 I32 [K, 20]    random codes to continue from
+    greedy.context          I32 [K, 100]   guided argmax decoding continuing them
     positions               F32 [8, D]     sinusoid rows at a few positions
     position_index          I32 [8]
 
@@ -41,6 +43,7 @@ FIX = os.path.join(ROOT, "tests/fixtures/lm")
 PROMPTS = ["dark minimal techno in A minor", "80s pop track with bassy drums and synth",
            "  ＡＢＣ　ファンク 🎹 café ", ""]
 STEPS = 100
+CONTEXT_FRAMES = 20
 GUIDANCE = 3.0
 
 T5_CFG = T5Config(vocab_size=512, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4)
@@ -80,7 +83,7 @@ def hf_position_table(n: int, d: int) -> torch.Tensor:
     return sin_embedding(torch.arange(n), d)
 
 
-def min_gap(model: MusicGen, ids, guidance) -> float:
+def min_gap(model: MusicGen, ids, guidance, context=None) -> float:
     """Smallest top-2 logit gap over a greedy run (recomputed with a hook)."""
     gaps = []
     orig = model.dec.forward
@@ -94,7 +97,7 @@ def min_gap(model: MusicGen, ids, guidance) -> float:
         return out
 
     model.dec.forward = hooked
-    model.generate(ids, STEPS, guidance)
+    model.generate(ids, STEPS, guidance, context=context)
     model.dec.forward = orig
     return min(gaps)
 
@@ -124,13 +127,17 @@ def build(seed: int):
 def main() -> None:
     sp = spm.SentencePieceProcessor(model_file=os.path.join(FIX, "tiny/spiece.model"))
     prompt_ids = [tokenize(sp, p) for p in PROMPTS]
+    context = torch.randint(0, DEC_CFG.vocab_size, (DEC_CFG.num_codebooks, CONTEXT_FRAMES),
+                            generator=torch.Generator().manual_seed(99))
     for seed in range(1234, 1300):
         sd, model = build(seed)
-        gaps = (min_gap(model, prompt_ids[0], GUIDANCE), min_gap(model, prompt_ids[0], None))
+        gaps = (min_gap(model, prompt_ids[0], GUIDANCE), min_gap(model, prompt_ids[0], None),
+                min_gap(model, prompt_ids[0], GUIDANCE, context))
         if min(gaps) > 1e-3:
             break
         print(f"seed {seed}: near-tie {min(gaps):.2e}, trying the next")
-    print(f"seed {seed}: min top-2 gaps {gaps[0]:.3e} (cfg), {gaps[1]:.3e} (no cfg)")
+    print(f"seed {seed}: min top-2 gaps {gaps[0]:.3e} (cfg), {gaps[1]:.3e} (no cfg), "
+          f"{gaps[2]:.3e} (context)")
 
     check_kv_cache(model, prompt_ids[0])
     exp = {}
@@ -155,6 +162,8 @@ def main() -> None:
     exp["greedy.cfg"] = model.generate(prompt_ids[0], STEPS, GUIDANCE, first).int()
     exp["first.cond"], exp["first.null"], exp["first.mixed"] = first["cond"], first["null"], first["mixed"]
     exp["greedy.nocfg"] = model.generate(prompt_ids[0], STEPS, None).int()
+    exp["context"] = context.int()
+    exp["greedy.context"] = model.generate(prompt_ids[0], STEPS, GUIDANCE, context=context).int()
     pos = torch.tensor([0, 1, 2, 7, 100, 511, 1000, 2047])  # past the HF table too
     exp["position_index"] = pos.int()
     exp["positions"] = sin_embedding(pos, DEC_CFG.hidden_size)
@@ -165,7 +174,7 @@ def main() -> None:
         json.dump(config_json(), f, indent=2)
         f.write("\n")
     write_safetensors(os.path.join(FIX, "expected.safetensors"), exp)
-    for name in ("greedy.cfg", "greedy.nocfg"):
+    for name in ("greedy.cfg", "greedy.nocfg", "greedy.context"):
         distinct = [len(set(row.tolist())) for row in exp[name]]
         print(f"{name}: distinct tokens per codebook {distinct}; codebook 0:", exp[name][0, :20].tolist())
 

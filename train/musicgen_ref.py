@@ -181,12 +181,16 @@ class MusicGen:
 
     @torch.no_grad()
     def generate(self, ids: torch.Tensor, steps: int, guidance: Optional[float],
-                 first_logits: Optional[dict] = None) -> torch.Tensor:
+                 first_logits: Optional[dict] = None,
+                 context: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Greedy decoding of one prompt (ids [T]) for `steps` forward passes.
         Returns the delayed token grid [K, steps]: column s is what step s
         produced (special token where the pattern has no frame; steps passes
         make steps - K + 1 frames, as in MusicGen). guidance None
-        runs the conditional branch alone (batch 1)."""
+        runs the conditional branch alone (batch 1). context [K, P] are codes
+        to continue: the first P frames are forced to them (MusicGen's prompt
+        continuation; the model still runs every step, so the KV cache holds
+        the context as if it had been generated)."""
         c = self.dec.cfg
         kk = c.num_codebooks
         frames = steps - (kk - 1)
@@ -209,6 +213,10 @@ class MusicGen:
                 if null_l is not None:
                     first_logits["null"] = null_l.clone()
             column = delay_mask(mixed.argmax(-1), s + 1, c.special, frames)
+            if context is not None:
+                for k in range(kk):
+                    if 0 <= s - k < context.shape[1]:
+                        column[k] = context[k, s - k]
             out[:, s] = column
         return out
 

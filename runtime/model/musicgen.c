@@ -711,27 +711,51 @@ bool rg_lm_session_logits(rg_lm_session *s, int which, float *out, rg_error *err
 /* Whole generation                                                         */
 /* ------------------------------------------------------------------------ */
 
-bool rg_musicgen_generate(rg_musicgen *m, const rg_lm_cond *cond, const rg_lm_sampling *sp,
-                          int frames, rg_lm_progress progress, void *user, int32_t *codes,
-                          rg_error *err) {
-    const rg_musicgen_config *c = &m->cfg;
+static bool check_generate_args(const rg_musicgen *m, const rg_lm_context *ctx, int frames,
+                                rg_error *err) {
     int max = rg_musicgen_max_frames(m);
     if (frames < 1 || frames > max)
         return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
                             "%d frames asked; this model makes 1..%d per take", frames, max);
+    if (!ctx || ctx->frames == 0) return true;
+    if (ctx->frames < 0 || ctx->frames >= frames || !ctx->codes)
+        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
+                            "context of %d frames does not fit in a take of %d frames",
+                            ctx->frames, frames);
+    for (int i = 0; i < m->cfg.codebooks * ctx->frames; i++)
+        if (ctx->codes[i] < 0 || ctx->codes[i] >= m->cfg.card)
+            return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
+                                "context code %d is outside 0..%d (another codec?)",
+                                ctx->codes[i], m->cfg.card - 1);
+    return true;
+}
+
+/* After step `step`, codebook k holds frame step - k: take it from the
+ * context where there is one, then record it. */
+static void place_column(const rg_musicgen *m, const rg_lm_context *ctx, int step, int frames,
+                         int32_t *column, int32_t *codes) {
+    for (int k = 0; k < m->cfg.codebooks; k++) {
+        int frame = step - k;
+        if (frame < 0 || frame >= frames) continue;
+        if (ctx && frame < ctx->frames) column[k] = ctx->codes[(size_t)k * ctx->frames + frame];
+        codes[(size_t)k * frames + frame] = column[k];
+    }
+}
+
+bool rg_musicgen_generate(rg_musicgen *m, const rg_lm_cond *cond, const rg_lm_sampling *sp,
+                          const rg_lm_context *context, int frames, rg_lm_progress progress,
+                          void *user, int32_t *codes, rg_error *err) {
+    const rg_musicgen_config *c = &m->cfg;
+    if (!check_generate_args(m, context, frames, err)) return false;
     int steps = frames + c->codebooks - 1;
     rg_lm_session *s;
     if (!rg_lm_session_create(m, cond, sp->guidance, steps, &s, err)) return false;
-    int32_t column[MAX_CODEBOOKS], next[MAX_CODEBOOKS];
+    int32_t column[MAX_CODEBOOKS];
     for (int k = 0; k < c->codebooks; k++) column[k] = c->card;
     bool ok = true;
     for (int step = 0; ok && step < steps; step++) {
-        ok = rg_lm_session_step(s, column, sp, frames, next, err);
-        for (int k = 0; ok && k < c->codebooks; k++) {
-            int frame = step - k;
-            if (frame >= 0 && frame < frames) codes[(size_t)k * frames + frame] = next[k];
-            column[k] = next[k];
-        }
+        ok = rg_lm_session_step(s, column, sp, frames, column, err);
+        if (ok) place_column(m, context, step, frames, column, codes);
         int done = step - c->codebooks + 2;
         if (ok && progress && !progress(user, done < 0 ? 0 : done, frames))
             ok = rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0, "generation cancelled");

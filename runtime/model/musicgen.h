@@ -117,14 +117,26 @@ enum { RG_LM_LOGITS_COND = 0, RG_LM_LOGITS_NULL = 1, RG_LM_LOGITS_MIXED = 2 };
  * null branch (guided sessions only) or what was sampled from (mixed). */
 bool rg_lm_session_logits(rg_lm_session *s, int which, float *out, rg_error *err);
 
-/* Called after each step with the frames completed so far; return false to
- * cancel (rg_musicgen_generate then fails with a "cancelled" error). */
+/* Called after each step with the frames completed so far (every codebook
+ * of frames 0..frames_done-1 is final in `codes` already, so a caller can
+ * stream them to a decoder); return false to cancel (rg_musicgen_generate
+ * then fails with a "cancelled" error). */
 typedef bool (*rg_lm_progress)(void *user, int frames_done, int frames_total);
 
-/* Generate `frames` frames: codes [K][frames] (row-major), each in 0..card-1.
- * cond may be the null condition. progress may be NULL. */
+/* Codes to continue from (MusicGen's audio prompt): the first `frames`
+ * frames of the take are these, [K][frames] row-major, each in 0..card-1. */
+typedef struct {
+    const int32_t *codes;
+    int frames;
+} rg_lm_context;
+
+/* Generate a take of `frames` frames: codes [K][frames] (row-major), each in
+ * 0..card-1. cond may be the null condition; context may be NULL, else it
+ * must be shorter than the take and its frames start the take. The decoder
+ * runs every step, context included, so its cache holds the context exactly
+ * as if it had been generated. progress may be NULL. */
 bool rg_musicgen_generate(rg_musicgen *m, const rg_lm_cond *cond, const rg_lm_sampling *sp,
-                          int frames, rg_lm_progress progress, void *user, int32_t *codes,
-                          rg_error *err);
+                          const rg_lm_context *context, int frames, rg_lm_progress progress,
+                          void *user, int32_t *codes, rg_error *err);
 
 #endif

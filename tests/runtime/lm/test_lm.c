@@ -4,7 +4,7 @@
  *   - T5 buckets exactly; T5 states, conditioning and first-step logits
  *     within 1e-4 of the reference's scale (CPU; 1e-3 on Vulkan);
  *   - greedy decoding reproduces the reference's 100-step token grid exactly,
- *     with guidance (batch of two) and without;
+ *     with guidance (batch of two), without, and continuing given codes;
  *   - bad lengths, prompts and checkpoints are errors naming what is wrong.
  * The backend comes from RESONANT_BACKEND. */
 #include <setjmp.h>
@@ -316,7 +316,7 @@ static void greedy_grid(float guidance, const char *name) {
 
     /* The whole-generation entry point gives the same codes, undelayed. */
     int32_t *codes = malloc((size_t)c->codebooks * frames * sizeof *codes);
-    assert_true(rg_musicgen_generate(model, &cond, &sp, frames, NULL, NULL, codes, &err));
+    assert_true(rg_musicgen_generate(model, &cond, &sp, NULL, frames, NULL, NULL, codes, &err));
     for (int k = 0; k < c->codebooks; k++)
         for (int t = 0; t < frames; t++)
             assert_int_equal(codes[k * frames + t], want[k * STEPS + k + t]);
@@ -335,6 +335,42 @@ static void test_greedy_without_guidance(void **state) {
     greedy_grid(0.0f, "greedy.nocfg");
 }
 
+/* Continuing 20 frames of given codes: they start the take unchanged and
+ * the rest follows the reference. */
+static void test_greedy_continuation(void **state) {
+    (void)state;
+    const rg_musicgen_config *c = rg_musicgen_get_config(model);
+    int64_t n, nc;
+    const int32_t *want = ints("greedy.context", &n);
+    const int32_t *ctx_codes = ints("context", &nc);
+    rg_lm_context ctx = {ctx_codes, (int)(nc / c->codebooks)};
+    int frames = STEPS - c->codebooks + 1;
+    rg_lm_cond cond;
+    condition_prompt0(&cond);
+    rg_lm_sampling sp = greedy(3.0f);
+    rg_error err = {0};
+    int32_t *codes = malloc((size_t)c->codebooks * frames * sizeof *codes);
+    assert_true(rg_musicgen_generate(model, &cond, &sp, &ctx, frames, NULL, NULL, codes, &err));
+    int mismatches = 0;
+    for (int k = 0; k < c->codebooks; k++)
+        for (int t = 0; t < frames; t++) {
+            if (t < ctx.frames) assert_int_equal(codes[k * frames + t], ctx_codes[k * ctx.frames + t]);
+            mismatches += codes[k * frames + t] != want[k * STEPS + k + t];
+        }
+    assert_int_equal(mismatches, 0);
+
+    /* A context as long as the take, or with codes of another codec, is refused. */
+    rg_lm_context whole = {codes, frames};
+    assert_false(rg_musicgen_generate(model, &cond, &sp, &whole, frames, NULL, NULL, codes, &err));
+    assert_non_null(strstr(err.message, "does not fit"));
+    codes[3] = c->card;
+    rg_lm_context bad = {codes, 4};
+    assert_false(rg_musicgen_generate(model, &cond, &sp, &bad, frames, NULL, NULL, codes, &err));
+    assert_non_null(strstr(err.message, "outside"));
+    free(codes);
+    rg_lm_cond_free(&cond);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Sampling, lengths, progress                                              */
 /* ------------------------------------------------------------------------ */
@@ -346,7 +382,7 @@ static void sample(uint64_t seed, int32_t *codes, int frames) {
     sp.top_k = 20;
     sp.seed = seed;
     rg_error err = {0};
-    assert_true(rg_musicgen_generate(model, &cond, &sp, frames, NULL, NULL, codes, &err));
+    assert_true(rg_musicgen_generate(model, &cond, &sp, NULL, frames, NULL, NULL, codes, &err));
     rg_lm_cond_free(&cond);
 }
 
@@ -382,19 +418,19 @@ static void test_lengths_and_progress(void **state) {
     rg_lm_sampling sp = greedy(3.0f);
     rg_error err = {0};
     int32_t codes[16 * 8];
-    assert_false(rg_musicgen_generate(model, &null_cond, &sp, 0, NULL, NULL, codes, &err));
+    assert_false(rg_musicgen_generate(model, &null_cond, &sp, NULL, 0, NULL, NULL, codes, &err));
     assert_non_null(strstr(err.message, "0 frames"));
     int max = rg_musicgen_max_frames(model);
     assert_int_equal(max, c->max_positions - c->codebooks + 1);
-    assert_false(rg_musicgen_generate(model, &null_cond, &sp, max + 1, NULL, NULL, codes, &err));
+    assert_false(rg_musicgen_generate(model, &null_cond, &sp, NULL, max + 1, NULL, NULL, codes, &err));
     assert_non_null(strstr(err.message, "frames asked"));
 
     progress_log log = {0, 0, 0};
-    assert_true(rg_musicgen_generate(model, &null_cond, &sp, 8, on_progress, &log, codes, &err));
+    assert_true(rg_musicgen_generate(model, &null_cond, &sp, NULL, 8, on_progress, &log, codes, &err));
     assert_int_equal(log.calls, 8 + c->codebooks - 1);
     assert_int_equal(log.last, 8);
     progress_log cancel = {0, 0, 3};
-    assert_false(rg_musicgen_generate(model, &null_cond, &sp, 8, on_progress, &cancel, codes, &err));
+    assert_false(rg_musicgen_generate(model, &null_cond, &sp, NULL, 8, on_progress, &cancel, codes, &err));
     assert_non_null(strstr(err.message, "cancelled"));
     assert_int_equal(cancel.calls, 3);
 }
@@ -501,6 +537,7 @@ int main(void) {
         cmocka_unit_test(test_empty_prompt_is_null_branch),
         cmocka_unit_test(test_greedy_with_guidance),
         cmocka_unit_test(test_greedy_without_guidance),
+        cmocka_unit_test(test_greedy_continuation),
         cmocka_unit_test(test_sampling_is_seeded),
         cmocka_unit_test(test_lengths_and_progress),
         cmocka_unit_test(test_long_prompt),
