@@ -180,7 +180,9 @@ static bool name_matches(const char *name, const char *want) {
     return false;
 }
 
-/* What the shaders need: a compute queue and subgroup arithmetic. */
+/* What the shaders need: a compute queue, subgroup arithmetic and ballot
+ * (broadcast), and subgroups of at least 8 lanes (the register-tiled matmul
+ * shares 8 loads per subgroup). */
 static bool usable(vk_device *vd, VkPhysicalDevice pd, uint32_t *family, uint32_t *subgroup) {
     VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
@@ -189,7 +191,8 @@ static bool usable(vk_device *vd, VkPhysicalDevice pd, uint32_t *family, uint32_
         return false;
     if (!(sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ||
         !(sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) ||
-        !(sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT))
+        !(sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) ||
+        !(sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT) || sg.subgroupSize < 8)
         return false;
     *subgroup = sg.subgroupSize;
     uint32_t n = 0;

@@ -2,6 +2,7 @@
  * push-constant layouts here mirror the `Push` blocks in shaders/<family>.comp. */
 #include "runtime/tensor/vk_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Push words after the six binding offsets. */
@@ -32,6 +33,21 @@ static uint32_t elem_offset(vk_rec *r, const rg_tensor *t) {
     return (uint32_t)((first - first / align * align) / rg_dtype_size(t->dtype));
 }
 
+/* Matmul kernel: 0 shared-memory tiles (GPUs), 1 register tiles with
+ * subgroup broadcasts (CPU implementations such as lavapipe, where shared
+ * memory is emulated), 2 naive. RESONANT_VK_MATMUL=tiled|direct|naive
+ * overrides the choice (for benchmarks and diagnosis). */
+static uint32_t matmul_mode(vk_rec *r) {
+    const char *e = getenv("RESONANT_VK_MATMUL");
+    if (e && strcmp(e, "tiled") == 0)
+        return 0;
+    if (e && strcmp(e, "direct") == 0)
+        return 1;
+    if (e && strcmp(e, "naive") == 0)
+        return 2;
+    return r->vd->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? 1 : 0;
+}
+
 static rg_status record_matmul(vk_rec *r, const rg_op *op) {
     const rg_tensor *a = &op->t[MM_A], *w = &op->t[MM_W];
     bool f16 = w->dtype == RG_F16, trans = op->p.mm.trans_w;
@@ -53,13 +69,24 @@ static rg_status record_matmul(vk_rec *r, const rg_op *op) {
         d.groups[1] = 1;
     } else {
         d = new_dispatch(VKF_MATMUL);
+        uint32_t mode = matmul_mode(r);
         bool small = m <= 32 || n <= 32;
         uint32_t bm = small ? 32 : 64, wg = small ? 64 : 256;
-        uint32_t spec[] = {wg, bm, bm, 16, 4, 4, trans, f16, vec4};
+        if (mode == 1)
+            bm = 8, wg = 64; /* 8 rows x 256 columns per group */
+        uint32_t spec[] = {wg, bm, bm, 16, 4, 4, trans, f16, vec4, mode};
         memcpy(d.spec, spec, sizeof spec);
-        d.nspec = 9;
-        d.groups[0] = groups_for(n, bm);
-        d.groups[1] = groups_for(m, bm);
+        d.nspec = 10;
+        if (mode == 0) {
+            d.groups[0] = groups_for(n, bm);
+            d.groups[1] = groups_for(m, bm);
+        } else if (mode == 1) {
+            d.groups[0] = groups_for(n, wg * 4);
+            d.groups[1] = groups_for(m, bm);
+        } else {
+            d.groups[0] = groups_for((uint64_t)m * n, wg);
+            d.groups[1] = 1;
+        }
     }
     d.groups[2] = batch;
     if (d.groups[0] > r->vd->props.limits.maxComputeWorkGroupCount[0] ||
