@@ -14,10 +14,12 @@
 #ifndef RG_NODE_H
 #define RG_NODE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "graph/data.h"
 #include "graph/error.h"
 
 #define RG_MAX_CHANNELS 2
@@ -102,6 +104,36 @@ typedef struct {
 typedef struct rg_node rg_node;
 typedef struct rg_node_type rg_node_type;
 
+/* Where a non-audio input reads from: an output of another node. */
+typedef struct {
+    rg_node *node;
+    int port;
+} rg_data_source;
+
+/* A generation job as a node's generate() sees it. */
+typedef struct rg_job {
+    atomic_bool cancel;     /* set when a newer request makes this one moot */
+    double progress;        /* 0..1, written by the node */
+    const rg_transport *transport; /* tempo and meter the take is made for */
+    const rg_host_info *host;
+    void (*on_progress)(struct rg_job *job, const rg_node *node, double fraction);
+    void *user;
+} rg_job;
+
+static inline bool rg_job_cancelled(rg_job *job)
+{
+    return job && atomic_load_explicit(&job->cancel, memory_order_relaxed);
+}
+
+static inline void rg_job_report(rg_job *job, const rg_node *node, double fraction)
+{
+    if (!job)
+        return;
+    job->progress = fraction;
+    if (job->on_progress)
+        job->on_progress(job, node, fraction);
+}
+
 /* A running node. The engine owns the buffers; the node owns `state`. */
 struct rg_node {
     const rg_node_type *type;
@@ -112,6 +144,14 @@ struct rg_node {
     const rg_audio **in[RG_MAX_PORTS];     /* audio inputs: one signal per cable, patch order */
     rg_audio out[RG_MAX_PORTS];            /* audio outputs */
     rg_audio sink;                         /* audio leaving the graph (type->sink_channels) */
+    /* The generation domain. Outputs: the latest value this node published
+     * on each port (tokens, cond, grid, or a whole audio take on an audio
+     * port). Inputs: one source per cable, in patch order. */
+    _Atomic(rg_data *) data_out[RG_MAX_PORTS];
+    rg_data_source *data_in[RG_MAX_PORTS];
+    uint64_t generated_from;               /* signature of the inputs of the last generate() */
+    atomic_uint param_version;             /* bumped when a parameter changes */
+    atomic_bool regen;                     /* a new take was asked for (/regen) */
 };
 
 struct rg_node_type {
@@ -131,12 +171,28 @@ struct rg_node_type {
     bool (*init)(rg_node *node, const rg_host_info *host, rg_error *err);
     /* One block. Audio thread: no allocation, locks or I/O. */
     void (*process)(rg_node *node, const rg_process_ctx *ctx);
+    /* Generation domain: make this node's output values from its input
+     * values and parameters, e.g. run a model. Runs on a worker thread (in a
+     * render: before the audio starts), never on the audio thread, whenever
+     * an input value or a parameter changed or a new take was asked for. May
+     * take seconds: report progress with rg_job_report and return early
+     * (false, err unset) when rg_job_cancelled. May be NULL. */
+    bool (*generate)(rg_node *node, rg_job *job, rg_error *err);
     /* Periodic work off the audio thread (draining a ring to disk, ...). May be NULL. */
     void (*housekeep)(rg_node *node);
     /* Release state. Off the audio thread. Called after init even when init
      * failed, so init need not undo its own partial work. May be NULL. */
     void (*destroy)(rg_node *node);
 };
+
+/* The value on cable `cable` of input `port`, with a reference the caller
+ * releases (rg_data_unref); NULL when nothing has been published yet. */
+rg_data *rg_node_read(const rg_node *node, int port, int cable);
+/* Publish a value on output `port`, taking over the caller's reference.
+ * Off the audio thread. */
+void rg_node_publish(rg_node *node, int port, rg_data *value);
+/* The value last published on output `port`, referenced; NULL if none. */
+rg_data *rg_node_published(rg_node *node, int port);
 
 /* Index of a port or parameter by name, or -1. */
 int rg_node_type_input(const rg_node_type *type, const char *name);

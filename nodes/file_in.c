@@ -1,6 +1,9 @@
 /* file_in: plays an audio file, looped or once. The file is read and
  * resampled to the engine rate when the node starts, so playback is a copy. */
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "nodes/dsp.h"
 #include "nodes/registry.h"
@@ -34,6 +37,32 @@ static bool file_in_init(rg_node *n, const rg_host_info *host, rg_error *err)
     rg_error file_err;
     if (!rg_clip_load(full, host->sample_rate, &s->clip, &file_err))
         return rg_error_set(err, RG_ERR_NODE_INIT, NULL, 0, 0, "%s: %s", full, file_err.message);
+    return true;
+}
+
+/* Also offer the whole file as a take, so a loop at any tempo can go
+ * through a synchronizer onto the grid. */
+static bool file_in_generate(rg_node *n, rg_job *job, rg_error *err)
+{
+    (void)job;
+    file_in_state *s = n->state;
+    const rg_audio_clip *c = &s->clip;
+    rg_audio_take *t = malloc(sizeof *t);
+    float *copy = malloc((size_t)c->frames * c->channels * sizeof *copy);
+    rg_data *d = NULL;
+    if (t && copy) {
+        memcpy(copy, c->samples, (size_t)c->frames * c->channels * sizeof *copy);
+        *t = (rg_audio_take){copy, c->frames, c->channels, c->rate};
+        d = rg_data_new(RG_DATA_AUDIO, t, rg_audio_take_free);
+        t = NULL;
+        copy = NULL;
+    }
+    free(t);
+    free(copy);
+    if (!d)
+        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    snprintf(d->prompt, sizeof d->prompt, "%s", n->params[P_PATH].str);
+    rg_node_publish(n, 0, d);
     return true;
 }
 
@@ -71,6 +100,7 @@ const rg_node_type rg_node_file_in = {
     .params = params, .n_params = 3,
     .state_size = sizeof(file_in_state),
     .init = file_in_init,
+    .generate = file_in_generate,
     .process = file_in_process,
     .destroy = file_in_destroy,
 };

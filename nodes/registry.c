@@ -10,6 +10,7 @@ static const rg_node_type *const builtin_types[] = {
     &rg_node_sine,
     &rg_node_noise,
     &rg_node_click,
+    &rg_node_synchronizer,
 };
 
 static const rg_registry builtin = {

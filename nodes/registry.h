@@ -14,5 +14,6 @@ extern const rg_node_type rg_node_file_out;
 extern const rg_node_type rg_node_sine;
 extern const rg_node_type rg_node_noise;
 extern const rg_node_type rg_node_click;
+extern const rg_node_type rg_node_synchronizer;
 
 #endif

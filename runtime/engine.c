@@ -34,25 +34,27 @@ static void free_audio(rg_audio *a)
     memset(a, 0, sizeof *a);
 }
 
-/* Point every audio input at the outputs feeding it, in patch order. */
+/* Point every input at the outputs feeding it, in patch order: audio
+ * inputs at the source's block buffer, and every input (audio ones too,
+ * which may carry whole takes) at the source's published values. */
 static bool wire_inputs(rg_engine *e, const rg_graph *g)
 {
     for (int i = 0; i < g->n_edges; i++) {
         const rg_edge *edge = &g->edges[i];
         rg_node *dst = &e->nodes[edge->dst_node];
-        if (dst->type->inputs[edge->dst_port].type != RG_PORT_AUDIO)
-            continue;
-        const rg_audio **cables = dst->in[edge->dst_port];
-        int n = dst->n_in_cables[edge->dst_port];
-        if (!cables) {
-            int max = dst->type->inputs[edge->dst_port].max_cables;
-            cables = calloc(max > 0 ? max : 1, sizeof *cables);
-            if (!cables)
+        int port = edge->dst_port, n = dst->n_in_cables[port];
+        int max = dst->type->inputs[port].max_cables;
+        if (!dst->data_in[port] && !(dst->data_in[port] = calloc(max > 0 ? max : 1, sizeof(rg_data_source))))
+            return false;
+        dst->data_in[port][n] = (rg_data_source){&e->nodes[edge->src_node], edge->src_port};
+        if (dst->type->inputs[port].type == RG_PORT_AUDIO) {
+            const rg_audio **cables = dst->in[port];
+            if (!cables && !(cables = calloc(max > 0 ? max : 1, sizeof *cables)))
                 return false;
-            dst->in[edge->dst_port] = cables;
+            dst->in[port] = cables;
+            cables[n] = &e->nodes[edge->src_node].out[edge->src_port];
         }
-        cables[n] = &e->nodes[edge->src_node].out[edge->src_port];
-        dst->n_in_cables[edge->dst_port] = n + 1;
+        dst->n_in_cables[port] = n + 1;
     }
     return true;
 }
@@ -187,6 +189,10 @@ static void take_states(rg_engine *e, rg_engine *prev)
             continue;
         e->lent[i] = false;
         e->started[i] = prev->started[k];
+        /* A carried node keeps its takes: what it published stays published. */
+        for (int p = 0; p < RG_MAX_PORTS; p++)
+            atomic_store(&e->nodes[i].data_out[p], atomic_exchange(&prev->nodes[k].data_out[p], NULL));
+        e->nodes[i].generated_from = prev->nodes[k].generated_from;
         prev->lent[k] = true;
         prev->started[k] = false;
     }
@@ -241,6 +247,8 @@ void rg_engine_free(rg_engine *e)
         for (int p = 0; p < RG_MAX_PORTS; p++) {
             free_audio(&n->out[p]);
             free((void *)n->in[p]);
+            free(n->data_in[p]);
+            rg_data_unref(atomic_exchange(&n->data_out[p], NULL));
         }
         free_audio(&n->sink);
         if (!lent)
@@ -298,4 +306,9 @@ int rg_engine_find_node(const rg_engine *e, const char *name)
         if (strcmp(e->nodes[i].name, name) == 0)
             return i;
     return -1;
+}
+
+int rg_engine_schedule_at(const rg_engine *e, int i)
+{
+    return e->schedule[i];
 }

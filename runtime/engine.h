@@ -40,5 +40,7 @@ rg_node *rg_engine_node(rg_engine *e, int index);
 /* Index of the first node of the given type (e.g. "output"), or -1. */
 int rg_engine_find_type(const rg_engine *e, const char *type_name);
 int rg_engine_find_node(const rg_engine *e, const char *name);
+/* The node run `i`-th in a block (sources before what they feed). */
+int rg_engine_schedule_at(const rg_engine *e, int i);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "runtime/engine.h"
+#include "runtime/generate.h"
 
 int64_t rg_render_length(const rg_graph *g, const rg_render_options *opt)
 {
@@ -68,12 +69,37 @@ static bool run_blocks(rg_engine *e, rg_node *out, rg_audio_writer *w, int64_t t
     return ok;
 }
 
+static void show_generation(rg_job *job, const rg_node *node, double fraction)
+{
+    (void)job;
+    fprintf(stderr, "\rgenerating %-16s %3d%%%s", node->name, (int)(100 * fraction),
+            fraction >= 1.0 ? "\n" : "");
+    fflush(stderr);
+}
+
+/* Offline there is no hurry: every take is made before the first block, so
+ * the render starts with the music, not with silence while models run. */
+static bool generate_takes(rg_engine *e, const rg_host_info *host, const rg_render_options *opt,
+                           rg_error *err)
+{
+    rg_job job = {.transport = rg_engine_transport(e), .host = host,
+                  .on_progress = opt->progress ? show_generation : NULL};
+    atomic_init(&job.cancel, false);
+    bool ok = rg_engine_generate(e, &job, NULL, err);
+    rg_engine_housekeep(e);
+    return ok;
+}
+
 bool rg_render(const rg_graph *g, const rg_render_options *opt, rg_error *err)
 {
     rg_host_info host = {.sample_rate = opt->rate, .max_block = opt->block, .base_dir = opt->base_dir};
     rg_engine *e = rg_engine_new(g, &host, err);
     if (!e)
         return false;
+    if (!generate_takes(e, &host, opt, err)) {
+        rg_engine_free(e);
+        return false;
+    }
     int out = pick_output(e, g, opt, err);
     rg_audio_writer *w = NULL;
     bool ok = out >= 0 && (w = rg_writer_open(opt->out_path, 2, opt->rate, opt->format, err));

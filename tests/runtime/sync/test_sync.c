@@ -191,6 +191,34 @@ static void silence_is_an_error_not_a_crash(void **state)
     rg_clip_free(&take);
 }
 
+/* file_in -> synchronizer -> output: a 97 bpm loop rendered in a 124 bpm
+ * patch plays on the patch's grid, repeating its 2 bars. */
+static void synchronizer_node_in_a_patch(void **state)
+{
+    (void)state;
+    rg_audio_clip take = click_take(97, 44100);
+    char loop[64], patch[512];
+    snprintf(loop, sizeof loop, "/tmp/rg_sync_loop_%d.wav", (int)getpid());
+    rg_error err = {0};
+    rg_audio_writer *w = rg_writer_open(loop, take.channels, 44100, RG_SAMPLE_FLOAT, &err);
+    assert_non_null(w);
+    assert_true(rg_writer_write(w, take.samples, take.frames, &err));
+    assert_true(rg_writer_close(w, &err));
+    rg_clip_free(&take);
+    snprintf(patch, sizeof patch, "tempo 124\nnode f file_in path=\"%s\"\nnode s synchronizer bars=2 hint=97\n"
+             "node o output\nf.out -> s.in\ns.out -> o.in\n", loop);
+    rg_audio_clip out = render_clip(patch, 4, RATE);
+    unlink(loop);
+    check_synced(&out, 124, 4);
+    /* The second loop pass is the first one again, frame for frame. */
+    int64_t two_bars = llround(2 * rg_bar_frames(124, 4, 4, RATE));
+    float worst = 0;
+    for (int64_t i = 0; i < out.frames - two_bars; i++)
+        worst = fmaxf(worst, fabsf(out.samples[2 * i] - out.samples[2 * (i + two_bars)]));
+    assert_true(worst < 1e-6f);
+    rg_clip_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +230,7 @@ int main(void)
         cmocka_unit_test(short_take_repeats_whole_bars),
         cmocka_unit_test(key_of_a_minor_chord),
         cmocka_unit_test(silence_is_an_error_not_a_crash),
+        cmocka_unit_test(synchronizer_node_in_a_patch),
     };
     return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
 }

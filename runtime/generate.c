@@ -1,0 +1,66 @@
+#include "runtime/generate.h"
+
+#include <stdio.h>
+
+/* FNV-1a over the parameter version and the id of every input value: any
+ * change upstream (a new take, a rewired cable) changes the signature. */
+static uint64_t input_signature(const rg_node *n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t words[2] = {atomic_load(&n->param_version), 0};
+    for (int w = 0; w < 1; w++)
+        h = (h ^ words[w]) * 0x100000001b3ULL;
+    for (int p = 0; p < n->type->n_inputs; p++) {
+        for (int c = 0; c < n->n_in_cables[p]; c++) {
+            const rg_data_source *src = &n->data_in[p][c];
+            rg_data *d = atomic_load(&src->node->data_out[src->port]);
+            h = (h ^ (d ? d->id : 0)) * 0x100000001b3ULL;
+            h = (h ^ (uint64_t)(p * 64 + c)) * 0x100000001b3ULL;
+        }
+    }
+    return h | 1; /* 0 means "never generated" */
+}
+
+static bool needs_run(rg_node *n, uint64_t *sig)
+{
+    *sig = input_signature(n);
+    return atomic_load(&n->regen) || n->generated_from != *sig;
+}
+
+bool rg_engine_generation_pending(rg_engine *e)
+{
+    uint64_t sig;
+    for (int i = 0; i < rg_engine_node_count(e); i++) {
+        rg_node *n = rg_engine_node(e, i);
+        if (n->type->generate && needs_run(n, &sig))
+            return true;
+    }
+    return false;
+}
+
+bool rg_engine_generate(rg_engine *e, rg_job *job, int *ran, rg_error *err)
+{
+    if (ran)
+        *ran = 0;
+    for (int i = 0; i < rg_engine_node_count(e); i++) {
+        rg_node *n = rg_engine_node(e, rg_engine_schedule_at(e, i));
+        uint64_t sig;
+        if (!n->type->generate || !needs_run(n, &sig))
+            continue;
+        if (rg_job_cancelled(job))
+            return false;
+        atomic_store(&n->regen, false);
+        rg_error node_err = {0};
+        if (!n->type->generate(n, job, &node_err)) {
+            if (rg_job_cancelled(job) && node_err.code == RG_OK)
+                return false;
+            return rg_error_set(err, node_err.code ? node_err.code : RG_ERR_NODE_INIT, node_err.file,
+                                node_err.line, node_err.col, "node '%s' (%s): %s", n->name,
+                                n->type->name, node_err.message);
+        }
+        n->generated_from = sig;
+        if (ran)
+            (*ran)++;
+    }
+    return true;
+}

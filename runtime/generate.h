@@ -1,0 +1,20 @@
+/* The generation domain's scheduler: brings every node with a generate()
+ * callback up to date, sources first, so a new prompt flows through the
+ * conditioner, the generators that hear it, their decoders and
+ * synchronizers in one pass. The render runs it once before the audio
+ * starts; the live engine runs it on its worker thread. */
+#ifndef RG_GENERATE_H
+#define RG_GENERATE_H
+
+#include "runtime/engine.h"
+
+/* Run generate() on every node whose input values or parameters changed
+ * since its last run, or that was asked for a new take (node->regen), in
+ * schedule order. `*ran` counts the nodes that ran. On a node's error the
+ * pass stops, the node keeps its previous values, and `err` names it. */
+bool rg_engine_generate(rg_engine *e, rg_job *job, int *ran, rg_error *err);
+
+/* Whether any node would run. */
+bool rg_engine_generation_pending(rg_engine *e);
+
+#endif
