@@ -354,9 +354,10 @@ static void send_bundle(fixture *f, bool tcp, lo_timetag tt, const char *path, l
     lo_bundle_free_recursive(b);
 }
 
-/* A bundle 500 ms ahead sets low's amp from 0 at exactly its frame: the
- * output is silent before it and sounds from the next frame (the gain
- * glides from 0 starting on that frame). */
+/* A bundle 500 ms ahead (UDP) sets low's amp from 0 at exactly its frame:
+ * the output is silent before it and sounds from the next frame (the gain
+ * glides from 0 starting on that frame). A second one over TCP, 1000 frames
+ * later, sets it back to 0: silence from the end of that block on. */
 static void bundle_lands_on_its_frame(void **state)
 {
     fixture *f = *state;
@@ -365,20 +366,25 @@ static void bundle_lands_on_its_frame(void **state)
     rec_run(&f->rec, 4 * BLOCK);
     long target = f->rec.frames + RATE / 2; /* 500 ms ahead */
     for (int tcp = 0; tcp < 2; tcp++) {
-        /* The UDP one sets amp; the TCP one, 1000 frames later, sets it again. */
         long at = target + tcp * 1000;
-        send_bundle(f, tcp, timetag_of(rec_ns_of(&f->rec, at)), "/low/amp", make("f", tcp ? 0.3 : 0.5));
+        send_bundle(f, tcp, timetag_of(rec_ns_of(&f->rec, at)), "/low/amp", make("f", tcp ? 0.0 : 0.5));
         reply r;
         assert_true(next_reply(f, tcp, &r));
         assert_string_equal(r.path, "/done");
     }
     rec_run(&f->rec, target + 4000);
-    long first = -1;
+    long first = -1, last = -1;
     /* From the third block: high glides to 0 over the first one. */
-    for (long i = 2 * BLOCK; i < f->rec.frames && first < 0; i++)
-        if (f->rec.left[i] != 0.0f)
-            first = i;
+    for (long i = 2 * BLOCK; i < f->rec.frames; i++) {
+        if (f->rec.left[i] != 0.0f) {
+            if (first < 0)
+                first = i;
+            last = i;
+        }
+    }
     assert_true(first == target || first == target + 1);
+    long off = target + 1000, block_end = (off / BLOCK + 1) * BLOCK;
+    assert_true(last >= off && last < block_end);
     rg_live_status st;
     rg_live_get_status(f->lv, &st);
     assert_int_equal(st.scheduled, 0);
