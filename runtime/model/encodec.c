@@ -771,3 +771,31 @@ bool rg_encodec_decode(rg_encodec *m, const int32_t *codes, int n_q, int64_t fra
     release(&p, y);
     return pass_end(&p, err);
 }
+
+bool rg_encodec_decode_range(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames,
+                             int64_t start, int64_t count, int64_t context, float *audio,
+                             rg_error *err)
+{
+    if (start < 0 || count < 1 || start + count > frames || context < 0)
+        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
+                            "frames %lld..%lld are not inside a take of %lld frames",
+                            (long long)start, (long long)(start + count), (long long)frames);
+    int64_t lo = start > context ? start - context : 0;
+    int64_t hi = start + count + context < frames ? start + count + context : frames;
+    int64_t span = hi - lo, hop = m->cfg.hop_length;
+    int channels = m->cfg.audio_channels;
+    int32_t *part = malloc((size_t)(n_q * span) * sizeof *part);
+    float *wide = malloc((size_t)(channels * span * hop) * sizeof *wide);
+    bool ok = part && wide;
+    if (!ok)
+        rg_error_set(err, RG_ERR_INTERNAL, m->path, 0, 0, "out of memory");
+    for (int q = 0; ok && q < n_q; q++)
+        memcpy(part + q * span, codes + q * frames + lo, (size_t)span * sizeof *part);
+    ok = ok && rg_encodec_decode(m, part, n_q, span, wide, err);
+    for (int c = 0; ok && c < channels; c++)
+        memcpy(audio + c * count * hop, wide + c * span * hop + (start - lo) * hop,
+               (size_t)(count * hop) * sizeof *audio);
+    free(part);
+    free(wide);
+    return ok;
+}

@@ -81,4 +81,15 @@ bool rg_encodec_encode(rg_encodec *m, const float *audio, int64_t samples, int n
 bool rg_encodec_decode(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames,
                        float *audio, rg_error *err);
 
+/* Decode frames [start, start + count) of a take of `frames` frames, seeing
+ * at most `context` frames of codes on each side, into
+ * audio [audio_channels][count * hop_length]. With context >= frames this
+ * equals the matching part of rg_encodec_decode; with less, the edges differ
+ * slightly (the decoder's LSTM and convolutions see less), which is what lets
+ * a player start on the first chunk of a long take before the rest is
+ * decoded. codes is the whole take, [n_q][frames]. */
+bool rg_encodec_decode_range(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames,
+                             int64_t start, int64_t count, int64_t context, float *audio,
+                             rg_error *err);
+
 #endif

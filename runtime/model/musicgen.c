@@ -401,16 +401,18 @@ int rg_lm_session_position(const rg_lm_session *s) { return s->pos; }
 
 /* MusicGen's sinusoid in float32, in the reference's order of operations:
  * phase = pos / 10000^(i / (half - 1)); row = [cos(phase), sin(phase)]. */
-static void fill_positions(float *tab, int steps, int dim) {
+void rg_musicgen_position(int pos, int dim, float *out) {
     int half = dim / 2;
     for (int i = 0; i < half; i++) {
         float den = powf(10000.0f, (float)i / (float)(half - 1));
-        for (int p = 0; p < steps; p++) {
-            float phase = (float)p / den;
-            tab[(size_t)p * dim + i] = cosf(phase);
-            tab[(size_t)p * dim + half + i] = sinf(phase);
-        }
+        float phase = (float)pos / den;
+        out[i] = cosf(phase);
+        out[half + i] = sinf(phase);
     }
+}
+
+static void fill_positions(float *tab, int steps, int dim) {
+    for (int p = 0; p < steps; p++) rg_musicgen_position(p, dim, tab + (size_t)p * dim);
 }
 
 static rg_status create(rg_lm_session *s, rg_tensor *t, rg_dtype dt, int nd, int64_t a, int64_t b,

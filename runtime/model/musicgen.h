@@ -54,6 +54,10 @@ const rg_musicgen_config *rg_musicgen_get_config(const rg_musicgen *m);
 const rg_spm *rg_musicgen_tokenizer(const rg_musicgen *m);
 rg_t5 *rg_musicgen_t5(rg_musicgen *m);
 
+/* MusicGen's sinusoidal embedding of position `pos`: [dim] floats,
+ * cos(pos / 10000^(i / (dim/2 - 1))) then sin(...), for i < dim/2. */
+void rg_musicgen_position(int pos, int dim, float *out);
+
 /* Largest number of frames one generation can make (max_positions - K + 1). */
 int rg_musicgen_max_frames(const rg_musicgen *m);
 

@@ -52,7 +52,12 @@ static int open_device(void **state)
 static int close_device(void **state)
 {
     (void)state;
+    int warnings = rg_device_validation_count(dev);
+    if (warnings) /* with RESONANT_VALIDATION=1: any validation message fails */
+        fprintf(stderr, "# %d Vulkan validation messages\n", warnings);
     rg_device_destroy(dev);
+    if (warnings)
+        return -1;
     return 0;
 }
 
@@ -312,6 +317,61 @@ static void test_wrong_config_names_tensor(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Relative RMS error of decoding in chunks of `chunk` frames with `context`
+ * frames on each side, against decoding the whole take. */
+static double chunked_error(fixture *f, const int32_t *codes, int n_q, int64_t frames,
+                            const float *whole, int64_t chunk, int64_t context)
+{
+    const rg_encodec_config *cfg = rg_encodec_get_config(f->model);
+    int64_t hop = cfg->hop_length, n = frames * hop;
+    float *joined = calloc((size_t)n, sizeof *joined);
+    float *part = calloc((size_t)(chunk * hop), sizeof *part);
+    rg_error err = {0};
+    for (int64_t start = 0; start < frames; start += chunk) {
+        int64_t count = frames - start < chunk ? frames - start : chunk;
+        if (!rg_encodec_decode_range(f->model, codes, n_q, frames, start, count, context, part,
+                                     &err))
+            fail_msg("%s", err.message);
+        memcpy(joined + start * hop, part, (size_t)(count * hop) * sizeof *part);
+    }
+    double e = relative_rms(joined, whole, n);
+    free(part);
+    free(joined);
+    return e;
+}
+
+static void test_chunked_decode(void **state)
+{
+    (void)state;
+    char dir[1024];
+    fixture f;
+    fixture_dir(getenv("RESONANT_ENCODEC_FIXTURE") ? "" : "32k", dir, sizeof dir);
+    open_fixture(&f, getenv("RESONANT_ENCODEC_FIXTURE") ? getenv("RESONANT_ENCODEC_FIXTURE")
+                                                         : dir);
+    int n_q;
+    int64_t frames;
+    int32_t *codes = expect_i32(&f, "codes", &n_q, &frames);
+    const rg_encodec_config *cfg = rg_encodec_get_config(f.model);
+    float *whole = calloc((size_t)(frames * cfg->hop_length), sizeof *whole);
+    rg_error err = {0};
+    assert_true(rg_encodec_decode(f.model, codes, n_q, frames, whole, &err));
+    /* full context: the same computation, the same samples */
+    assert_true(chunked_error(&f, codes, n_q, frames, whole, 4, frames) == 0.0);
+    double e[5];
+    for (int i = 0; i < 5; i++) {
+        e[i] = chunked_error(&f, codes, n_q, frames, whole, 4, 2 * i);
+        fprintf(stderr, "# chunks of 4 frames, context %d: relative RMS error %.3g\n", 2 * i,
+                e[i]);
+    }
+    /* more context, closer to the whole-take decode; 8 frames (160 ms at
+     * 50 Hz) is within -46 dB on the random-weight models */
+    assert_true(e[4] < e[2] && e[2] < e[0]);
+    assert_true(e[4] < 5e-3);
+    free(whole);
+    free(codes);
+    close_fixture(&f);
+}
+
 static void test_other_fixture(void **state)
 {
     (void)state;
@@ -341,8 +401,10 @@ int main(void)
         cmocka_unit_test(test_config_and_bandwidths),
         cmocka_unit_test(test_bad_codes_are_errors),
         cmocka_unit_test(test_wrong_config_names_tensor),
+        cmocka_unit_test(test_chunked_decode),
     };
-    const struct CMUnitTest slow[] = {cmocka_unit_test(test_other_fixture)};
+    const struct CMUnitTest slow[] = {cmocka_unit_test(test_other_fixture),
+                                      cmocka_unit_test(test_chunked_decode)};
     if (getenv("RESONANT_ENCODEC_FIXTURE"))
         return cmocka_run_group_tests_name("model_encodec_full", slow, open_device,
                                            close_device);
