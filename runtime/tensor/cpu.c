@@ -6,6 +6,8 @@
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,110 @@ static void fill_rows_with_bias(float *out, const float *bias, int64_t rows, int
         memcpy(out + r * n, bias, (size_t)n * sizeof(float));
 }
 
+/* ------------------------------------------------------------------------ */
+/* Few-row products against a Linear weight ([N, K]), M = 2..8: the decode
+ * step (MusicGen runs cond and uncond rows together). OpenBLAS's sgemm is
+ * slow there (it packs W for a big GEMM), and M gemv calls would stream W M
+ * times; this kernel streams each W row once and reuses it for all M rows
+ * from L1, so it runs at memory bandwidth like gemv.                       */
+/* ------------------------------------------------------------------------ */
+
+#define SMALL_M_MAX 8
+
+typedef struct few_rows_job {
+    const float *a, *w;
+    float *out;
+    int m, k, n, n0, n1;
+    float beta;
+} few_rows_job;
+
+typedef float v8f __attribute__((vector_size(32)));
+
+/* Macros, not functions: passing 32-byte vectors by value would change the
+ * ABI between the AVX2 and baseline builds of the kernel. */
+#define LOAD8(dst, p) memcpy(&(dst), (p), sizeof(v8f))
+
+/* The kernel body for a compile-time row count M, so the accumulators live
+ * in registers; instantiated for M = 1..8, for AVX2+FMA and the baseline. */
+#define FEW_ROWS_BODY(M)                                                           \
+    for (int n = j->n0; n < j->n1; n++) {                                          \
+        const float *wr = j->w + (size_t)n * j->k;                                 \
+        v8f acc[M] = {0};                                                          \
+        int k = 0;                                                                 \
+        for (; k + 8 <= j->k; k += 8) {                                            \
+            v8f wv, av;                                                            \
+            LOAD8(wv, wr + k);                                                     \
+            for (int m = 0; m < M; m++) {                                          \
+                LOAD8(av, j->a + (size_t)m * j->k + k);                            \
+                acc[m] += wv * av;                                                 \
+            }                                                                      \
+        }                                                                          \
+        for (int m = 0; m < M; m++) {                                              \
+            float s = 0.0f;                                                        \
+            for (int l = 0; l < 8; l++)                                            \
+                s += acc[m][l];                                                    \
+            for (int kk = k; kk < j->k; kk++)                                      \
+                s += wr[kk] * j->a[(size_t)m * j->k + kk];                         \
+            float *o = j->out + (size_t)m * j->n + n;                              \
+            *o = j->beta != 0.0f ? *o + s : s;                                     \
+        }                                                                          \
+    }
+
+#define FEW_ROWS_SWITCH                                                            \
+    switch (j->m) {                                                                \
+    case 1: FEW_ROWS_BODY(1) break;                                                \
+    case 2: FEW_ROWS_BODY(2) break;                                                \
+    case 3: FEW_ROWS_BODY(3) break;                                                \
+    case 4: FEW_ROWS_BODY(4) break;                                                \
+    case 5: FEW_ROWS_BODY(5) break;                                                \
+    case 6: FEW_ROWS_BODY(6) break;                                                \
+    case 7: FEW_ROWS_BODY(7) break;                                                \
+    default: FEW_ROWS_BODY(8) break;                                               \
+    }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2,fma"))) static void few_rows_avx2(const few_rows_job *j) {
+    FEW_ROWS_SWITCH
+}
+#endif
+
+static void few_rows_generic(const few_rows_job *j) { FEW_ROWS_SWITCH }
+
+static void *few_rows_thread(void *arg) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        few_rows_avx2(arg);
+        return NULL;
+    }
+#endif
+    few_rows_generic(arg);
+    return NULL;
+}
+
+/* out[m, n] (+)= sum_k a[m, k] w[n, k], split over up to 8 threads by n. */
+static void few_rows_gemm(const float *a, const float *w, float *out, int64_t m, int64_t n,
+                          int64_t k, float beta) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = (n * k >= (1 << 18)) ? (int)(cpus < 1 ? 1 : cpus > 8 ? 8 : cpus) : 1;
+    few_rows_job jobs[8];
+    pthread_t th[8];
+    bool started[8] = {false};
+    for (int t = 0; t < nt; t++) {
+        jobs[t] = (few_rows_job){a, w, out, (int)m, (int)k, (int)n, (int)(n * t / nt),
+                                 (int)(n * (t + 1) / nt), beta};
+        /* Thread 0's share runs on the caller; a failed spawn runs inline. */
+        if (t > 0)
+            started[t] = pthread_create(&th[t], NULL, few_rows_thread, &jobs[t]) == 0;
+    }
+    few_rows_thread(&jobs[0]);
+    for (int t = 1; t < nt; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            few_rows_thread(&jobs[t]);
+    }
+}
+
 /* out[m, n] (+)= a[m, k] · op(w); beta = 1 when out already holds the bias. */
 static void gemm(const float *a, const float *w, float *out, int64_t m, int64_t n, int64_t k,
                  bool trans_w, float beta) {
@@ -67,6 +173,10 @@ static void gemm(const float *a, const float *w, float *out, int64_t m, int64_t 
         else
             cblas_sgemv(CblasRowMajor, CblasTrans, (int)k, (int)n, 1.0f, w, (int)n, a, 1, beta,
                         out, 1);
+        return;
+    }
+    if (trans_w && m <= SMALL_M_MAX) {
+        few_rows_gemm(a, w, out, m, n, k, beta);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_w ? CblasTrans : CblasNoTrans, (int)m, (int)n,

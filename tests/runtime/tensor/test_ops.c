@@ -207,6 +207,7 @@ static void test_matvec(void **state) {
     check_matmul(1, 3, 257, 130, true, false, false, RG_F32);
     check_matmul(2, 1, 45, 77, false, false, true, RG_F32);
     check_matmul(1, 5, 37, 260, true, false, true, RG_F32);  /* vec4 loads */
+    check_matmul(1, 2, 300, 1000, true, false, true, RG_F32); /* threaded CPU path */
 }
 
 static void test_matmul_f16(void **state) {
