@@ -178,6 +178,10 @@ struct rg_node_type {
      * take seconds: report progress with rg_job_report and return early
      * (false, err unset) when rg_job_cancelled. May be NULL. */
     bool (*generate)(rg_node *node, rg_job *job, rg_error *err);
+    /* One line about the node's current take (tempo, key, ...), for
+     * `resonant render --report` and /take events. Off the audio thread.
+     * May be NULL. */
+    void (*describe)(const rg_node *node, char *buf, int size);
     /* Periodic work off the audio thread (draining a ring to disk, ...). May be NULL. */
     void (*housekeep)(rg_node *node);
     /* Release state. Off the audio thread. Called after init even when init

@@ -90,6 +90,20 @@ static bool sync_generate(rg_node *n, rg_job *job, rg_error *err)
     return true;
 }
 
+static void sync_describe(const rg_node *n, char *buf, int size)
+{
+    const sync_state *s = n->state;
+    const rg_sync_report *r = &s->report;
+    char key[32] = "no key found";
+    if (r->key_found)
+        rg_key_name(&r->key, key, sizeof key);
+    if (r->source_tempo > 0)
+        snprintf(buf, size, "take at %.2f bpm stretched x%.4f, first downbeat %.3f s, %s",
+                 r->source_tempo, r->stretch_ratio, r->downbeat_s, key);
+    else
+        snprintf(buf, size, "no take yet");
+}
+
 static void sync_process(rg_node *n, const rg_process_ctx *ctx)
 {
     sync_state *s = n->state;
@@ -118,6 +132,7 @@ const rg_node_type rg_node_synchronizer = {
     .state_size = sizeof(sync_state),
     .init = sync_init,
     .generate = sync_generate,
+    .describe = sync_describe,
     .process = sync_process,
     .housekeep = sync_housekeep,
     .destroy = sync_destroy,

@@ -51,6 +51,7 @@ static const char render_help[] =
     "      --block FRAMES    frames per block (default 256)\n"
     "      --format F        float, s16 or s24 (default: float for WAV, s24 for FLAC)\n"
     "      --node NAME       which output node to render (default: the first)\n"
+    "      --report          print what each take is: tempo, stretch, downbeat, key\n"
     "  -q, --quiet           no progress bar\n"
     "  -h, --help            this help\n";
 
@@ -61,6 +62,7 @@ static int render_parse(int argc, char **argv, rg_render_options *opt, const cha
         {"bars", required_argument, 0, 'b'},   {"rate", required_argument, 0, 'r'},
         {"block", required_argument, 0, 'k'},  {"format", required_argument, 0, 'f'},
         {"node", required_argument, 0, 'n'},   {"quiet", no_argument, 0, 'q'},
+        {"report", no_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     double v;
     int c;
@@ -93,6 +95,7 @@ static int render_parse(int argc, char **argv, rg_render_options *opt, const cha
             break;
         case 'n': opt->output_node = optarg; break;
         case 'q': opt->progress = false; break;
+        case 'R': opt->report = true; break;
         case 'h': fputs(render_help, stdout); return -1;
         default: return usage_error("render", "unknown option '%s'", argv[optind - 1]);
         }

@@ -87,6 +87,14 @@ static bool generate_takes(rg_engine *e, const rg_host_info *host, const rg_rend
     atomic_init(&job.cancel, false);
     bool ok = rg_engine_generate(e, &job, NULL, err);
     rg_engine_housekeep(e);
+    for (int i = 0; ok && opt->report && i < rg_engine_node_count(e); i++) {
+        rg_node *n = rg_engine_node(e, i);
+        char line[512];
+        if (n->type->describe) {
+            n->type->describe(n, line, sizeof line);
+            printf("%s: %s\n", n->name, line);
+        }
+    }
     return ok;
 }
 

@@ -18,6 +18,7 @@ typedef struct {
     const char *output_node; /* which output node; NULL for the first */
     const char *base_dir;   /* for relative paths in the patch */
     bool progress;          /* draw a progress bar on stderr */
+    bool report;            /* print what each generating node made (tempo, key, ...) */
 } rg_render_options;
 
 #define RG_RENDER_DEFAULT_BARS 4
