@@ -21,10 +21,21 @@ static uint64_t input_signature(const rg_node *n)
     return h | 1; /* 0 means "never generated" */
 }
 
+/* A node with a true `lock` parameter keeps the take it has, whatever
+ * happens upstream; only an explicit request (/regen) replaces it. */
+static bool locked(const rg_node *n)
+{
+    int p = rg_node_type_param(n->type, "lock");
+    return p >= 0 && n->type->params[p].type == RG_PARAM_BOOL && n->params[p].num != 0 &&
+           n->generated_from != 0;
+}
+
 static bool needs_run(rg_node *n, uint64_t *sig)
 {
     *sig = input_signature(n);
-    return atomic_load(&n->regen) || n->generated_from != *sig;
+    if (atomic_load(&n->regen))
+        return true;
+    return !locked(n) && n->generated_from != *sig;
 }
 
 bool rg_engine_generation_pending(rg_engine *e)
@@ -62,5 +73,17 @@ bool rg_engine_generate(rg_engine *e, rg_job *job, int *ran, rg_error *err)
         if (ran)
             (*ran)++;
     }
+    return true;
+}
+
+bool rg_engine_request_regen(rg_engine *e, const char *node, rg_error *err)
+{
+    int idx = rg_engine_find_node(e, node);
+    if (idx < 0)
+        return rg_error_set(err, RG_ERR_UNKNOWN_NODE, NULL, 0, 0, "no node called '%s'", node);
+    rg_node *n = rg_engine_node(e, idx);
+    if (!n->type->generate)
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "%s '%s' makes no takes", n->type->name, node);
+    atomic_store(&n->regen, true);
     return true;
 }

@@ -10,9 +10,15 @@
 
 /* Run generate() on every node whose input values or parameters changed
  * since its last run, or that was asked for a new take (node->regen), in
- * schedule order. `*ran` counts the nodes that ran. On a node's error the
+ * schedule order. A node whose `lock` parameter is true keeps its take
+ * unless asked directly. `*ran` counts the nodes that ran. On a node's error the
  * pass stops, the node keeps its previous values, and `err` names it. */
 bool rg_engine_generate(rg_engine *e, rg_job *job, int *ran, rg_error *err);
+
+/* Ask `node` for a new take at the next pass, even if it is locked. The
+ * nodes that depend on it follow because their input changes; locked ones
+ * keep their takes. */
+bool rg_engine_request_regen(rg_engine *e, const char *node, rg_error *err);
 
 /* Whether any node would run. */
 bool rg_engine_generation_pending(rg_engine *e);
