@@ -25,6 +25,7 @@
 #define RG_MAX_CHANNELS 2
 #define RG_MAX_PORTS 8
 #define RG_MAX_PARAMS 40
+#define RG_MAX_HISTORY 64
 
 typedef enum {
     RG_PORT_AUDIO,  /* float32, N channels, engine rate, one block at a time */
@@ -152,6 +153,9 @@ struct rg_node {
     uint64_t generated_from;               /* signature of the inputs of the last generate() */
     atomic_uint param_version;             /* bumped when a parameter changes */
     atomic_bool regen;                     /* a new take was asked for (/regen) */
+    /* Take history of output 0, oldest first (runtime/history.c). */
+    rg_data *history[RG_MAX_HISTORY];
+    int history_len, history_pos;          /* entries, and the one published */
 };
 
 struct rg_node_type {

@@ -1,4 +1,5 @@
 #include "runtime/engine.h"
+#include "runtime/history.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,13 @@ static void take_states(rg_engine *e, rg_engine *prev)
         /* A carried node keeps its takes: what it published stays published. */
         for (int p = 0; p < RG_MAX_PORTS; p++)
             atomic_store(&e->nodes[i].data_out[p], atomic_exchange(&prev->nodes[k].data_out[p], NULL));
+        /* The take history goes with the takes. */
+        rg_node *to = &e->nodes[i], *from = &prev->nodes[k];
+        for (int h = 0; h < from->history_len; h++)
+            to->history[h] = from->history[h];
+        to->history_len = from->history_len;
+        to->history_pos = from->history_pos;
+        from->history_len = from->history_pos = 0;
         e->nodes[i].generated_from = prev->nodes[k].generated_from;
         prev->lent[k] = true;
         prev->started[k] = false;
@@ -250,6 +258,7 @@ void rg_engine_free(rg_engine *e)
             free(n->data_in[p]);
             rg_data_unref(atomic_exchange(&n->data_out[p], NULL));
         }
+        rg_history_clear(n);
         free_audio(&n->sink);
         if (!lent)
             free(n->state);

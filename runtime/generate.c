@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "runtime/history.h"
+
 /* FNV-1a over the parameter version and the id of every input value: any
  * change upstream (a new take, a rewired cable) changes the signature. */
 static uint64_t input_signature(const rg_node *n)
@@ -70,6 +72,7 @@ bool rg_engine_generate(rg_engine *e, rg_job *job, int *ran, rg_error *err)
                                 n->type->name, node_err.message);
         }
         n->generated_from = sig;
+        rg_history_record(n);
         if (ran)
             (*ran)++;
     }

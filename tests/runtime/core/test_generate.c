@@ -12,6 +12,7 @@
 
 #include "graph/patch.h"
 #include "runtime/generate.h"
+#include "runtime/history.h"
 
 static int next_stamp;
 
@@ -165,6 +166,63 @@ static void parameter_change_reruns_the_node(void **state)
     stop(&r);
 }
 
+static rg_node *node_named(rig *r, const char *name)
+{
+    return rg_engine_node(r->e, rg_engine_find_node(r->e, name));
+}
+
+static void undo_redo_and_select(void **state)
+{
+    (void)state;
+    next_stamp = 0;
+    rig r = start("");
+    run(&r); /* drums 1, bass 2, lead 3 */
+    rg_error err;
+    rg_node *bass = node_named(&r, "bass");
+    rg_data *first = rg_node_published(bass, 0);
+    assert_true(rg_engine_request_regen(r.e, "bass", &err));
+    run(&r); /* bass 4, lead 5 */
+    assert_int_equal(stamp_of(&r, "bass", 0), 4);
+    assert_true(rg_history_undo(bass, &err));
+    rg_data *back = rg_node_published(bass, 0);
+    assert_ptr_equal(back, first); /* the same take, not a copy */
+    assert_int_equal(run(&r), 1);  /* only lead follows; bass is not remade */
+    assert_int_equal(stamp_of(&r, "lead", 1), 2);
+    assert_false(rg_history_undo(bass, &err)); /* nothing earlier */
+    assert_true(rg_history_redo(bass, &err));
+    assert_int_equal(stamp_of(&r, "bass", 0), 4);
+    assert_false(rg_history_redo(bass, &err));
+    assert_true(rg_history_select(bass, first->id, &err));
+    assert_int_equal(stamp_of(&r, "bass", 0), 2);
+    assert_false(rg_history_select(bass, 999999, &err));
+    /* A new take after going back drops the takes after it. */
+    assert_true(rg_engine_request_regen(r.e, "bass", &err));
+    run(&r);
+    assert_int_equal(bass->history_len, 2);
+    assert_false(rg_history_redo(bass, &err));
+    rg_data_unref(first);
+    rg_data_unref(back);
+    stop(&r);
+}
+
+static void history_keeps_the_last_n(void **state)
+{
+    (void)state;
+    next_stamp = 0;
+    rig r = start("");
+    run(&r);
+    rg_error err;
+    for (int i = 0; i < RG_HISTORY_DEFAULT + 5; i++) {
+        assert_true(rg_engine_request_regen(r.e, "drums", &err));
+        run(&r);
+    }
+    rg_node *drums = node_named(&r, "drums");
+    assert_int_equal(drums->history_len, RG_HISTORY_DEFAULT);
+    assert_int_equal(drums->history_pos, RG_HISTORY_DEFAULT - 1);
+    assert_int_equal(*(int *)drums->history[RG_HISTORY_DEFAULT - 1]->payload, stamp_of(&r, "drums", 0));
+    stop(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +230,8 @@ int main(void)
         cmocka_unit_test(regen_cascades_to_unlocked_dependents),
         cmocka_unit_test(locked_node_keeps_its_take),
         cmocka_unit_test(parameter_change_reruns_the_node),
+        cmocka_unit_test(undo_redo_and_select),
+        cmocka_unit_test(history_keeps_the_last_n),
     };
     return cmocka_run_group_tests_name("generate", tests, NULL, NULL);
 }
