@@ -2,13 +2,13 @@
  * through an EnCodec checkpoint. */
 #include "runtime/model/codec_cli.h"
 
-#include <soxr.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/audio_file.h"
 #include "runtime/cli.h"
+#include "runtime/model/codec_audio.h"
 #include "runtime/model/codes.h"
 #include "runtime/model/encodec.h"
 
@@ -146,31 +146,6 @@ static int open_model(const char *path, rg_device **dev, rg_encodec **model)
     return RG_EXIT_OK;
 }
 
-/* Interleaved clip -> planar [channels][frames], mixing down or duplicating
- * to the codec's channel count. */
-static float *to_planar(const rg_audio_clip *clip, int channels)
-{
-    float *out = malloc((size_t)(clip->frames * channels) * sizeof *out);
-    if (!out)
-        return NULL;
-    for (int c = 0; c < channels; c++)
-        for (int64_t t = 0; t < clip->frames; t++) {
-            const float *frame = clip->samples + t * clip->channels;
-            float v = 0;
-            if (channels == clip->channels) {
-                v = frame[c];
-            } else if (channels == 1) {
-                for (int k = 0; k < clip->channels; k++)
-                    v += frame[k];
-                v /= (float)clip->channels;
-            } else {
-                v = frame[c < clip->channels ? c : clip->channels - 1];
-            }
-            out[c * clip->frames + t] = v;
-        }
-    return out;
-}
-
 static int pick_codebooks(const codec_args *a, const rg_encodec_config *cfg)
 {
     if (a->codebooks > 0)
@@ -178,19 +153,18 @@ static int pick_codebooks(const codec_args *a, const rg_encodec_config *cfg)
     return rg_encodec_codebooks_for_bandwidth(cfg, a->bandwidth);
 }
 
+/* The clip is already at the codec rate (rg_clip_load resampled it). */
 static int encode_clip(const codec_args *a, rg_encodec *model, const rg_audio_clip *clip)
 {
     const rg_encodec_config *cfg = rg_encodec_get_config(model);
-    rg_codes codes = {.sample_rate = (uint32_t)cfg->sampling_rate,
-                      .hop_length = (uint32_t)cfg->hop_length,
-                      .codebook_size = (uint32_t)cfg->codebook_size,
-                      .n_codebooks = pick_codebooks(a, cfg),
-                      .channels = cfg->audio_channels,
+    rg_codes codes = {.n_codebooks = pick_codebooks(a, cfg),
                       .frames = rg_encodec_frames(cfg, clip->frames),
                       .samples = clip->frames};
-    snprintf(codes.codec, sizeof codes.codec, "encodec");
+    rg_codec_describe(cfg, &codes);
     rg_error err = {0};
-    float *audio = to_planar(clip, cfg->audio_channels);
+    int64_t samples;
+    float *audio = rg_codec_input(clip->samples, clip->frames, clip->channels, clip->rate, cfg,
+                                  &samples, &err);
     codes.codes = malloc((size_t)(codes.frames * codes.n_codebooks) * sizeof *codes.codes);
     bool ok = audio && codes.codes
                   ? rg_encodec_encode(model, audio, clip->frames, codes.n_codebooks, codes.codes,
@@ -239,57 +213,6 @@ int rg_cli_encode(int argc, char **argv)
 
 /* ---- decode ---- */
 
-static bool codes_match_model(const rg_codes *c, const rg_encodec_config *cfg, const char *path,
-                              rg_error *err)
-{
-    if (strcmp(c->codec, "encodec") != 0 || c->sample_rate != (uint32_t)cfg->sampling_rate ||
-        c->hop_length != (uint32_t)cfg->hop_length ||
-        c->codebook_size != (uint32_t)cfg->codebook_size || c->channels != cfg->audio_channels ||
-        c->n_codebooks > cfg->num_quantizers)
-        return rg_error_set(err, RG_ERR_VALUE, path, 0, 0,
-                            "made by %s at %u Hz (hop %u, %d codebooks of %u, %d ch); the model "
-                            "is encodec at %d Hz (hop %d, %d codebooks of %d, %d ch)",
-                            c->codec, c->sample_rate, c->hop_length, c->n_codebooks,
-                            c->codebook_size, c->channels, cfg->sampling_rate, cfg->hop_length,
-                            cfg->num_quantizers, cfg->codebook_size, cfg->audio_channels);
-    return true;
-}
-
-/* Planar [channels][stride] -> interleaved, first `frames` frames. */
-static float *interleave(const float *planar, int channels, int64_t stride, int64_t frames)
-{
-    float *out = malloc((size_t)(frames * channels) * sizeof *out);
-    if (!out)
-        return NULL;
-    for (int64_t t = 0; t < frames; t++)
-        for (int c = 0; c < channels; c++)
-            out[t * channels + c] = planar[c * stride + t];
-    return out;
-}
-
-static bool resample(float **audio, int64_t *frames, int channels, double from, double to,
-                     rg_error *err)
-{
-    if (from == to)
-        return true;
-    size_t out_len = (size_t)((double)*frames * to / from + 0.5), done = 0;
-    float *out = malloc((out_len ? out_len : 1) * (size_t)channels * sizeof *out);
-    if (!out)
-        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
-    soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
-    soxr_error_t e = soxr_oneshot(from, to, (unsigned)channels, *audio, (size_t)*frames, NULL,
-                                  out, out_len, &done, &io, &q, NULL);
-    if (e) {
-        free(out);
-        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "resampling: %s", e);
-    }
-    free(*audio);
-    *audio = out;
-    *frames = (int64_t)done;
-    return true;
-}
-
 static bool write_audio(const codec_args *a, float *audio, int64_t frames, int channels,
                         int rate, rg_error *err)
 {
@@ -304,21 +227,20 @@ static bool decode_codes(const codec_args *a, rg_encodec *model, const rg_codes 
                          rg_error *err)
 {
     const rg_encodec_config *cfg = rg_encodec_get_config(model);
-    if (!codes_match_model(codes, cfg, a->input, err))
+    if (!rg_codec_accepts(cfg, codes, a->input, err))
         return false;
-    int64_t full = codes->frames * cfg->hop_length, frames = codes->samples;
+    int64_t full = codes->frames * cfg->hop_length, frames = 0;
     int channels = cfg->audio_channels, rate = a->rate ? a->rate : cfg->sampling_rate;
     float *planar = malloc((size_t)(full * channels) * sizeof *planar);
     if (!planar)
         return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
     bool ok = rg_encodec_decode(model, codes->codes, codes->n_codebooks, codes->frames, planar,
                                 err);
-    float *audio = ok ? interleave(planar, channels, full, frames) : NULL;
+    float *audio = ok ? rg_codec_output(planar, channels, full, codes->samples,
+                                        cfg->sampling_rate, rate, &frames, err)
+                      : NULL;
     free(planar);
-    if (ok && !audio)
-        ok = rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-    ok = ok && resample(&audio, &frames, channels, cfg->sampling_rate, rate, err) &&
-         write_audio(a, audio, frames, channels, rate, err);
+    ok = audio && write_audio(a, audio, frames, channels, rate, err);
     if (ok)
         fprintf(stderr, "wrote %s: %.3f s at %d Hz\n", a->output, (double)frames / rate, rate);
     free(audio);

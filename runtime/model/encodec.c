@@ -432,6 +432,17 @@ bool rg_encodec_load(const char *path, rg_device *dev, rg_encodec **out, rg_erro
     return true;
 }
 
+bool rg_encodec_probe(const char *path, rg_encodec_config *cfg, rg_error *err)
+{
+    rg_weights *w;
+    if (!rg_weights_open(path, &w, err))
+        return false;
+    rg_weights_select(w, "audio_encoder.", "audio_encoder");
+    bool ok = read_config(w, cfg, err);
+    rg_weights_free(w);
+    return ok;
+}
+
 static void free_conv(conv *c)
 {
     rg_tensor_destroy(&c->w);

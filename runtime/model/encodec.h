@@ -58,6 +58,10 @@ typedef struct {
 bool rg_encodec_load(const char *path, rg_device *dev, rg_encodec **out, rg_error *err);
 void rg_encodec_free(rg_encodec *m);
 
+/* Read and check config.json (and that the weights open) without loading
+ * anything onto a device: the cheap check a node does when a patch loads. */
+bool rg_encodec_probe(const char *path, rg_encodec_config *cfg, rg_error *err);
+
 const rg_encodec_config *rg_encodec_get_config(const rg_encodec *m);
 
 /* Codebooks used at `kbps` (HF's rule: floor(kbps*1000 / (log2(N) * frame
