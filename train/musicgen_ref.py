@@ -270,3 +270,67 @@ def random_state_dict(t5_cfg: T5Config, cfg: DecoderConfig, gen: torch.Generator
         ln(p + "final_layer_norm", d)
     ln(DEC + "layer_norm", d)
     return sd
+
+
+def load_checkpoint(model_dir: str):
+    """(T5Config, DecoderConfig, state dict) of a MusicGen folder with one
+    model.safetensors, read with numpy (no safetensors package needed)."""
+    import json
+    import os
+
+    import numpy as np
+
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    path = os.path.join(model_dir, "model.safetensors")
+    raw = np.memmap(path, dtype=np.uint8, mode="r")
+    n = int(np.frombuffer(raw[:8].tobytes(), dtype="<u8")[0])
+    header = json.loads(raw[8:8 + n].tobytes())
+    types = {"F32": np.float32, "F16": np.float16, "I32": np.int32, "I64": np.int64}
+    sd = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = t["data_offsets"]
+        arr = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=types[t["dtype"]]).reshape(t["shape"])
+        sd[name] = torch.from_numpy(arr.copy())
+    return (T5Config.from_json(cfg["text_encoder"]), DecoderConfig.from_json(cfg["decoder"]), sd)
+
+
+def bench(model_dir: str, frames: int, threads: int, repeats: int) -> None:
+    """Guided greedy decoding of `frames` frames (batch of two, as MusicGen
+    runs), best of `repeats`; one JSON line like the C benchmark's."""
+    import json
+    import resource
+    import time
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    t5_cfg, dec_cfg, sd = load_checkpoint(model_dir)
+    model = MusicGen(t5_cfg, dec_cfg, sd)
+    del sd
+    ids = torch.tensor([85, 149, 145, 150, 80, 5, 38, 30, 1])  # "dark minimal techno in A minor"
+    steps = frames + dec_cfg.num_codebooks - 1
+    best = float("inf")
+    for r in range(repeats + 1):  # the first run warms up
+        t0 = time.perf_counter()
+        model.generate(ids, steps, 3.0)
+        if r > 0 or repeats == 0:
+            best = min(best, time.perf_counter() - t0)
+    seconds = frames / 50.0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps({"impl": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
+                      "frames": frames, "steps_per_s": round(steps / best, 3),
+                      "rtf": round(seconds / best, 4), "peak_rss_mb": round(rss_mb)}))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="MusicGen LM reference: timing")
+    parser.add_argument("--bench", metavar="MODEL_DIR", required=True)
+    parser.add_argument("--frames", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = parser.parse_args()
+    bench(args.bench, args.frames, args.threads, args.repeats)

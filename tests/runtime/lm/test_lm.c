@@ -288,6 +288,25 @@ static void test_empty_prompt_is_null_branch(void **state) {
     rg_lm_session_free(s);
 }
 
+/* Positions as the reference computes them, far past the tested decode. */
+static void test_positions(void **state) {
+    (void)state;
+    int64_t n, np;
+    const int32_t *pos = ints("position_index", &n);
+    float *want = floats("positions", &np);
+    int dim = (int)(np / n);
+    float *row = malloc((size_t)dim * sizeof *row);
+    for (int64_t i = 0; i < n; i++) {
+        rg_musicgen_position(pos[i], dim, row);
+        double worst = 0;
+        for (int j = 0; j < dim; j++) worst = fmax(worst, fabs(row[j] - want[i * dim + j]));
+        fprintf(stderr, "# position %d: max error %.3g\n", pos[i], worst);
+        assert_true(worst <= 1e-5);
+    }
+    free(row);
+    free(want);
+}
+
 static void greedy_grid(float guidance, const char *name) {
     const rg_musicgen_config *c = rg_musicgen_get_config(model);
     int64_t n;
@@ -535,6 +554,7 @@ int main(void) {
         cmocka_unit_test(test_conditioning),
         cmocka_unit_test(test_first_step_logits),
         cmocka_unit_test(test_empty_prompt_is_null_branch),
+        cmocka_unit_test(test_positions),
         cmocka_unit_test(test_greedy_with_guidance),
         cmocka_unit_test(test_greedy_without_guidance),
         cmocka_unit_test(test_greedy_continuation),
