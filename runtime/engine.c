@@ -17,6 +17,7 @@ struct rg_engine {
      * engine must neither destroy nor free it. */
     bool *lent;
     int *carried_from; /* live edits: index of the node in the previous engine, or -1 */
+    int *renewed_from; /* live edits: same name and type but restarted: its takes, or -1 */
 };
 
 static bool alloc_audio(rg_audio *a, int channels, int frames)
@@ -155,10 +156,11 @@ static rg_engine *engine_alloc(const rg_graph *g, const rg_host_info *host)
     e->started = calloc(n, sizeof *e->started);
     e->lent = calloc(n, sizeof *e->lent);
     e->carried_from = calloc(n, sizeof *e->carried_from);
+    e->renewed_from = calloc(n, sizeof *e->renewed_from);
     e->transport = (rg_transport){.sample_rate = host->sample_rate, .tempo = g->tempo,
                                   .meter_num = g->meter_num, .meter_den = g->meter_den,
                                   .playing = true};
-    if (!e->nodes || !e->schedule || !e->started || !e->lent || !e->carried_from) {
+    if (!e->nodes || !e->schedule || !e->started || !e->lent || !e->carried_from || !e->renewed_from) {
         rg_engine_free(e);
         return NULL;
     }
@@ -172,6 +174,9 @@ static void borrow_states(rg_engine *e, const rg_graph *g, rg_engine *prev,
 {
     for (int i = 0; i < g->n_nodes; i++) {
         int k = prev ? carry_source(&g->nodes[i], prev_graph) : -1;
+        int same = rg_graph_find_node(prev_graph, g->nodes[i].name);
+        if (k < 0 && same >= 0 && prev_graph->nodes[same].type == g->nodes[i].type)
+            e->renewed_from[i] = same;
         e->carried_from[i] = k;
         if (k >= 0) {
             e->nodes[i].state = prev->nodes[k].state;
@@ -180,27 +185,63 @@ static void borrow_states(rg_engine *e, const rg_graph *g, rg_engine *prev,
     }
 }
 
+/* Whether the values generate() reads differ (a new prompt, a float set in a
+ * patch load): it must then run again. `lock` is not one of them: it says
+ * whether to keep the take, so toggling it must not remake it. */
+static bool params_differ(const rg_node *a, const rg_node *b)
+{
+    for (int p = 0; p < a->type->n_params; p++)
+        if (strcmp(a->type->params[p].name, "lock") != 0 &&
+            !rg_value_equal(&a->type->params[p], &a->params[p], &b->params[p]))
+            return true;
+    return false;
+}
+
+/* A node keeps its place in the generation domain across an edit: what it
+ * was generated from, whether a take was asked for, and a new parameter
+ * version when what it generates from changed. */
+static void carry_generation(rg_node *to, const rg_node *from)
+{
+    to->generated_from = from->generated_from;
+    atomic_store(&to->param_version, atomic_load(&from->param_version) + params_differ(to, from));
+    atomic_store(&to->regen, atomic_load(&from->regen));
+}
+
+/* Takes survive live edits: what a node published stays published, so what
+ * reads it keeps playing while a new take is made. Off the audio thread,
+ * which never reads data_out; the caller keeps generate() from running. */
+static void move_takes(rg_node *to, rg_node *from)
+{
+    for (int p = 0; p < RG_MAX_PORTS; p++)
+        atomic_store(&to->data_out[p], atomic_exchange(&from->data_out[p], NULL));
+    /* The take history goes with the takes. */
+    for (int i = 0; i < from->history_len; i++)
+        to->history[i] = from->history[i];
+    to->history_len = from->history_len;
+    to->history_pos = from->history_pos;
+    from->history_len = from->history_pos = 0;
+}
+
 /* The build succeeded: the carried states now belong to `e`. `prev` keeps
  * running them until the swap and must not destroy them afterwards. */
 static void take_states(rg_engine *e, rg_engine *prev)
 {
     for (int i = 0; i < e->n_nodes; i++) {
+        rg_node *n = &e->nodes[i];
+        if (e->renewed_from[i] >= 0) {
+            /* Restarted (an int, bool or text parameter changed): its old
+             * takes play on, and a locked node keeps its take. */
+            move_takes(n, &prev->nodes[e->renewed_from[i]]);
+            carry_generation(n, &prev->nodes[e->renewed_from[i]]);
+        }
         int k = e->carried_from[i];
         if (k < 0)
             continue;
+        rg_node *old = &prev->nodes[k];
         e->lent[i] = false;
         e->started[i] = prev->started[k];
-        /* A carried node keeps its takes: what it published stays published. */
-        for (int p = 0; p < RG_MAX_PORTS; p++)
-            atomic_store(&e->nodes[i].data_out[p], atomic_exchange(&prev->nodes[k].data_out[p], NULL));
-        /* The take history goes with the takes. */
-        rg_node *to = &e->nodes[i], *from = &prev->nodes[k];
-        for (int h = 0; h < from->history_len; h++)
-            to->history[h] = from->history[h];
-        to->history_len = from->history_len;
-        to->history_pos = from->history_pos;
-        from->history_len = from->history_pos = 0;
-        e->nodes[i].generated_from = prev->nodes[k].generated_from;
+        move_takes(n, old);
+        carry_generation(n, old);
         prev->lent[k] = true;
         prev->started[k] = false;
     }
@@ -215,7 +256,7 @@ rg_engine *rg_engine_new_carry(const rg_graph *g, const rg_host_info *host, rg_e
         return NULL;
     }
     for (int i = 0; i < g->n_nodes; i++)
-        e->carried_from[i] = -1;
+        e->carried_from[i] = e->renewed_from[i] = -1;
     if (prev && prev->max_block >= host->max_block)
         borrow_states(e, g, prev, prev_graph);
     bool ok = rg_graph_schedule(g, e->schedule, err);
@@ -272,6 +313,7 @@ void rg_engine_free(rg_engine *e)
     free(e->started);
     free(e->lent);
     free(e->carried_from);
+    free(e->renewed_from);
     free(e);
 }
 

@@ -1,12 +1,15 @@
 #include "runtime/live.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/engine.h"
+#include "runtime/generate.h"
+#include "runtime/history.h"
 #include "runtime/spsc_ring.h"
 
 /* A running configuration: the engine and where its output nodes go. Built
@@ -62,6 +65,29 @@ typedef struct {
     int n_syncs;
 } audio_side;
 
+#define MAX_EVENTS 64
+
+/* The generation worker and what it tells the control thread. */
+typedef struct {
+    pthread_t thread;
+    bool started;
+    /* Held while generate() runs on the newest state; the control thread
+     * takes it (after setting job.cancel) to build or free states. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+    rg_job job;
+    atomic_uint changes;       /* bumped by every edit, set and /regen */
+    bool failed;               /* the last pass failed ... */
+    unsigned failed_at;        /* ... at this change count: wait for another */
+    atomic_bool busy;
+    pthread_mutex_t ev_lock;
+    rg_live_event events[MAX_EVENTS];
+    int n_events;
+    void (*hook)(void *user, const rg_live_event *ev);
+    void *hook_user;
+} gen_side;
+
 struct rg_live {
     /* control thread */
     rg_graph *graph;          /* as it will be once every queued edit is applied */
@@ -80,6 +106,7 @@ struct rg_live {
     rg_spsc_ring notes;       /* audio -> control, live_note */
 
     audio_side a;
+    gen_side gen;
 
     /* published by the audio thread for /status and time tags */
     _Atomic unsigned clock_seq;
@@ -90,6 +117,9 @@ struct rg_live {
     _Atomic int pub_scheduled;
     _Atomic uint64_t xruns, swaps, dropped;
 };
+
+static void gen_pause(rg_live *lv);
+static void gen_resume(rg_live *lv);
 
 /* ---- states (control thread) ---------------------------------------------- */
 
@@ -186,9 +216,13 @@ static bool push_swap(rg_live *lv, rg_graph *g, rg_live_when when, rg_error *err
         return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
                             "busy: %d edits are waiting for their bar line; try again",
                             MAX_SWAPS_IN_FLIGHT);
+    gen_pause(lv);
     live_state *s = state_build(lv, g, err);
-    if (!s)
+    if (!s) {
+        atomic_store(&lv->gen.job.cancel, false);
+        pthread_mutex_unlock(&lv->gen.lock);
         return false;
+    }
     live_msg m = {.kind = MSG_SWAP, .at_frame = when.at_frame, .at_bar = when.at_bar, .state = s};
     order_swap(lv, &m);
     push(lv, &m);
@@ -196,6 +230,7 @@ static bool push_swap(rg_live *lv, rg_graph *g, rg_live_when when, rg_error *err
     lv->latest = s;
     rg_graph_free(lv->graph);
     lv->graph = g;
+    gen_resume(lv);
     return true;
 }
 
@@ -206,11 +241,229 @@ static void push_tempo(rg_live *lv, double bpm, int num, int den, rg_live_when w
     push(lv, &m);
 }
 
+/* ---- generation worker ------------------------------------------------------ */
+
+static void post_event(rg_live *lv, const rg_live_event *ev)
+{
+    gen_side *g = &lv->gen;
+    pthread_mutex_lock(&g->ev_lock);
+    /* Progress is only a hint: it never crowds out takes and errors. */
+    bool room = ev->kind == RG_LIVE_PROGRESS ? g->n_events < MAX_EVENTS / 2 : g->n_events < MAX_EVENTS;
+    if (room)
+        g->events[g->n_events++] = *ev;
+    pthread_mutex_unlock(&g->ev_lock);
+}
+
+static void on_progress(rg_job *job, const rg_node *node, double fraction)
+{
+    rg_live_event ev = {.kind = RG_LIVE_PROGRESS, .fraction = fraction};
+    snprintf(ev.node, sizeof ev.node, "%s", node->name);
+    post_event(job->user, &ev);
+}
+
+static uint64_t take_id(rg_node *n)
+{
+    rg_data *d = atomic_load(&n->data_out[0]);
+    return d ? d->id : 0;
+}
+
+/* One pass over the newest state; a /take for every node whose output
+ * changed, an /error when a node fails. Called with gen.lock held. */
+static void gen_run(rg_live *lv)
+{
+    gen_side *g = &lv->gen;
+    rg_engine *e = lv->latest->engine;
+    int n = rg_engine_node_count(e);
+    uint64_t *before = calloc(n ? n : 1, sizeof *before);
+    for (int i = 0; before && i < n; i++)
+        before[i] = take_id(rg_engine_node(e, i));
+    unsigned changes = atomic_load(&g->changes);
+    g->job.transport = rg_engine_transport(e);
+    g->job.host = &lv->host;
+    rg_error err = {0};
+    atomic_store(&g->busy, true);
+    bool ok = rg_engine_generate(e, &g->job, NULL, &err);
+    atomic_store(&g->busy, false);
+    g->failed = !ok && err.code != RG_OK;
+    g->failed_at = changes;
+    for (int i = 0; before && i < n; i++) {
+        rg_node *node = rg_engine_node(e, i);
+        if (take_id(node) == before[i])
+            continue;
+        rg_live_event ev = {.kind = RG_LIVE_TAKE, .take = (int64_t)take_id(node)};
+        snprintf(ev.node, sizeof ev.node, "%s", node->name);
+        post_event(lv, &ev);
+    }
+    free(before);
+    if (g->failed) {
+        rg_live_event ev = {.kind = RG_LIVE_ERROR};
+        snprintf(ev.node, sizeof ev.node, "%s", "generate");
+        rg_error_format(&err, ev.why, sizeof ev.why);
+        post_event(lv, &ev);
+    }
+}
+
+static bool gen_has_work(rg_live *lv)
+{
+    gen_side *g = &lv->gen;
+    if (atomic_load(&g->job.cancel) || (g->failed && atomic_load(&g->changes) == g->failed_at))
+        return false;
+    return rg_engine_generation_pending(lv->latest->engine);
+}
+
+static void *gen_worker(void *arg)
+{
+    rg_live *lv = arg;
+    gen_side *g = &lv->gen;
+    pthread_mutex_lock(&g->lock);
+    while (!g->stop) {
+        if (gen_has_work(lv)) {
+            gen_run(lv);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_nsec -= 1000000000L;
+            until.tv_sec++;
+        }
+        pthread_cond_timedwait(&g->wake, &g->lock, &until);
+    }
+    pthread_mutex_unlock(&g->lock);
+    return NULL;
+}
+
+/* Stop generate() (it checks job.cancel) and keep it stopped while the
+ * control thread moves takes between states or frees them. */
+static void gen_pause(rg_live *lv)
+{
+    atomic_store(&lv->gen.job.cancel, true);
+    pthread_mutex_lock(&lv->gen.lock);
+}
+
+static void gen_resume(rg_live *lv)
+{
+    atomic_store(&lv->gen.job.cancel, false);
+    atomic_fetch_add(&lv->gen.changes, 1);
+    pthread_cond_signal(&lv->gen.wake);
+    pthread_mutex_unlock(&lv->gen.lock);
+}
+
+static bool gen_start(rg_live *lv)
+{
+    gen_side *g = &lv->gen;
+    g->job.on_progress = on_progress;
+    g->job.user = lv;
+    atomic_init(&g->job.cancel, false);
+    g->started = pthread_create(&g->thread, NULL, gen_worker, lv) == 0;
+    return g->started;
+}
+
+static void gen_stop(rg_live *lv)
+{
+    gen_side *g = &lv->gen;
+    if (!g->started)
+        return;
+    atomic_store(&g->job.cancel, true);
+    pthread_mutex_lock(&g->lock);
+    g->stop = true;
+    pthread_cond_signal(&g->wake);
+    pthread_mutex_unlock(&g->lock);
+    pthread_join(g->thread, NULL);
+    g->started = false;
+}
+
+void rg_live_set_event_hook(rg_live *lv, void (*hook)(void *user, const rg_live_event *ev), void *user)
+{
+    lv->gen.hook = hook;
+    lv->gen.hook_user = user;
+}
+
+bool rg_live_regen(rg_live *lv, const char *node, rg_error *err)
+{
+    int idx = rg_engine_find_node(lv->latest->engine, node);
+    if (idx < 0)
+        return rg_error_set(err, RG_ERR_UNKNOWN_NODE, NULL, 0, 0, "unknown node '%s'", node);
+    rg_node *n = rg_engine_node(lv->latest->engine, idx);
+    if (!n->type->generate)
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                            "node '%s' (%s) makes no takes; /regen is for nodes that generate", node,
+                            n->type->name);
+    atomic_store(&n->regen, true);
+    atomic_fetch_add(&lv->gen.changes, 1);
+    pthread_cond_signal(&lv->gen.wake);
+    return true;
+}
+
+bool rg_live_history(rg_live *lv, const char *node, bool redo, rg_error *err)
+{
+    int idx = rg_engine_find_node(lv->latest->engine, node);
+    if (idx < 0)
+        return rg_error_set(err, RG_ERR_UNKNOWN_NODE, NULL, 0, 0, "unknown node '%s'", node);
+    rg_node *n = rg_engine_node(lv->latest->engine, idx);
+    if (!n->type->generate)
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "node '%s' (%s) makes no takes", node,
+                            n->type->name);
+    gen_pause(lv); /* history belongs to the generation domain */
+    bool ok = redo ? rg_history_redo(n, err) : rg_history_undo(n, err);
+    if (ok) {
+        rg_live_event ev = {.kind = RG_LIVE_TAKE, .take = (int64_t)take_id(n)};
+        snprintf(ev.node, sizeof ev.node, "%s", node);
+        post_event(lv, &ev);
+    }
+    gen_resume(lv);
+    return ok;
+}
+
+/* Waits for a pass that is running to end: for tests and tools, not for
+ * the OSC loop. */
+bool rg_live_generation_idle(rg_live *lv)
+{
+    pthread_mutex_lock(&lv->gen.lock);
+    bool idle = !gen_has_work(lv);
+    pthread_mutex_unlock(&lv->gen.lock);
+    return idle;
+}
+
+static void deliver_events(rg_live *lv)
+{
+    gen_side *g = &lv->gen;
+    rg_live_event ev[MAX_EVENTS];
+    pthread_mutex_lock(&g->ev_lock);
+    int n = g->n_events;
+    memcpy(ev, g->events, (size_t)n * sizeof ev[0]);
+    g->n_events = 0;
+    pthread_mutex_unlock(&g->ev_lock);
+    for (int i = 0; i < n && g->hook; i++)
+        g->hook(g->hook_user, &ev[i]);
+}
+
+/* Housekeeping of nodes that also generate waits until the worker is idle:
+ * their housekeep and generate may share state (a take player). */
+static void housekeep(rg_live *lv)
+{
+    rg_engine *e = lv->latest->engine;
+    bool locked = pthread_mutex_trylock(&lv->gen.lock) == 0;
+    for (int i = 0; i < rg_engine_node_count(e); i++) {
+        rg_node *n = rg_engine_node(e, i);
+        if (n->type->housekeep && (locked || !n->type->generate))
+            n->type->housekeep(n);
+    }
+    if (locked)
+        pthread_mutex_unlock(&lv->gen.lock);
+}
+
 /* ---- control API --------------------------------------------------------- */
 
 rg_live *rg_live_new(const rg_graph *g, double sample_rate, const char *base_dir, rg_error *err)
 {
     rg_live *lv = calloc(1, sizeof *lv);
+    if (lv) {
+        pthread_mutex_init(&lv->gen.lock, NULL);
+        pthread_mutex_init(&lv->gen.ev_lock, NULL);
+        pthread_cond_init(&lv->gen.wake, NULL);
+    }
     rg_graph *copy = rg_graph_clone(g);
     if (!lv || !copy || !rg_spsc_init(&lv->cmds, RG_LIVE_QUEUE_LEN * sizeof(live_msg)) ||
         !rg_spsc_init(&lv->notes, RG_LIVE_QUEUE_LEN * sizeof(live_note)) ||
@@ -231,6 +484,11 @@ rg_live *rg_live_new(const rg_graph *g, double sample_rate, const char *base_dir
     lv->graph = copy;
     lv->latest = lv->a.running = s;
     lv->a.transport = *rg_engine_transport(s->engine);
+    if (!gen_start(lv)) {
+        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "cannot start the generation worker");
+        rg_live_free(lv);
+        return NULL;
+    }
     atomic_store(&lv->pub_tempo, copy->tempo);
     atomic_store(&lv->pub_playing, true);
     return lv;
@@ -269,6 +527,7 @@ void rg_live_free(rg_live *lv)
 {
     if (!lv)
         return;
+    gen_stop(lv);
     free_audio_side(lv);
     rg_spsc_free(&lv->cmds);
     rg_spsc_free(&lv->notes);
@@ -276,6 +535,9 @@ void rg_live_free(rg_live *lv)
     for (int s = 0; s < RG_LIVE_MAX_OUTPUTS; s++)
         free(lv->slot_names[s]);
     free(lv->base_dir);
+    pthread_mutex_destroy(&lv->gen.lock);
+    pthread_mutex_destroy(&lv->gen.ev_lock);
+    pthread_cond_destroy(&lv->gen.wake);
     free(lv);
 }
 
@@ -380,7 +642,8 @@ void rg_live_poll(rg_live *lv, void (*synced)(void *user, uint64_t cookie), void
     }
     /* The newest state shares its carried nodes with the running one, and
      * its new nodes need housekeeping before they play too. */
-    rg_engine_housekeep(lv->latest->engine);
+    housekeep(lv);
+    deliver_events(lv);
 }
 
 bool rg_live_set_sample_rate(rg_live *lv, double rate, rg_error *err)
@@ -393,6 +656,7 @@ bool rg_live_set_sample_rate(rg_live *lv, double rate, rg_error *err)
     /* No carrying over: every node's init depends on the rate. */
     double old = lv->host.sample_rate;
     lv->host.sample_rate = rate;
+    gen_pause(lv);
     live_state *keep = lv->latest;
     lv->latest = NULL;
     bool ok = queue_has_room(lv, 1, err);
@@ -401,6 +665,7 @@ bool rg_live_set_sample_rate(rg_live *lv, double rate, rg_error *err)
     if (!s) {
         lv->host.sample_rate = old;
         rg_graph_free(g);
+        gen_resume(lv);
         return false;
     }
     live_msg m = {.kind = MSG_SWAP, .state = s};
@@ -410,6 +675,7 @@ bool rg_live_set_sample_rate(rg_live *lv, double rate, rg_error *err)
     lv->latest = s;
     rg_graph_free(lv->graph);
     lv->graph = g;
+    gen_resume(lv);
     return true;
 }
 
@@ -485,8 +751,10 @@ static void apply_set_to(live_state *s, const live_msg *m)
     if (idx < 0)
         return;
     rg_node *n = rg_engine_node(s->engine, idx);
-    if (n->type == m->type)
+    if (n->type == m->type && n->params[m->param].num != m->value) {
         n->params[m->param].num = m->value;
+        atomic_fetch_add_explicit(&n->param_version, 1, memory_order_relaxed);
+    }
 }
 
 /* A set reaches the running nodes and every state still waiting to run, so

@@ -99,6 +99,34 @@ bool rg_live_transport(rg_live *lv, bool playing, rg_live_when when, rg_error *e
  * back through rg_live_poll's callback. */
 bool rg_live_sync(rg_live *lv, uint64_t cookie, rg_error *err);
 
+/* ---- the generation domain ---------------------------------------------- */
+
+/* A worker thread brings every node with a generate() callback up to date
+ * with the newest state (rg_engine_generate): after an edit, a parameter
+ * change, or /regen. Its events reach the control thread in rg_live_poll. */
+typedef enum { RG_LIVE_PROGRESS, RG_LIVE_TAKE, RG_LIVE_ERROR } rg_live_event_kind;
+typedef struct {
+    rg_live_event_kind kind;
+    char node[64];
+    double fraction;   /* PROGRESS: 0..1 */
+    int64_t take;      /* TAKE: the id of the value the node published */
+    char why[512];     /* ERROR */
+} rg_live_event;
+
+void rg_live_set_event_hook(rg_live *lv, void (*hook)(void *user, const rg_live_event *ev), void *user);
+
+/* Ask `node` for a new take. Fails (nothing changes) for a node that makes
+ * no takes. */
+bool rg_live_regen(rg_live *lv, const char *node, rg_error *err);
+
+/* Step through a node's take history (runtime/history.h): the older (or
+ * newer) take is published again and what depends on it follows. */
+bool rg_live_history(rg_live *lv, const char *node, bool redo, rg_error *err);
+
+/* Whether the worker has nothing to do: every take is up to date (or the
+ * last attempt failed and nothing changed since). */
+bool rg_live_generation_idle(rg_live *lv);
+
 /* Free retired states, run housekeeping, report echoed sync cookies. Call
  * often (every few ms) from the control thread. */
 void rg_live_poll(rg_live *lv, void (*synced)(void *user, uint64_t cookie), void *user);

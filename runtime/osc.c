@@ -141,6 +141,28 @@ static bool parse_config(rg_osc *o, const rg_osc_config *cfg, struct in_addr *ip
     return true;
 }
 
+/* Generation events from the live engine, for the /notify subscribers. */
+static void on_live_event(void *user, const rg_live_event *ev)
+{
+    rg_osc *o = user;
+    lo_message m = lo_message_new();
+    lo_message_add_string(m, ev->node);
+    const char *path = "/error";
+    if (ev->kind == RG_LIVE_PROGRESS) {
+        path = "/progress";
+        lo_message_add_float(m, (float)ev->fraction);
+    } else if (ev->kind == RG_LIVE_TAKE) {
+        path = "/take";
+        lo_message_add_int32(m, (int32_t)ev->take);
+    } else {
+        lo_message_add_string(m, ev->why);
+        fprintf(stderr, "resonant: %s\n", ev->why);
+    }
+    for (int s = 0; s < o->n_subscribers; s++)
+        rg_osc_send(o, &o->subscribers[s], path, m);
+    lo_message_free(m);
+}
+
 rg_osc *rg_osc_new(rg_live *lv, const rg_osc_config *cfg, rg_error *err)
 {
     rg_osc *o = calloc(1, sizeof *o);
@@ -157,6 +179,7 @@ rg_osc *rg_osc_new(rg_live *lv, const rg_osc_config *cfg, rg_error *err)
         rg_osc_free(o);
         return NULL;
     }
+    rg_live_set_event_hook(lv, on_live_event, o);
     return o;
 }
 
@@ -178,6 +201,8 @@ void rg_osc_free(rg_osc *o)
 {
     if (!o)
         return;
+    if (o->lv)
+        rg_live_set_event_hook(o->lv, NULL, NULL);
     for (int i = 0; i < RG_OSC_MAX_CLIENTS; i++)
         close_conn(o, i);
     if (o->udp_fd >= 0)

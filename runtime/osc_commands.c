@@ -392,10 +392,56 @@ static bool cmd_patch_save(rg_osc_cmd *c)
     return true;
 }
 
-static bool cmd_generator(rg_osc_cmd *c)
+/* /regen node [prompt]: a new take, made on the generation worker; it
+ * plays from the node's next bar line, and subscribers hear /take. */
+static bool cmd_regen(rg_osc_cmd *c)
 {
-    return fail(c, "not available until generator nodes exist");
+    if (!check_args(c, "s*", ",s node, then an optional ,s prompt"))
+        return false;
+    if (c->argc > 2 || (c->argc == 2 && !is_string(c->types[1])))
+        return fail(c, "expects ,s node, then an optional ,s prompt; got ,%s", c->types);
+    rg_live *lv = rg_osc_live(c->o);
+    rg_error err = {0};
+    if (c->argc == 2) {
+        rg_literal prompt = {RG_LIT_STRING, 0, str_arg(c, 1)};
+        if (!rg_live_set(lv, str_arg(c, 0), "prompt", &prompt, c->when, &err))
+            return fail_err(c, &err);
+    }
+    if (!rg_live_regen(lv, str_arg(c, 0), &err))
+        return fail_err(c, &err);
+    rg_osc_reply_done(c);
+    return true;
 }
+
+/* /lock node 0/1: a locked node keeps its take when what it hears changes;
+ * only /regen replaces it. The node's own `lock` parameter. */
+static bool cmd_lock(rg_osc_cmd *c)
+{
+    if (!check_args(c, "sv", ",si node 0/1"))
+        return false;
+    rg_live *lv = rg_osc_live(c->o);
+    const rg_param_def *def = param_def(rg_live_graph(lv), str_arg(c, 0), "lock");
+    if (rg_graph_find_node(rg_live_graph(lv), str_arg(c, 0)) >= 0 && !def)
+        return fail(c, "node '%s' has no lock (only nodes that make takes from their inputs do)", str_arg(c, 0));
+    if (!set_one(c, str_arg(c, 0), "lock", 1, false))
+        return false;
+    rg_osc_reply_done(c);
+    return true;
+}
+
+static bool history_step(rg_osc_cmd *c, bool redo)
+{
+    if (!check_args(c, "s", ",s node"))
+        return false;
+    rg_error err = {0};
+    if (!rg_live_history(rg_osc_live(c->o), str_arg(c, 0), redo, &err))
+        return fail_err(c, &err);
+    rg_osc_reply_done(c);
+    return true;
+}
+
+static bool cmd_undo(rg_osc_cmd *c) { return history_step(c, false); }
+static bool cmd_redo(rg_osc_cmd *c) { return history_step(c, true); }
 
 /* A handler answers the sender itself on success (/done, /pong, ...) and
  * returns false with the reason in c->why for a /fail. */
@@ -419,10 +465,10 @@ static const command commands[] = {
     {"/transport/stop", cmd_stop},
     {"/patch/load", cmd_patch_load},
     {"/patch/save", cmd_patch_save},
-    {"/regen", cmd_generator},
-    {"/lock", cmd_generator},
-    {"/undo", cmd_generator},
-    {"/redo", cmd_generator},
+    {"/regen", cmd_regen},
+    {"/lock", cmd_lock},
+    {"/undo", cmd_undo},
+    {"/redo", cmd_redo},
 };
 
 /* ---- /<node>/<param> --------------------------------------------------------- */

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <lo/lo.h>
 
+#include "runtime/audio_file.h"
 #include "runtime/osc.h"
 #include "tests/runtime/live/live_util.h"
 
@@ -279,10 +280,15 @@ static void every_address_answers(void **state)
         expect_done(f, tcp, "/notify", make("i", 1));
         expect_done(f, tcp, "/notify", make("i", 0));
         expect_fail(f, tcp, "/notify", make("s", "yes"), "expects");
-        expect_fail(f, tcp, "/regen", make("s", "low"), "not available until generator nodes exist");
-        expect_fail(f, tcp, "/lock", make("si", "low", 1), "not available");
-        expect_fail(f, tcp, "/undo", make("s", "low"), "not available");
-        expect_fail(f, tcp, "/redo", make("s", "low"), "not available");
+        expect_fail(f, tcp, "/regen", make("s", "low"), "makes no takes");
+        expect_fail(f, tcp, "/regen", make("s", "nobody"), "unknown node");
+        expect_fail(f, tcp, "/regen", make("i", 3), "expects ,s node");
+        expect_fail(f, tcp, "/lock", make("si", "low", 1), "has no lock");
+        expect_fail(f, tcp, "/lock", make("si", "nobody", 1), "nobody");
+        expect_fail(f, tcp, "/lock", make("s", "low"), "expects ,si");
+        expect_fail(f, tcp, "/undo", make("s", "low"), "makes no takes");
+        expect_fail(f, tcp, "/redo", make("s", "nobody"), "unknown node");
+        expect_fail(f, tcp, "/undo", make(""), "expects ,s");
         expect_fail(f, tcp, "/ping", make("i", 3), "no arguments");
         expect_fail(f, tcp, "/sync", make("s", "x"), "expects");
         expect_fail(f, tcp, "/bogus", make(""), "unknown address");
@@ -494,6 +500,56 @@ static void tcp_flood_gets_every_reply(void **state)
     print_message("# flood: %d done, %d refused as busy\n", done, failed);
 }
 
+/* Wait for a message to `path`, skipping others. */
+static bool wait_for(fixture *f, bool tcp, const char *path, reply *r)
+{
+    for (int i = 0; i < 50; i++) {
+        if (!next_reply(f, tcp, r))
+            return false;
+        if (!strcmp(r->path, path))
+            return true;
+    }
+    return false;
+}
+
+/* The generation domain runs on its worker in live mode: a file_in node
+ * offers its file as a take as soon as it is added (/take to subscribers),
+ * and /regen makes a new one. */
+static void takes_and_regen(void **state)
+{
+    fixture *f = *state;
+    char wav[256];
+    snprintf(wav, sizeof wav, "%s/loop.wav", f->dir);
+    rg_error err = {0};
+    rg_audio_writer *w = rg_writer_open(wav, 2, RATE, RG_SAMPLE_FLOAT, &err);
+    assert_non_null(w);
+    float frames[2 * 4800] = {0};
+    assert_true(rg_writer_write(w, frames, 4800, &err));
+    assert_true(rg_writer_close(w, &err));
+
+    expect_done(f, false, "/notify", make("i", 1));
+    expect_done(f, false, "/node/add", make("ssss", "loop", "file_in", "path", "loop.wav"));
+    reply r;
+    assert_true(wait_for(f, false, "/take", &r));
+    assert_string_equal(r.s[0], "loop");
+    int first = (int)r.num;
+    assert_true(first > 0);
+    expect_done(f, false, "/regen", make("s", "loop"));
+    assert_true(wait_for(f, false, "/take", &r));
+    assert_string_equal(r.s[0], "loop");
+    int second = (int)r.num;
+    assert_true(second != first);
+    /* History: undo publishes the first take again, redo the second. */
+    expect_done(f, false, "/undo", make("s", "loop"));
+    assert_true(wait_for(f, false, "/take", &r));
+    assert_int_equal((int)r.num, first);
+    expect_done(f, false, "/redo", make("s", "loop"));
+    assert_true(wait_for(f, false, "/take", &r));
+    assert_int_equal((int)r.num, second);
+    expect_fail(f, false, "/redo", make("s", "loop"), "");
+    assert_true(rg_live_generation_idle(f->lv));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +563,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(notify_subscribers_get_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(patch_paths_are_confined, setup, teardown),
         cmocka_unit_test_setup_teardown(tcp_flood_gets_every_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(takes_and_regen, setup, teardown),
     };
     return cmocka_run_group_tests_name("live_osc", tests, NULL, NULL);
 }
