@@ -235,8 +235,24 @@ static bool load_tokenizer(rg_musicgen *m, const char *path, rg_error *err) {
     return rg_spm_load(file, &m->spm, err);
 }
 
+/* The codec the codes belong to: the audio_encoder section of the config
+ * (EnCodec 32 kHz, hop 640, when a checkpoint leaves it out). */
+static bool read_codec(rg_musicgen *m, rg_weights *w, rg_error *err) {
+    int ratios[8], n = 0;
+    rg_weights_select(w, "audio_encoder.", "audio_encoder");
+    if (!rg_config_int(w, "sampling_rate", 32000, &m->cfg.sample_rate, err) ||
+        !rg_config_int_array(w, "upsampling_ratios", ratios, 8, &n, err))
+        return false;
+    m->cfg.hop = n == 0 ? 640 : 1;
+    for (int i = 0; i < n; i++) m->cfg.hop *= ratios[i] > 0 ? ratios[i] : 1;
+    if (m->cfg.sample_rate < 1 || m->cfg.hop < 1)
+        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0, "config.json: bad audio_encoder rate");
+    return true;
+}
+
 static bool load_parts(rg_musicgen *m, rg_weights *w, rg_dtype wtype, rg_error *err) {
     loader ld = {.m = m, .w = w, .wtype = wtype, .err = err};
+    if (!read_codec(m, w, err)) return false;
     if (!rg_weights_select(w, "text_encoder.", "text_encoder"))
         return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
                             "not a MusicGen checkpoint: no text_encoder.* tensors");
@@ -245,9 +261,7 @@ static bool load_parts(rg_musicgen *m, rg_weights *w, rg_dtype wtype, rg_error *
     if (!rg_weights_select(w, "decoder.", "decoder"))
         return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
                             "not a MusicGen checkpoint: no decoder.* tensors");
-    int text_dim = m->cfg.text_dim;
     if (!read_config(w, &m->cfg, err) || !load_decoder(&ld)) return false;
-    m->cfg.text_dim = text_dim;
     rg_weights_select(w, "", ""); /* enc_to_dec_proj is at the top level */
     return load_projection(&ld);
 }
@@ -365,6 +379,27 @@ bool rg_musicgen_condition_text(rg_musicgen *m, const char *prompt, rg_lm_cond *
     bool ok = n <= 1 ? true : rg_musicgen_condition_ids(m, ids, n, out, err);
     free(ids);
     return ok;
+}
+
+bool rg_musicgen_condition_states(rg_musicgen *m, const float *states, int len, rg_lm_cond *out,
+                                  rg_error *err) {
+    out->states = NULL;
+    out->len = 0;
+    if (len == 0) return true;
+    if (len < 0 || len > RG_T5_MAX_TOKENS)
+        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0, "conditioning of %d tokens", len);
+    int64_t shape[3] = {1, len, m->cfg.hidden};
+    rg_tensor *t = calloc(1, sizeof *t);
+    rg_status st = t ? rg_tensor_create(m->dev, RG_F32, 3, shape, t) : RG_ERR_OOM;
+    if (st == RG_TENSOR_OK) st = rg_tensor_write_f32(t, states);
+    if (st != RG_TENSOR_OK) {
+        if (t) rg_tensor_destroy(t);
+        free(t);
+        return tensor_failed(m, st, "uploading the conditioning", err);
+    }
+    out->states = t;
+    out->len = len;
+    return true;
 }
 
 bool rg_lm_cond_read(const rg_musicgen *m, const rg_lm_cond *c, float *out, rg_error *err) {

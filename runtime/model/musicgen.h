@@ -38,6 +38,8 @@ typedef struct {
     int codebooks;     /* num_codebooks (4) */
     int max_positions; /* max_position_embeddings (2048): the longest run in steps */
     int text_dim;      /* T5 d_model: enc_to_dec_proj's input */
+    int sample_rate;   /* of the codec the codes are for (audio_encoder: 32000) */
+    int hop;           /* its samples per frame (640: 50 frames per second) */
 } rg_musicgen_config;
 
 typedef struct {
@@ -81,6 +83,10 @@ bool rg_musicgen_condition_ids(rg_musicgen *m, const int32_t *ids, int n, rg_lm_
  * condition (len 0); a prompt over RG_T5_MAX_TOKENS tokens is an error. */
 bool rg_musicgen_condition_text(rg_musicgen *m, const char *prompt, rg_lm_cond *out,
                                 rg_error *err);
+/* Upload states made elsewhere ([len][hidden] floats, e.g. by a conditioner
+ * node on another device). len 0 gives the null condition. */
+bool rg_musicgen_condition_states(rg_musicgen *m, const float *states, int len, rg_lm_cond *out,
+                                  rg_error *err);
 void rg_lm_cond_free(rg_lm_cond *c);
 /* Copy a condition's states to the host ([len][hidden] floats). */
 bool rg_lm_cond_read(const rg_musicgen *m, const rg_lm_cond *c, float *out, rg_error *err);

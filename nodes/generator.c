@@ -1,0 +1,266 @@
+/* generator: conditioning (and optionally a take to continue) in, codec
+ * tokens out. On the generation worker it runs MusicGen's decoder for the
+ * take's length — `bars` at the transport's tempo and meter, or `seconds` —
+ * with classifier-free guidance and top-k/top-p/temperature sampling, and
+ * publishes the codes on `tokens` for a decoder. Progress is reported per
+ * decoding step; a newer request cancels the run between steps.
+ *
+ * `context`: tokens of another take (an encoder's, or a locked generator's).
+ * MusicGen hears them as an audio prompt: the new take continues the last
+ * frames of the context (as many as fit in the model's window next to the
+ * take) and only the new frames are published. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nodes/registry.h"
+#include "runtime/model/cond.h"
+#include "runtime/model/lm_slot.h"
+#include "runtime/model/musicgen.h"
+#include "runtime/model/tokens.h"
+
+enum { IN_COND, IN_CONTEXT };
+enum { P_MODEL, P_TRACK, P_BARS, P_SECONDS, P_SEED, P_TEMPERATURE, P_TOP_K, P_TOP_P, P_GUIDANCE,
+       P_LOCK, P_COUNT };
+
+typedef struct {
+    rg_lm_slot lm;
+    uint64_t takes; /* takes made, for fresh seeds */
+} generator_state;
+
+static const rg_port_def inputs[] = {
+    [IN_COND] = {"cond", RG_PORT_COND, 0, 1,
+                 "a conditioner's output; unconnected: unconditional generation"},
+    [IN_CONTEXT] = {"context", RG_PORT_TOKENS, 0, 1,
+                    "a take to continue from (MusicGen's audio prompt), same codec"},
+};
+static const rg_port_def outputs[] = {
+    {"tokens", RG_PORT_TOKENS, 0, 0, "the take's codec tokens, for a decoder"},
+};
+static const rg_param_def params[] = {
+    [P_MODEL] = {"model", RG_PARAM_STRING, 0, 0, 0, "", NULL,
+                 "MusicGen checkpoint folder, relative to the patch file (the conditioner's)"},
+    [P_TRACK] = {"track", RG_PARAM_STRING, 0, 0, 0, "", NULL,
+                 "what this track is (drums, bass, ...): a label on the take; MusicGen "
+                 "checkpoints take the instrument from the prompt"},
+    [P_BARS] = {"bars", RG_PARAM_INT, 4, 1, 64, NULL, NULL, "take length in bars at the tempo"},
+    [P_SECONDS] = {"seconds", RG_PARAM_FLOAT, 0, 0, 60, NULL, NULL,
+                   "take length in seconds; 0: use bars"},
+    [P_SEED] = {"seed", RG_PARAM_INT, -1, -1, 2147483647, NULL, NULL,
+                "sampling seed: the same seed, prompt and settings give the same take; "
+                "-1: a new seed for every take (recorded with the take)"},
+    [P_TEMPERATURE] = {"temperature", RG_PARAM_FLOAT, 1.0, 0, 4, NULL, NULL,
+                       "sampling temperature; 0: always the most likely token"},
+    [P_TOP_K] = {"top_k", RG_PARAM_INT, 250, 0, 100000, NULL, NULL,
+                 "sample among the k most likely tokens (0: all)"},
+    [P_TOP_P] = {"top_p", RG_PARAM_FLOAT, 0, 0, 1, NULL, NULL,
+                 "nucleus sampling mass (0: off)"},
+    [P_GUIDANCE] = {"guidance", RG_PARAM_FLOAT, 3.0, 0, 20, NULL, NULL,
+                    "classifier-free guidance: how strongly the prompt steers (0: off)"},
+    [P_LOCK] = {"lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL,
+                "keep this take when others regenerate"},
+};
+
+static bool generator_init(rg_node *n, const rg_host_info *host, rg_error *err) {
+    generator_state *s = n->state;
+    return rg_lm_slot_init(&s->lm, host->base_dir, n->params[P_MODEL].str, err);
+}
+
+/* Seconds of the take: `seconds`, else `bars` at the transport's tempo. */
+static double take_seconds(const rg_node *n, const rg_job *job) {
+    if (n->params[P_SECONDS].num > 0) return n->params[P_SECONDS].num;
+    const rg_transport *t = job ? job->transport : NULL;
+    double tempo = t && t->tempo > 0 ? t->tempo : 120.0;
+    int num = t && t->meter_num > 0 ? t->meter_num : 4, den = t && t->meter_den > 0 ? t->meter_den : 4;
+    return n->params[P_BARS].num * num * (60.0 / tempo) * (4.0 / den);
+}
+
+static uint64_t take_seed(const rg_node *n, generator_state *s) {
+    if (n->params[P_SEED].num >= 0) return (uint64_t)n->params[P_SEED].num;
+    uint64_t t = (uint64_t)time(NULL);
+    return (t * 0x9e3779b97f4a7c15ULL) ^ (++s->takes * 0xbf58476d1ce4e5b9ULL) ^ (uintptr_t)s;
+}
+
+/* The conditioning on the `cond` input as the model's; len 0 if none. */
+static bool read_cond(rg_node *n, generator_state *s, rg_musicgen *m, rg_lm_cond *out,
+                      char *prompt, rg_error *err) {
+    out->states = NULL;
+    out->len = 0;
+    rg_data *d = n->n_in_cables[IN_COND] ? rg_node_read(n, IN_COND, 0) : NULL;
+    const rg_cond *c = rg_data_cond(d);
+    bool ok = true;
+    if (d && !c) ok = rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "its cond input carries no conditioning");
+    else if (c && strcmp(c->model, s->lm.path) != 0)
+        ok = rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                          "its conditioning was made by %s, but it runs %s (use one model)",
+                          c->model, s->lm.path);
+    else if (c && c->len > 0 && c->width != rg_musicgen_get_config(m)->hidden)
+        ok = rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "conditioning width does not match");
+    else if (c)
+        ok = rg_musicgen_condition_states(m, c->states, c->len, out, err);
+    if (ok && d) snprintf(prompt, 512, "%s", d->prompt);
+    rg_data_unref(d);
+    return ok;
+}
+
+/* The take on the `context` input (referenced), if it is in this model's
+ * codec; *out is NULL when nothing is connected or published yet. */
+static bool read_context(rg_node *n, const rg_musicgen *m, rg_data **out, rg_error *err) {
+    *out = NULL;
+    rg_data *d = n->n_in_cables[IN_CONTEXT] ? rg_node_read(n, IN_CONTEXT, 0) : NULL;
+    if (!d) return true;
+    const rg_tokens *tk = rg_data_tokens(d);
+    const rg_musicgen_config *c = rg_musicgen_get_config(m);
+    if (!tk || tk->n_codebooks != c->codebooks || (int)tk->codebook_size != c->card ||
+        (int)tk->sample_rate != c->sample_rate || (int)tk->hop_length != c->hop) {
+        rg_data_unref(d);
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                            "its context is not %d codebooks of %d codes at %d Hz / hop %d "
+                            "(this model's codec)",
+                            c->codebooks, c->card, c->sample_rate, c->hop);
+    }
+    *out = d;
+    return true;
+}
+
+typedef struct {
+    rg_node *node;
+    rg_job *job;
+    int skip; /* context frames that are not part of the take */
+} progress_ctx;
+
+static bool on_progress(void *user, int done, int total) {
+    progress_ctx *p = user;
+    int made = done - p->skip, all = total - p->skip;
+    rg_job_report(p->job, p->node, made <= 0 ? 0.0 : (double)made / all);
+    return !rg_job_cancelled(p->job);
+}
+
+/* Codes [K][total] -> a tokens value with the last `frames` frames. */
+static rg_data *tokens_value(const rg_musicgen *m, const int32_t *codes, int total, int frames,
+                             rg_error *err) {
+    const rg_musicgen_config *c = rg_musicgen_get_config(m);
+    rg_tokens *tk = calloc(1, sizeof *tk);
+    int32_t *out = malloc((size_t)c->codebooks * frames * sizeof *out);
+    if (!tk || !out) {
+        free(tk);
+        free(out);
+        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+        return NULL;
+    }
+    for (int k = 0; k < c->codebooks; k++)
+        memcpy(out + (size_t)k * frames, codes + (size_t)k * total + (total - frames),
+               (size_t)frames * sizeof *out);
+    snprintf(tk->codec, sizeof tk->codec, "encodec");
+    tk->sample_rate = (uint32_t)c->sample_rate;
+    tk->hop_length = (uint32_t)c->hop;
+    tk->codebook_size = (uint32_t)c->card;
+    tk->n_codebooks = c->codebooks;
+    tk->channels = 1;
+    tk->frames = frames;
+    tk->samples = (int64_t)frames * c->hop;
+    tk->codes = out;
+    rg_data *d = rg_tokens_data(tk);
+    if (!d) rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    return d;
+}
+
+static rg_lm_sampling sampling(const rg_node *n, uint64_t seed) {
+    return (rg_lm_sampling){.guidance = (float)n->params[P_GUIDANCE].num,
+                            .temperature = (float)n->params[P_TEMPERATURE].num,
+                            .top_k = (int)n->params[P_TOP_K].num,
+                            .top_p = (float)n->params[P_TOP_P].num,
+                            .seed = seed};
+}
+
+/* Run the model: `frames` new frames after what fits of the context. */
+static rg_data *make_take(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond *cond,
+                          const rg_tokens *ctx_tk, int frames, uint64_t seed, rg_error *err) {
+    const rg_musicgen_config *c = rg_musicgen_get_config(m);
+    int room = rg_musicgen_max_frames(m) - frames;
+    int skip = ctx_tk ? (int)(ctx_tk->frames < room ? ctx_tk->frames : room) : 0;
+    int total = frames + skip;
+    int32_t *codes = malloc((size_t)c->codebooks * total * sizeof *codes);
+    int32_t *ctx = skip ? malloc((size_t)c->codebooks * skip * sizeof *ctx) : NULL;
+    if (!codes || (skip && !ctx)) {
+        free(codes);
+        free(ctx);
+        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+        return NULL;
+    }
+    for (int k = 0; skip && k < c->codebooks; k++) /* the context's last `skip` frames */
+        memcpy(ctx + (size_t)k * skip, ctx_tk->codes + (size_t)k * ctx_tk->frames + (ctx_tk->frames - skip),
+               (size_t)skip * sizeof *ctx);
+    rg_lm_context context = {ctx, skip};
+    rg_lm_sampling sp = sampling(n, seed);
+    progress_ctx pc = {n, job, skip};
+    rg_error run_err = {0};
+    rg_data *d = NULL;
+    if (rg_musicgen_generate(m, cond, &sp, skip ? &context : NULL, total, on_progress, &pc, codes,
+                             &run_err))
+        d = tokens_value(m, codes, total, frames, err);
+    else if (!rg_job_cancelled(job)) /* a cancelled run returns with err unset */
+        *err = run_err;
+    free(codes);
+    free(ctx);
+    return d;
+}
+
+static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
+    generator_state *s = n->state;
+    rg_musicgen *m;
+    if (!rg_lm_slot_model(&s->lm, &m, err)) return false;
+    const rg_musicgen_config *c = rg_musicgen_get_config(m);
+    double seconds = take_seconds(n, job);
+    int frames = (int)(seconds * c->sample_rate / c->hop + 0.5);
+    if (frames < 1 || frames > rg_musicgen_max_frames(m))
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                            "a take of %.2f s is %d frames; this model makes 1..%d (%.1f s)",
+                            seconds, frames, rg_musicgen_max_frames(m),
+                            (double)rg_musicgen_max_frames(m) * c->hop / c->sample_rate);
+    char prompt[512] = "";
+    rg_lm_cond cond;
+    rg_data *ctx = NULL;
+    if (!read_cond(n, s, m, &cond, prompt, err)) return false;
+    if (!read_context(n, m, &ctx, err)) {
+        rg_lm_cond_free(&cond);
+        return false;
+    }
+    uint64_t seed = take_seed(n, s);
+    rg_data *d = make_take(n, job, m, &cond, rg_data_tokens(ctx), frames, seed, err);
+    rg_data_unref(ctx);
+    rg_lm_cond_free(&cond);
+    if (!d) return false;
+    snprintf(d->prompt, sizeof d->prompt, "%s", prompt);
+    d->seed = seed;
+    d->tempo = job && job->transport ? job->transport->tempo : 0;
+    d->bars = n->params[P_SECONDS].num > 0 ? 0 : (int)n->params[P_BARS].num;
+    rg_node_publish(n, 0, d);
+    rg_job_report(job, n, 1.0);
+    return true;
+}
+
+static void generator_process(rg_node *n, const rg_process_ctx *ctx) {
+    (void)n;
+    (void)ctx; /* tokens are a generation value; a decoder plays them */
+}
+
+static void generator_destroy(rg_node *n) {
+    generator_state *s = n->state;
+    rg_lm_slot_free(&s->lm);
+}
+
+const rg_node_type rg_node_generator = {
+    .name = "generator",
+    .doc = "Generates a take of codec tokens with MusicGen from a conditioner's prompt, "
+           "optionally continuing another take, for `bars` at the tempo or `seconds`.",
+    .inputs = inputs, .n_inputs = 2,
+    .outputs = outputs, .n_outputs = 1,
+    .params = params, .n_params = P_COUNT,
+    .state_size = sizeof(generator_state),
+    .init = generator_init,
+    .generate = generator_generate,
+    .process = generator_process,
+    .destroy = generator_destroy,
+};
