@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""Smoke tests of the codec trainer (train/codec.py) on the tiny config, and
+of its export in the Hugging Face EnCodec layout (train/export.py)."""
+import json
+import os
+import tempfile
+
+import numpy as np
+import torch
+
+import tap
+import codec
+import corpus
+import encodec_ref
+import export
+
+CFG = os.path.join(tap.ROOT, "train", "configs", "codec_tiny.json")
+TMP = tempfile.mkdtemp(prefix="rg-codec-")
+torch.set_num_threads(1)
+
+
+def cfg():
+    return codec.load_config(CFG)
+
+
+def test_default_config_shape():
+    m, _ = codec.load_config(os.path.join(tap.ROOT, "train", "configs", "codec_default.json"))
+    c = encodec_ref.Config(m)
+    assert (c.sampling_rate, c.hop_length, c.frame_rate, c.num_quantizers) == (16000, 320, 50, 4)
+    n = sum(p.numel() for p in codec.new_model(m).parameters())
+    assert n < 5_000_000, n
+    return f"{n / 1e6:.2f}M parameters, 50 Hz, 4x{c.codebook_size}"
+
+
+def test_train_steps_finite_and_logged():
+    m, t = cfg()
+    logs = codec.train(m, t, os.path.join(TMP, "a"), steps=4, quiet=True)
+    assert [e["step"] for e in logs] == [1, 2, 3, 4]
+    assert all(np.isfinite(e["loss"]) for e in logs)
+    with open(os.path.join(TMP, "a", "log.jsonl")) as f:
+        assert len(f.readlines()) == 4
+    assert os.path.exists(os.path.join(TMP, "a", "checkpoint.pt"))
+
+
+def test_resume_matches_uninterrupted_run():
+    m, t = cfg()
+    resumed = codec.train(m, t, os.path.join(TMP, "a"), steps=8, quiet=True)  # continues from 4
+    straight = codec.train(m, t, os.path.join(TMP, "b"), steps=8, quiet=True)
+    assert [e["step"] for e in resumed] == [5, 6, 7, 8]
+    a = [e["loss"] for e in resumed]
+    b = [e["loss"] for e in straight[4:]]
+    assert np.allclose(a, b, rtol=1e-4), (a, b)
+
+
+def test_loss_decreases_on_a_fixed_batch():
+    m, t = cfg()
+    torch.manual_seed(0)
+    model = codec.new_model(m)
+    pool = codec.SongPool(t, 16000)
+    x = codec.batch_at(pool, t, 0, model.cfg.hop_length)
+    mel = codec.MelLoss(16000, t["mel_sizes"], t["n_mels"])
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(30):
+        zq, _, commit, _ = codec.quantize(model, model.encoder(x), t, gen, train=True)
+        y = model.decoder(zq)
+        loss = mel(y[:, 0], x[:, 0]) + torch.nn.functional.l1_loss(y, x) + commit
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    first, last = np.mean(losses[:3]), np.mean(losses[-3:])
+    assert last < 0.8 * first, losses
+    return f"loss {first:.2f} -> {last:.2f}"
+
+
+def test_export_round_trips_through_reference():
+    model = codec.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
+    x = torch.from_numpy(corpus.song(3, bars=1, roles=["bass"]).stems["bass"][:6400])[None]
+    with torch.no_grad():
+        codes = model.encode(x)
+        y = model.decode(codes)
+    notes = []
+    for dtype in ("f32", "f16"):
+        out = os.path.join(TMP, "export-" + dtype)
+        export.export_codec(model, out, dtype)
+        with open(os.path.join(out, "config.json")) as f:
+            conf = json.load(f)
+        assert conf["model_type"] == "encodec" and conf["sampling_rate"] == 16000
+        ref = encodec_ref.load(out)  # the reference's own loader (numpy safetensors reader)
+        with torch.no_grad():
+            codes2 = ref.encode(x)
+            y2 = ref.decode(codes)
+        err = float((y2 - y).norm() / (y.norm() + 1e-12))
+        same = float((codes2 == codes).float().mean())
+        if dtype == "f32":
+            assert same == 1.0 and err < 1e-5, (same, err)
+        else:
+            assert same > 0.9 and err < 2e-2, (same, err)
+        notes.append(f"{dtype}: codes {same:.3f} equal, decode rel err {err:.1e}")
+    return "; ".join(notes)
+
+
+if __name__ == "__main__":
+    tap.run([(n[5:], f) for n, f in list(globals().items()) if n.startswith("test_")])

@@ -1,0 +1,309 @@
+#!/usr/bin/python3
+"""Train a small EnCodec-architecture codec on the procedural corpus.
+
+The network is train/encodec_ref.py's EncodecRef itself (the module tree of
+the Hugging Face checkpoints), so a trained model exports with no renaming
+and the reference that checks the C engine is the model that was trained.
+What this file adds is training:
+
+  - residual vector quantisation trained the EnCodec way: nearest codeword,
+    straight-through gradient, a commitment loss for the encoder, and the
+    codebooks updated by exponential moving averages (the `cluster_size` and
+    `embed_avg` buffers the HF checkpoints carry), k-means initialisation on
+    the first batch, and dead codes (EMA count below a threshold) replaced
+    by residuals from the batch. The threshold is far below EnCodec's 2: at
+    small batches a count of 2 per step resets every code (issue 7);
+  - losses: L1 on multi-resolution log-mel and linear mel spectra, plus L1
+    on the waveform (no adversarial loss: it would not fit the CPU budget);
+  - data: stems of corpus songs (train/corpus.py) from a pool of songs that
+    is re-rendered every `refresh_steps`, random crops; everything is a
+    function of (seed, step), so a resumed run sees the same batches as an
+    uninterrupted one;
+  - resumable checkpoints (checkpoint.pt, written atomically), a JSON-lines
+    log (log.jsonl), and an export to model.safetensors + config.json.
+
+    nice -n 19 train/codec.py --config train/configs/codec_default.json --out runs/codec
+    nice -n 19 train/codec.py --config ... --out runs/codec --steps 100   # stop early / resume
+    train/export.py codec runs/codec/checkpoint.pt models/default/codec
+"""
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import corpus  # noqa: E402
+import encodec_ref  # noqa: E402
+import export  # noqa: E402
+
+TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_songs=16,
+                      refresh_steps=250, bars=4, checkpoint_every=100, log_every=10,
+                      commit_weight=1.0, wave_weight=1.0, ema_decay=0.99, dead_threshold=0.05,
+                      kmeans_iters=10, mel_sizes=[256, 512, 1024], n_mels=64, threads=0)
+
+
+def load_config(path):
+    with open(path) as f:
+        cfg = json.load(f)
+    train = dict(TRAIN_DEFAULTS)
+    train.update(cfg.get("train", {}))
+    return cfg["model"], train
+
+
+# --------------------------------------------------------------- data
+
+class SongPool:
+    """The songs training draws from at a given step: pool `step //
+    refresh_steps` is the songs with seeds seed*1_000_003 + epoch*pool + i.
+    Rendering is cached for the current pool only."""
+
+    def __init__(self, t, sr, roles=None):
+        self.t, self.sr, self.roles = t, sr, roles
+        self.epoch, self.songs = None, []
+
+    def at(self, step):
+        epoch = step // self.t["refresh_steps"]
+        if epoch != self.epoch:
+            base = self.t["seed"] * 1_000_003 + epoch * self.t["pool_songs"]
+            kw = {"bars": self.t["bars"]}
+            if self.roles:
+                kw["roles"] = self.roles
+            self.songs = [corpus.song(base + i, self.sr, **kw) for i in range(self.t["pool_songs"])]
+            self.epoch = epoch
+        return self.songs
+
+
+def batch_at(pool, t, step, hop):
+    """[B, 1, L] random stem crops for `step` (deterministic in seed, step)."""
+    rng = np.random.default_rng([t["seed"], step, 7])
+    songs = pool.at(step)
+    length = int(round(t["segment_s"] * pool.sr / hop)) * hop
+    out = np.zeros((t["batch"], 1, length), np.float32)
+    for b in range(t["batch"]):
+        s = songs[rng.integers(len(songs))]
+        roles = list(s.stems)
+        x = s.stems[roles[rng.integers(len(roles))]]
+        start = int(rng.integers(0, max(1, len(x) - length)))
+        seg = x[start:start + length]
+        out[b, 0, :len(seg)] = seg * rng.uniform(0.5, 1.5)  # level augmentation
+    return torch.from_numpy(out)
+
+
+# -------------------------------------------------------------- losses
+
+def mel_filterbank(sr, n_fft, n_mels):
+    """[n_mels, n_fft/2+1] triangular filters on the HTK mel scale."""
+    def mel(f):
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    def hz(m):
+        return 700.0 * (10 ** (m / 2595.0) - 1.0)
+
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    edges = hz(np.linspace(mel(20.0), mel(sr / 2), n_mels + 2))
+    fb = np.zeros((n_mels, len(freqs)), np.float32)
+    for m in range(n_mels):
+        lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
+        up = (freqs - lo) / (mid - lo)
+        down = (hi - freqs) / (hi - mid)
+        fb[m] = np.maximum(0.0, np.minimum(up, down))
+    # filters narrower than a bin get the nearest bin, so none is empty
+    for m in range(n_mels):
+        if fb[m].sum() == 0:
+            fb[m, np.argmin(np.abs(freqs - edges[m + 1]))] = 1.0
+    return torch.from_numpy(fb)
+
+
+class MelLoss:
+    def __init__(self, sr, sizes, n_mels):
+        self.sizes = sizes
+        self.fbs = {n: mel_filterbank(sr, n, min(n_mels, n // 4)) for n in sizes}
+        self.windows = {n: torch.hann_window(n) for n in sizes}
+
+    def mel(self, x, n):
+        spec = torch.stft(x, n, n // 4, window=self.windows[n], return_complex=True).abs()
+        return self.fbs[n] @ spec
+
+    def __call__(self, y, x):  # y, x: [B, L]
+        loss = 0.0
+        for n in self.sizes:
+            my, mx = self.mel(y, n), self.mel(x, n)
+            loss = loss + F.l1_loss(torch.log(my + 1e-5), torch.log(mx + 1e-5)) + F.l1_loss(my, mx)
+        return loss / len(self.sizes)
+
+
+# ------------------------------------------------------- quantisation
+
+@torch.no_grad()
+def kmeans_init(cb, r, iters, gen):
+    k = cb.embed.shape[0]
+    idx = torch.randint(0, r.shape[0], (k,), generator=gen)
+    centers = r[idx].clone()
+    for _ in range(iters):
+        assign = torch.cdist(r, centers).argmin(1)
+        counts = torch.bincount(assign, minlength=k).float()
+        sums = torch.zeros_like(centers).index_add_(0, assign, r)
+        filled = counts > 0
+        centers[filled] = sums[filled] / counts[filled, None]
+    cb.embed.copy_(centers)
+    cb.embed_avg.copy_(centers)
+    cb.cluster_size.fill_(1.0)
+    cb.inited.fill_(1.0)
+
+
+@torch.no_grad()
+def ema_update(cb, r, idx, decay, dead_threshold, gen):
+    k = cb.embed.shape[0]
+    counts = torch.bincount(idx, minlength=k).float()
+    sums = torch.zeros_like(cb.embed).index_add_(0, idx, r)
+    cb.cluster_size.mul_(decay).add_(counts, alpha=1 - decay)
+    cb.embed_avg.mul_(decay).add_(sums, alpha=1 - decay)
+    n = cb.cluster_size.sum()
+    smoothed = (cb.cluster_size + 1e-5) / (n + k * 1e-5) * n  # Laplace smoothing
+    cb.embed.copy_(cb.embed_avg / smoothed[:, None])
+    dead = cb.cluster_size < dead_threshold
+    if dead.any():
+        pick = torch.randint(0, r.shape[0], (int(dead.sum()),), generator=gen)
+        cb.embed[dead] = r[pick]
+        cb.embed_avg[dead] = r[pick]
+        cb.cluster_size[dead] = 1.0
+    return int(dead.sum())
+
+
+def quantize(model, z, t, gen, train):
+    """z [B, D, T] -> (straight-through quantised z, codes [B, Q, T],
+    commitment loss, dead codes replaced)."""
+    b, d, frames = z.shape
+    flat = z.permute(0, 2, 1).reshape(-1, d)
+    r = flat
+    qsum = torch.zeros_like(flat)
+    commit, dead, codes = 0.0, 0, []
+    for layer in model.quantizer.layers:
+        cb = layer["codebook"]
+        if train and cb.inited.item() < 0.5:
+            kmeans_init(cb, r.detach(), t["kmeans_iters"], gen)
+        idx = cb.encode(r.detach())
+        q = cb.embed[idx].clone()
+        commit = commit + F.mse_loss(r, q)
+        if train:
+            dead += ema_update(cb, r.detach(), idx, t["ema_decay"], t["dead_threshold"], gen)
+        r = r - q
+        qsum = qsum + q
+        codes.append(idx.view(b, frames))
+    zq = flat + (qsum - flat).detach()
+    return zq.view(b, frames, d).permute(0, 2, 1), torch.stack(codes, 1), commit, dead
+
+
+def new_model(model_cfg):
+    cfg = encodec_ref.Config(model_cfg)
+    model = encodec_ref.EncodecRef(cfg)
+    for layer in model.quantizer.layers:
+        layer["codebook"].inited.fill_(0.0)  # k-means on the first batch
+    return model
+
+
+# -------------------------------------------------------------- training
+
+def save_checkpoint(path, state):
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint_model(path):
+    ck = torch.load(path, map_location="cpu")
+    model = new_model(ck["model_config"])
+    model.load_state_dict(ck["model"])
+    return model.eval()
+
+
+def train(model_cfg, t, out_dir, steps=None, quiet=False):
+    """Train until step `steps` (default t['steps']), resuming from
+    out_dir/checkpoint.pt if it exists. Returns the list of logged dicts."""
+    os.makedirs(out_dir, exist_ok=True)
+    if t["threads"]:
+        torch.set_num_threads(t["threads"])
+    torch.manual_seed(t["seed"])
+    model = new_model(model_cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=t["lr"], betas=(0.5, 0.9))
+    ck_path = os.path.join(out_dir, "checkpoint.pt")
+    step, elapsed = 0, 0.0
+    if os.path.exists(ck_path):
+        ck = torch.load(ck_path, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, elapsed = ck["step"], ck.get("elapsed", 0.0)
+    sr, hop = model.cfg.sampling_rate, model.cfg.hop_length
+    pool = SongPool(t, sr)
+    mel = MelLoss(sr, t["mel_sizes"], t["n_mels"])
+    steps = t["steps"] if steps is None else steps
+    log_path = os.path.join(out_dir, "log.jsonl")
+    logs, window = [], []
+    model.train()
+    while step < steps:
+        t0 = time.time()
+        x = batch_at(pool, t, step, hop)
+        gen = torch.Generator().manual_seed(t["seed"] * 7919 + step)
+        z = model.encoder(x)
+        zq, codes, commit, dead = quantize(model, z, t, gen, train=True)
+        y = model.decoder(zq)
+        loss_mel = mel(y[:, 0], x[:, 0])
+        loss_wave = F.l1_loss(y, x)
+        loss = loss_mel + t["wave_weight"] * loss_wave + t["commit_weight"] * commit
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        step += 1
+        dt = time.time() - t0
+        elapsed += dt
+        window.append((loss.item(), loss_mel.item(), loss_wave.item(), float(commit), dead, dt))
+        if step % t["log_every"] == 0 or step == steps:
+            w = np.array(window)
+            entry = dict(step=step, loss=w[:, 0].mean(), mel=w[:, 1].mean(), wave=w[:, 2].mean(),
+                         commit=w[:, 3].mean(), dead_codes=int(w[:, 4].sum()),
+                         audio_s_per_s=t["batch"] * x.shape[-1] / sr * len(w) / w[:, 5].sum(),
+                         elapsed_s=round(elapsed, 1))
+            entry = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in entry.items()}
+            logs.append(entry)
+            with open(log_path, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+            if not quiet:
+                print(json.dumps(entry), flush=True)
+            window = []
+        if step % t["checkpoint_every"] == 0 or step == steps:
+            save_checkpoint(ck_path, dict(model=model.state_dict(), opt=opt.state_dict(), step=step,
+                                          elapsed=elapsed, model_config=model_cfg, train_config=t))
+    return logs
+
+
+@torch.no_grad()
+def encode_audio(model, x):
+    """[L] float audio -> codes [Q, T] with the eval-mode model."""
+    return model.encode(torch.as_tensor(x, dtype=torch.float32)[None])
+
+
+def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, help="train up to this step (default: the config's)")
+    ap.add_argument("--export", metavar="DIR", help="export the final model here")
+    ap.add_argument("--dtype", choices=export.DTYPES, default="f32")
+    a = ap.parse_args()
+    model_cfg, t = load_config(a.config)
+    train(model_cfg, t, a.out, a.steps)
+    if a.export:
+        model = load_checkpoint_model(os.path.join(a.out, "checkpoint.pt"))
+        export.export_codec(model, a.export, a.dtype)
+
+
+if __name__ == "__main__":
+    main()
