@@ -36,7 +36,7 @@ static const rg_param_def params[] = {
                  "decode in chunks of this many seconds, reporting progress after each "
                  "(0: the whole take at once)"},
     [P_OVERLAP] = {"overlap", RG_PARAM_FLOAT, 0.16, 0, 10, NULL, NULL,
-                   "seconds of tokens a chunk sees on each side (0.16 s: within -46 dB of a "
+                   "seconds of tokens a chunk sees on each side (0.16 s: about -58 dB from a "
                    "whole-take decode)"},
     [P_CROSSFADE] = {"crossfade", RG_PARAM_FLOAT, 10, 1, 500, NULL, NULL,
                      "crossfade between takes, in ms"},
