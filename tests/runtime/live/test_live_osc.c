@@ -550,6 +550,44 @@ static void takes_and_regen(void **state)
     assert_true(rg_live_generation_idle(f->lv));
 }
 
+/* --osc-allow: a sender outside every range gets nothing; the packet is
+ * counted as denied. The server runs on this thread, so no timing. */
+static void allow_list_filters_senders(void **state)
+{
+    (void)state;
+    rg_graph *g = patch_from(test_patch);
+    rg_error err = {0};
+    rg_live *lv = rg_live_new(g, RATE, ".", &err);
+    rg_graph_free(g);
+    uint32_t a, m;
+    assert_false(rg_osc_parse_cidr("10.0.0.0/33", &a, &m));
+    assert_false(rg_osc_parse_cidr("tablet", &a, &m));
+    assert_true(rg_osc_parse_cidr("192.168.1.7/24", &a, &m));
+    assert_int_equal(ntohl(a), 0xc0a80100u);
+    rg_osc_config bad = {.allow = {"10.0.0.0/8", "nonsense"}, .n_allow = 2};
+    assert_null(rg_osc_new(lv, &bad, &err));
+    assert_non_null(strstr(err.message, "nonsense"));
+    for (int allow_local = 0; allow_local < 2; allow_local++) {
+        rg_osc_config cfg = {.allow = {"10.0.0.0/8", "127.0.0.1/32"}, .n_allow = 1 + allow_local};
+        rg_osc *o = rg_osc_new(lv, &cfg, &err);
+        assert_non_null(o);
+        fixture f = {.udp = socket(AF_INET, SOCK_DGRAM, 0)};
+        f.to = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)rg_osc_port(o))};
+        inet_pton(AF_INET, "127.0.0.1", &f.to.sin_addr);
+        send_msg(&f, false, "/ping", make(""));
+        rg_osc_poll(o, 5000);
+        rg_osc_stats st;
+        rg_osc_get_stats(o, &st);
+        struct pollfd p = {.fd = f.udp, .events = POLLIN};
+        int replies = poll(&p, 1, 0); /* answers are sent inside rg_osc_poll */
+        assert_int_equal(st.denied, allow_local ? 0 : 1);
+        assert_int_equal(replies, allow_local ? 1 : 0);
+        close(f.udp);
+        rg_osc_free(o);
+    }
+    rg_live_free(lv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -564,6 +602,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(patch_paths_are_confined, setup, teardown),
         cmocka_unit_test_setup_teardown(tcp_flood_gets_every_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(takes_and_regen, setup, teardown),
+        cmocka_unit_test(allow_list_filters_senders),
     };
     return cmocka_run_group_tests_name("live_osc", tests, NULL, NULL);
 }
