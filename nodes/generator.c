@@ -47,7 +47,7 @@ static const rg_param_def params[] = {
     [P_BARS] = {"bars", RG_PARAM_INT, 4, 1, 64, NULL, NULL, "take length in bars at the tempo"},
     [P_SECONDS] = {"seconds", RG_PARAM_FLOAT, 0, 0, 60, NULL, NULL,
                    "take length in seconds; 0: use bars"},
-    [P_SEED] = {"seed", RG_PARAM_INT, -1, -1, 2147483647, NULL, NULL,
+    [P_SEED] = {"seed", RG_PARAM_INT, -1, -1, 999999, NULL, NULL,
                 "sampling seed: the same seed, prompt and settings give the same take; "
                 "-1: a new seed for every take (recorded with the take)"},
     [P_TEMPERATURE] = {"temperature", RG_PARAM_FLOAT, 1.0, 0, 4, NULL, NULL,

@@ -3,6 +3,7 @@
 /* Every node type the engine knows, in the order `resonant nodes` lists them. */
 static const rg_node_type *const builtin_types[] = {
     &rg_node_output,
+    &rg_node_input,
     &rg_node_mixer,
     &rg_node_gain,
     &rg_node_file_in,
@@ -13,6 +14,8 @@ static const rg_node_type *const builtin_types[] = {
     &rg_node_synchronizer,
     &rg_node_encoder,
     &rg_node_decoder,
+    &rg_node_conditioner,
+    &rg_node_generator,
 };
 
 static const rg_registry builtin = {

@@ -7,6 +7,7 @@
 #include "graph/registry.h"
 
 extern const rg_node_type rg_node_output;
+extern const rg_node_type rg_node_input;
 extern const rg_node_type rg_node_mixer;
 extern const rg_node_type rg_node_gain;
 extern const rg_node_type rg_node_file_in;
@@ -17,5 +18,7 @@ extern const rg_node_type rg_node_click;
 extern const rg_node_type rg_node_synchronizer;
 extern const rg_node_type rg_node_encoder;
 extern const rg_node_type rg_node_decoder;
+extern const rg_node_type rg_node_conditioner;
+extern const rg_node_type rg_node_generator;
 
 #endif

@@ -20,9 +20,7 @@
 #include "runtime/model/safetensors.h"
 #include "runtime/model/tokens.h"
 
-extern const rg_node_type rg_node_conditioner, rg_node_generator;
-static const rg_node_type *const types[] = {&rg_node_conditioner, &rg_node_generator};
-static const rg_registry registry = {types, 2};
+#include "nodes/registry.h"
 
 static char root[1024];
 
@@ -32,7 +30,7 @@ typedef struct {
 } rig;
 
 static bool start(const char *text, rig *r, rg_error *err) {
-    r->g = rg_patch_parse(&registry, text, strlen(text), "lm.rpatch", err);
+    r->g = rg_patch_parse(rg_builtin_registry(), text, strlen(text), "lm.rpatch", err);
     if (!r->g) return false;
     rg_host_info host = {.sample_rate = 48000, .max_block = 64, .base_dir = root};
     r->e = rg_engine_new(r->g, &host, err);
@@ -153,6 +151,30 @@ static void test_too_long_a_take_is_an_error(void **state) {
     stop(&r);
 }
 
+/* A newer request cancels the job between decoding steps: the pass stops
+ * with no error and the generator publishes nothing. */
+static void cancel_after_three(rg_job *job, const rg_node *node, double fraction) {
+    (void)node;
+    (void)fraction;
+    int *calls = job->user;
+    if (++*calls == 3) atomic_store(&job->cancel, true);
+}
+
+static void test_cancel_between_steps(void **state) {
+    (void)state;
+    rig r;
+    rg_error err = {0};
+    assert_true(start("node gen generator " MODEL "seconds=2 seed=1\n", &r, &err));
+    int calls = 0;
+    rg_job job = {.transport = rg_engine_transport(r.e), .on_progress = cancel_after_three,
+                  .user = &calls};
+    assert_false(rg_engine_generate(r.e, &job, NULL, &err));
+    assert_int_equal(err.code, RG_OK);
+    assert_int_equal(calls, 3);
+    assert_null(published(&r, "gen"));
+    stop(&r);
+}
+
 int main(void) {
     const char *src = getenv("RESONANT_SOURCE_DIR");
     snprintf(root, sizeof root, "%s", src ? src : ".");
@@ -162,6 +184,7 @@ int main(void) {
         cmocka_unit_test(test_conditioner_publishes_states),
         cmocka_unit_test(test_bad_models_fail_at_load),
         cmocka_unit_test(test_too_long_a_take_is_an_error),
+        cmocka_unit_test(test_cancel_between_steps),
     };
     return cmocka_run_group_tests_name("lm_nodes", tests, NULL, NULL);
 }
