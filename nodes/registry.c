@@ -3,6 +3,7 @@
 /* Every node type the engine knows, in the order `resonant nodes` lists them. */
 static const rg_node_type *const builtin_types[] = {
     &rg_node_output,
+    &rg_node_input,
     &rg_node_mixer,
     &rg_node_gain,
     &rg_node_file_in,

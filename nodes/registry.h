@@ -7,6 +7,7 @@
 #include "graph/registry.h"
 
 extern const rg_node_type rg_node_output;
+extern const rg_node_type rg_node_input;
 extern const rg_node_type rg_node_mixer;
 extern const rg_node_type rg_node_gain;
 extern const rg_node_type rg_node_file_in;

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #define TICKS_PER_BEAT 1920.0
+
+_Static_assert(RG_LIVE_MAX_INPUTS == RG_LIVE_MAX_OUTPUTS, "the latency callback walks both with one bound");
 #define RECONNECT_EVERY_NS 1000000000ull
 
 struct rg_jack {
@@ -22,6 +24,7 @@ struct rg_jack {
     /* Ports per output slot; the callback reads them while the control
      * thread registers new ones. */
     _Atomic(jack_port_t *) ports[RG_LIVE_MAX_OUTPUTS][2];
+    _Atomic(jack_port_t *) in_ports[RG_LIVE_MAX_INPUTS][2];
     _Atomic bool server_gone;
     _Atomic double pending_rate;  /* a sample-rate change, 0 if none */
     _Atomic int buffer_size;
@@ -58,15 +61,22 @@ static int process(jack_nframes_t nframes, void *arg)
     rg_jack *j = arg;
     uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
     float *out[2 * RG_LIVE_MAX_OUTPUTS];
+    const float *in[2 * RG_LIVE_MAX_INPUTS];
     for (int s = 0; s < RG_LIVE_MAX_OUTPUTS; s++) {
         for (int c = 0; c < 2; c++) {
             jack_port_t *p = atomic_load_explicit(&j->ports[s][c], memory_order_acquire);
             out[2 * s + c] = p ? jack_port_get_buffer(p, nframes) : NULL;
         }
     }
+    for (int s = 0; s < RG_LIVE_MAX_INPUTS; s++) {
+        for (int c = 0; c < 2; c++) {
+            jack_port_t *p = atomic_load_explicit(&j->in_ports[s][c], memory_order_acquire);
+            in[2 * s + c] = p ? jack_port_get_buffer(p, nframes) : NULL;
+        }
+    }
     if (j->cfg.follow_transport && !j->cfg.timebase_master)
         follow(j, nframes);
-    rg_live_process(j->lv, (int)nframes, out, clock_ns(CLOCK_REALTIME));
+    rg_live_process_io(j->lv, (int)nframes, in, out, clock_ns(CLOCK_REALTIME));
     uint64_t dt = clock_ns(CLOCK_MONOTONIC) - t0;
     atomic_fetch_add_explicit(&j->cpu_total_ns, dt, memory_order_relaxed);
     atomic_fetch_add_explicit(&j->callbacks, 1, memory_order_relaxed);
@@ -125,20 +135,36 @@ static void shutdown_cb(jack_status_t code, const char *reason, void *arg)
     atomic_store(&((rg_jack *)arg)->server_gone, true);
 }
 
-/* No node buffers audio yet, so our outputs add no latency of their own:
- * each output port reports the range it is given downstream, unchanged. A
- * buffering node will add its delay here. */
+/* Widen `range` by port's latency in `mode`. */
+static void widen(jack_port_t *p, jack_latency_callback_mode_t mode, jack_latency_range_t *range, bool *any)
+{
+    if (!p)
+        return;
+    jack_latency_range_t r;
+    jack_port_get_latency_range(p, mode, &r);
+    if (!*any || r.min < range->min)
+        range->min = r.min;
+    if (!*any || r.max > range->max)
+        range->max = r.max;
+    *any = true;
+}
+
+/* The graph adds no delay of its own yet (no node buffers audio), so what
+ * arrives at the inputs is passed on to the outputs unchanged, and the other
+ * way round for playback latency. A buffering node will add its delay here. */
 static void latency(jack_latency_callback_mode_t mode, void *arg)
 {
     rg_jack *j = arg;
-    if (mode != JackCaptureLatency)
-        return;
+    bool capture = mode == JackCaptureLatency, any = false;
     jack_latency_range_t range = {0, 0};
+    for (int s = 0; s < RG_LIVE_MAX_INPUTS; s++)
+        for (int c = 0; c < 2; c++)
+            widen(atomic_load(capture ? &j->in_ports[s][c] : &j->ports[s][c]), mode, &range, &any);
     for (int s = 0; s < RG_LIVE_MAX_OUTPUTS; s++)
         for (int c = 0; c < 2; c++) {
-            jack_port_t *p = atomic_load(&j->ports[s][c]);
+            jack_port_t *p = atomic_load(capture ? &j->ports[s][c] : &j->in_ports[s][c]);
             if (p)
-                jack_port_set_latency_range(p, JackCaptureLatency, &range);
+                jack_port_set_latency_range(p, mode, &range);
         }
 }
 
@@ -184,41 +210,47 @@ rg_jack *rg_jack_open(const rg_jack_config *cfg, rg_error *err)
 
 double rg_jack_sample_rate(const rg_jack *j) { return j->rate; }
 
-static void autoconnect(rg_jack *j, int slot)
+/* Outputs to the first two physical playback ports, inputs from the first
+ * two capture ports. */
+static void autoconnect(rg_jack *j, int slot, bool input)
 {
     const char **phys = jack_get_ports(j->client, NULL, JACK_DEFAULT_AUDIO_TYPE,
-                                       JackPortIsPhysical | JackPortIsInput);
+                                       JackPortIsPhysical | (input ? JackPortIsOutput : JackPortIsInput));
     for (int c = 0; phys && c < 2 && phys[c]; c++) {
-        jack_port_t *p = atomic_load(&j->ports[slot][c]);
-        if (p)
+        jack_port_t *p = atomic_load(input ? &j->in_ports[slot][c] : &j->ports[slot][c]);
+        if (p && input)
+            jack_connect(j->client, phys[c], jack_port_name(p));
+        else if (p)
             jack_connect(j->client, jack_port_name(p), phys[c]);
     }
     jack_free(phys);
 }
 
-static void register_slot(rg_jack *j, int slot, const char *node)
+static void register_slot(rg_jack *j, int slot, const char *node, bool input)
 {
     static const char *const side[2] = {"L", "R"};
     for (int c = 0; c < 2; c++) {
-        if (atomic_load(&j->ports[slot][c]))
+        _Atomic(jack_port_t *) *where = input ? &j->in_ports[slot][c] : &j->ports[slot][c];
+        if (atomic_load(where))
             continue;
         char name[256];
-        snprintf(name, sizeof name, "%s:out_%s", node, side[c]);
-        jack_port_t *p = jack_port_register(j->client, name, JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput, 0);
+        snprintf(name, sizeof name, "%s:%s_%s", node, input ? "in" : "out", side[c]);
+        jack_port_t *p = jack_port_register(j->client, name, JACK_DEFAULT_AUDIO_TYPE,
+                                            input ? JackPortIsInput : JackPortIsOutput, 0);
         if (!p)
             fprintf(stderr, "resonant: cannot register JACK port '%s'\n", name);
-        atomic_store_explicit(&j->ports[slot][c], p, memory_order_release);
+        atomic_store_explicit(where, p, memory_order_release);
     }
     if (j->active && j->cfg.autoconnect)
-        autoconnect(j, slot);
+        autoconnect(j, slot, input);
 }
 
-/* The live engine gave an output node a slot: its ports appear now. */
-static void output_hook(void *user, int slot, const char *node)
+/* The live engine gave an output or input node a slot: its ports appear now. */
+static void output_hook(void *user, int slot, const char *node, bool input)
 {
     rg_jack *j = user;
     if (j->client && !atomic_load(&j->server_gone))
-        register_slot(j, slot, node);
+        register_slot(j, slot, node, input);
 }
 
 static bool activate(rg_jack *j, rg_error *err)
@@ -232,7 +264,10 @@ static bool activate(rg_jack *j, rg_error *err)
         jack_transport_start(j->client);
     for (int s = 0; s < RG_LIVE_MAX_OUTPUTS && j->cfg.autoconnect; s++)
         if (atomic_load(&j->ports[s][0]))
-            autoconnect(j, s);
+            autoconnect(j, s, false);
+    for (int s = 0; s < RG_LIVE_MAX_INPUTS && j->cfg.autoconnect; s++)
+        if (atomic_load(&j->in_ports[s][0]))
+            autoconnect(j, s, true);
     return true;
 }
 
@@ -251,6 +286,9 @@ static void forget_client(rg_jack *j)
     for (int s = 0; s < RG_LIVE_MAX_OUTPUTS; s++)
         for (int c = 0; c < 2; c++)
             atomic_store(&j->ports[s][c], NULL);
+    for (int s = 0; s < RG_LIVE_MAX_INPUTS; s++)
+        for (int c = 0; c < 2; c++)
+            atomic_store(&j->in_ports[s][c], NULL);
     if (j->client)
         jack_client_close(j->client);
     j->client = NULL;

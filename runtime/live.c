@@ -18,6 +18,7 @@
 typedef struct {
     rg_engine *engine;
     int slot_node[RG_LIVE_MAX_OUTPUTS]; /* engine node index per slot, or -1 */
+    int in_slot_node[RG_LIVE_MAX_INPUTS]; /* the same for `input` nodes */
 } live_state;
 
 enum { MSG_SWAP, MSG_SET, MSG_TEMPO, MSG_TRANSPORT, MSG_SYNC };
@@ -95,6 +96,7 @@ struct rg_live {
     rg_host_info host;
     char *base_dir;
     char *slot_names[RG_LIVE_MAX_OUTPUTS];
+    char *in_slot_names[RG_LIVE_MAX_INPUTS];
     rg_live_output_hook hook;
     void *hook_user;
     int swaps_in_flight;      /* queued and not yet retired */
@@ -131,24 +133,49 @@ static void state_free(live_state *s)
     free(s);
 }
 
-/* Give every output node of `g` a slot, keeping the slots of known names. */
+static bool is_input(const rg_node_type *t) { return strcmp(t->name, "input") == 0; }
+
+static int find_slot(char *const *names, int n, const char *name)
+{
+    for (int s = 0; s < n; s++)
+        if (names[s] && strcmp(names[s], name) == 0)
+            return s;
+    return -1;
+}
+
+/* Give a node a slot in `names` unless it has one; slots are never taken
+ * back, so ports keep their connections across edits. */
+static bool assign_slot(rg_live *lv, char **names, int n, const char *name, bool input, rg_error *err)
+{
+    if (find_slot(names, n, name) >= 0)
+        return true;
+    int free_slot = -1;
+    for (int s = 0; s < n && free_slot < 0; s++)
+        if (!names[s])
+            free_slot = s;
+    if (free_slot < 0)
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                            "a live session has room for %d %s nodes; '%s' is one too many", n,
+                            input ? "input" : "output", name);
+    if (!(names[free_slot] = strdup(name)))
+        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    if (lv->hook)
+        lv->hook(lv->hook_user, free_slot, name, input);
+    return true;
+}
+
+/* Every output and input node of `g` gets its slot. */
 static bool assign_slots(rg_live *lv, const rg_graph *g, rg_error *err)
 {
     for (int i = 0; i < g->n_nodes; i++) {
-        if (g->nodes[i].type->sink_channels == 0 || rg_live_output_slot(lv, g->nodes[i].name) >= 0)
-            continue;
-        int free_slot = -1;
-        for (int s = 0; s < RG_LIVE_MAX_OUTPUTS && free_slot < 0; s++)
-            if (!lv->slot_names[s])
-                free_slot = s;
-        if (free_slot < 0)
-            return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
-                                "a live session has room for %d output nodes; '%s' is one too many",
-                                RG_LIVE_MAX_OUTPUTS, g->nodes[i].name);
-        if (!(lv->slot_names[free_slot] = strdup(g->nodes[i].name)))
-            return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-        if (lv->hook)
-            lv->hook(lv->hook_user, free_slot, g->nodes[i].name);
+        const rg_graph_node *gn = &g->nodes[i];
+        bool ok = true;
+        if (gn->type->sink_channels > 0)
+            ok = assign_slot(lv, lv->slot_names, RG_LIVE_MAX_OUTPUTS, gn->name, false, err);
+        else if (is_input(gn->type))
+            ok = assign_slot(lv, lv->in_slot_names, RG_LIVE_MAX_INPUTS, gn->name, true, err);
+        if (!ok)
+            return false;
     }
     return true;
 }
@@ -171,6 +198,8 @@ static live_state *state_build(rg_live *lv, const rg_graph *g, rg_error *err)
     }
     for (int slot = 0; slot < RG_LIVE_MAX_OUTPUTS; slot++)
         s->slot_node[slot] = lv->slot_names[slot] ? rg_engine_find_node(s->engine, lv->slot_names[slot]) : -1;
+    for (int slot = 0; slot < RG_LIVE_MAX_INPUTS; slot++)
+        s->in_slot_node[slot] = lv->in_slot_names[slot] ? rg_engine_find_node(s->engine, lv->in_slot_names[slot]) : -1;
     return s;
 }
 
@@ -500,7 +529,10 @@ void rg_live_set_output_hook(rg_live *lv, rg_live_output_hook hook, void *user)
     lv->hook_user = user;
     for (int s = 0; s < RG_LIVE_MAX_OUTPUTS; s++)
         if (lv->slot_names[s] && hook)
-            hook(user, s, lv->slot_names[s]);
+            hook(user, s, lv->slot_names[s], false);
+    for (int s = 0; s < RG_LIVE_MAX_INPUTS; s++)
+        if (lv->in_slot_names[s] && hook)
+            hook(user, s, lv->in_slot_names[s], true);
 }
 
 /* Everything the audio thread held or had queued: it has stopped. */
@@ -534,6 +566,8 @@ void rg_live_free(rg_live *lv)
     rg_graph_free(lv->graph);
     for (int s = 0; s < RG_LIVE_MAX_OUTPUTS; s++)
         free(lv->slot_names[s]);
+    for (int s = 0; s < RG_LIVE_MAX_INPUTS; s++)
+        free(lv->in_slot_names[s]);
     free(lv->base_dir);
     pthread_mutex_destroy(&lv->gen.lock);
     pthread_mutex_destroy(&lv->gen.ev_lock);
@@ -928,9 +962,27 @@ static void copy_outputs(const live_state *s, float *const *out, int at, int fra
     }
 }
 
-static void run_chunk(rg_live *lv, float *const *out, int at, int frames)
+/* Outside sound into the `input` nodes' outputs, before the graph runs. */
+static void copy_inputs(const live_state *s, const float *const *in, int at, int frames)
+{
+    for (int slot = 0; slot < RG_LIVE_MAX_INPUTS; slot++) {
+        if (s->in_slot_node[slot] < 0)
+            continue;
+        rg_audio *a = &rg_engine_node(s->engine, s->in_slot_node[slot])->out[0];
+        for (int c = 0; c < a->channels; c++) {
+            const float *src = in ? in[2 * slot + c] : NULL;
+            if (src)
+                memcpy(a->ch[c], src + at, (size_t)frames * sizeof(float));
+            else
+                memset(a->ch[c], 0, (size_t)frames * sizeof(float));
+        }
+    }
+}
+
+static void run_chunk(rg_live *lv, const float *const *in, float *const *out, int at, int frames)
 {
     rg_engine *e = lv->a.running->engine;
+    copy_inputs(lv->a.running, in, at, frames);
     rg_transport *t = rg_engine_transport(e);
     *t = lv->a.transport;
     rg_engine_process(e, frames);
@@ -967,6 +1019,12 @@ static void echo_syncs(rg_live *lv)
 
 void rg_live_process(rg_live *lv, int frames, float *const *out, uint64_t now_ns)
 {
+    rg_live_process_io(lv, frames, NULL, out, now_ns);
+}
+
+void rg_live_process_io(rg_live *lv, int frames, const float *const *in, float *const *out,
+                        uint64_t now_ns)
+{
     audio_side *a = &lv->a;
     drain_commands(lv, a->clock);
     int pos = 0;
@@ -974,7 +1032,7 @@ void rg_live_process(rg_live *lv, int frames, float *const *out, uint64_t now_ns
         uint64_t now = a->clock + (uint64_t)pos;
         run_due(lv, now);
         int n = chunk_len(lv, now, frames - pos);
-        run_chunk(lv, out, pos, n);
+        run_chunk(lv, in, out, pos, n);
         pos += n;
     }
     a->clock += (uint64_t)frames;

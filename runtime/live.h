@@ -26,6 +26,7 @@
  * ports that never move); a slot stays with its node name when the node is
  * removed, so re-adding it reconnects to the same ports. */
 #define RG_LIVE_MAX_OUTPUTS 8
+#define RG_LIVE_MAX_INPUTS 8 /* `input` nodes, the same way */
 /* Frames per engine run: a host block larger than this is run in pieces. */
 #define RG_LIVE_MAX_BLOCK 4096
 /* Commands in flight to the audio thread, and timed ones waiting there. */
@@ -43,9 +44,9 @@ typedef struct {
 #define RG_LIVE_NOW ((rg_live_when){0, false})
 #define RG_LIVE_NEXT_BAR ((rg_live_when){0, true})
 
-/* Called on the control thread when an output node first gets a slot (so a
- * backend can register its ports before the audio thread writes there). */
-typedef void (*rg_live_output_hook)(void *user, int slot, const char *node_name);
+/* Called on the control thread when an output (or input) node first gets a
+ * slot, so a backend can register its ports before the audio thread uses them. */
+typedef void (*rg_live_output_hook)(void *user, int slot, const char *node_name, bool input);
 
 /* Start `g` (copied; the caller keeps `g`). Off the audio thread. */
 rg_live *rg_live_new(const rg_graph *g, double sample_rate, const char *base_dir, rg_error *err);
@@ -61,6 +62,11 @@ void rg_live_set_output_hook(rg_live *lv, rg_live_output_hook hook, void *user);
  * wall-clock time (CLOCK_REALTIME, ns) of the block's first frame: it maps OSC
  * time tags onto frames. */
 void rg_live_process(rg_live *lv, int frames, float *const *out, uint64_t now_ns);
+
+/* The same with sound coming in: `in` holds 2 * RG_LIVE_MAX_INPUTS channel
+ * pointers for the `input` nodes' slots (NULL ones are silence). */
+void rg_live_process_io(rg_live *lv, int frames, const float *const *in, float *const *out,
+                        uint64_t now_ns);
 
 /* Another JACK client is timebase master: take its tempo, meter, position
  * and rolling state for the next block. Audio thread, before rg_live_process. */

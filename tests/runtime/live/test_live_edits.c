@@ -268,6 +268,34 @@ static void watch_applies_at_the_bar_and_survives_errors(void **state)
     rmdir(dir);
 }
 
+/* An `input` node plays what the host hands in (JACK's ports live), block
+ * by block and split at the same frames as everything else. */
+static void input_node_passes_the_host_sound(void **state)
+{
+    (void)state;
+    rg_live *lv = live_from("node mic input\nnode out output\nmic.out -> out.in\n", ".");
+    enum { N = 4 * BLOCK };
+    static float in_l[N], in_r[N], out_l[N], out_r[N];
+    for (int i = 0; i < N; i++) {
+        in_l[i] = (float)i / N;
+        in_r[i] = -(float)i / N;
+    }
+    for (int b = 0; b < N; b += BLOCK) {
+        const float *in[2 * RG_LIVE_MAX_INPUTS] = {in_l + b, in_r + b};
+        float *out[2 * RG_LIVE_MAX_OUTPUTS] = {out_l + b, out_r + b};
+        rg_live_process_io(lv, BLOCK, in, out, wall_ns());
+    }
+    for (int i = 0; i < N; i++) {
+        assert_float_equal(out_l[i], in_l[i], 1e-7);
+        assert_float_equal(out_r[i], in_r[i], 1e-7);
+    }
+    /* No host input: silence, not stale samples. */
+    rg_live_process(lv, BLOCK, (float *[2 * RG_LIVE_MAX_OUTPUTS]){out_l, out_r}, wall_ns());
+    for (int i = 0; i < BLOCK; i++)
+        assert_true(out_l[i] == 0.0f);
+    rg_live_free(lv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +305,7 @@ int main(void)
         cmocka_unit_test(tempo_change_starts_on_the_next_bar),
         cmocka_unit_test(full_queue_refuses_and_recovers),
         cmocka_unit_test(watch_applies_at_the_bar_and_survives_errors),
+        cmocka_unit_test(input_node_passes_the_host_sound),
     };
     return cmocka_run_group_tests_name("live_edits", tests, NULL, NULL);
 }

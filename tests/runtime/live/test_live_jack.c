@@ -167,7 +167,8 @@ static int setup(void **state)
     recording = calloc((size_t)RECORD_SECONDS * RATE, sizeof(float));
     snprintf(patch_path, sizeof patch_path, "/tmp/rg_live_jack_%d.rpatch", pid);
     FILE *f = fopen(patch_path, "w");
-    fputs("tempo 120\nmeter 4/4\nnode c click amp=0.5 accent=1.5\nnode out output\nc.out -> out.in\n", f);
+    fputs("tempo 120\nmeter 4/4\nnode c click amp=0.5 accent=1.5\nnode mic input gain=0\n"
+          "node out output\nc.out -> out.in\nmic.out -> out.in\n", f);
     fclose(f);
     return 0;
 }
@@ -251,6 +252,9 @@ static void clicks_follow_the_grid_and_the_tempo_change(void **state)
     start_engine(NULL, port);
 
     jack_client_t *rec = open_recorder();
+    char in_port[128];
+    snprintf(in_port, sizeof in_port, "%s:mic:in_R", engine_name);
+    assert_non_null(jack_port_by_name(rec, in_port)); /* an input node's port */
     atomic_store(&rec_on, true);
     while (atomic_load(&rec_frames) < 5L * RATE)
         usleep(10000);
