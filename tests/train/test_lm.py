@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""Smoke tests of the text encoder and the track-aware generator (train/text.py,
+train/lm.py) on tiny configs, and of the composite export: the exported
+folder, read by train/musicgen_ref.py's loader and run by the reference
+extended with the track context, must give the trained module's logits."""
+import json
+import os
+import tempfile
+
+import numpy as np
+import torch
+
+import tap
+import codec
+import corpus
+import export
+import lm
+import text
+from t5_ref import T5Config, T5Encoder as T5Ref
+
+TMP = tempfile.mkdtemp(prefix="rg-lm-")
+CFG = os.path.join(tap.ROOT, "train", "configs", "lm_tiny.json")
+torch.set_num_threads(1)
+STATE = {}
+
+
+def codec_checkpoint():
+    if "codec" not in STATE:
+        m, t = codec.load_config(os.path.join(tap.ROOT, "train", "configs", "codec_tiny.json"))
+        codec.train(m, t, os.path.join(TMP, "codec"), steps=2, quiet=True)
+        STATE["codec"] = os.path.join(TMP, "codec", "checkpoint.pt")
+    return STATE["codec"]
+
+
+def test_spm_on_captions():
+    path = text.train_spm(os.path.join(TMP, "spm"), vocab=128, captions=300)
+    tok = text.Tokenizer(path)
+    cap = corpus.caption(corpus.sample_spec(5), "bass")
+    ids = tok.encode(cap)
+    assert ids[-1] == text.EOS and 2 not in ids, ids  # no <unk> in a corpus caption
+    assert tok.sp.decode(ids[:-1]) == cap
+    assert 40 <= tok.vocab_size <= 128, tok.vocab_size
+    return f"vocab {tok.vocab_size}, '{cap}' -> {len(ids)} tokens"
+
+
+def test_t5_module_matches_reference():
+    c = T5Config(vocab_size=50, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2)
+    torch.manual_seed(0)
+    m = text.T5Encoder(c).eval()
+    sd = {"text_encoder." + k: v for k, v in m.state_dict().items()}
+    ids = torch.tensor([[5, 9, 13, 1, 0], [7, 3, 1, 0, 0]])
+    mask = (torch.arange(5)[None] < torch.tensor([[4], [3]])).long()
+    with torch.no_grad():
+        a = m(ids, mask)
+    b = T5Ref(c, sd)(ids, mask)
+    err = float((a - b).abs().max())
+    assert err < 1e-5, err
+
+
+def test_delay_pattern():
+    codes = torch.arange(2 * 4 * 6).view(2, 4, 6)
+    inp, tgt, valid = lm.delayed(codes, 999)
+    assert inp.shape == (2, 4, 9)
+    assert (inp[:, :, 0] == 999).all()  # step 0 is all special tokens
+    for k in range(4):
+        for s in range(9):
+            f = s - k
+            assert bool(valid[k, s]) == (0 <= f < 6)
+            if 0 <= f < 6:
+                assert (tgt[:, k, s] == codes[:, k, f]).all()
+            if 1 <= s:
+                assert (inp[:, k, s] == tgt[:, k, s - 1]).all()
+
+
+def test_beat_bins():
+    # at 120 bpm a bar is 2 s = 100 frames at 50 Hz: frame 25 is beat 2
+    b = lm.beat_bins(torch.arange(0, 200, 25), torch.tensor([120.0]), 50, 48)[0].tolist()
+    assert b == [0, 12, 24, 36, 0, 12, 24, 36], b
+
+
+def test_train_resume_and_finite():
+    cfg, t = lm.load_config(CFG)
+    ck = codec_checkpoint()
+    a = lm.train(cfg, t, ck, os.path.join(TMP, "a"), steps=4, quiet=True)
+    a += lm.train(cfg, t, ck, os.path.join(TMP, "a"), steps=8, quiet=True)
+    b = lm.train(cfg, t, ck, os.path.join(TMP, "b"), steps=8, quiet=True)
+    la, lb = [e["loss"] for e in a], [e["loss"] for e in b]
+    assert [e["step"] for e in a] == list(range(1, 9))
+    assert all(np.isfinite(la)) and np.allclose(la, lb, rtol=1e-4), (la, lb)
+    return "losses " + " ".join(f"{x:.2f}" for x in la)
+
+
+def test_loss_decreases_on_fixed_batch():
+    cfg, t = lm.load_config(CFG)
+    model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
+    model.train()
+    data = torch.load(os.path.join(TMP, "b", "dataset.pt"))
+    tok = text.Tokenizer(os.path.join(TMP, "b", "spiece.model"))
+    t["p_uncond"] = 0.0
+    batch = lm.batch_at(data, tok, t, 0, 4, model.dc.special)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    torch.manual_seed(0)
+    losses = []
+    for _ in range(40):
+        loss = lm.loss_of(model, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
+    return f"{np.mean(losses[:3]):.2f} -> {np.mean(losses[-3:]):.2f}"
+
+
+def test_export_layout_and_reference_parity():
+    model, cfg = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
+    # make the extension terms matter, so a reference that ignored them fails
+    with torch.no_grad():
+        for p in model.track_context.parameters():
+            p.add_(0.5 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    out = os.path.join(TMP, "export")
+    cmodel = codec.load_checkpoint_model(codec_checkpoint())
+    lm.export_model(model, cfg, out, os.path.join(TMP, "b", "spiece.model"), cmodel)
+    sd = export.read_safetensors(os.path.join(out, "model.safetensors"))
+    with open(os.path.join(out, "config.json")) as f:
+        conf = json.load(f)
+    D, K, card = model.dc.hidden_size, model.dc.num_codebooks, model.dc.vocab_size
+    R, Bn = len(conf["track_context"]["roles"]), conf["track_context"]["beat_bins"]
+    want = {"enc_to_dec_proj.weight": [D, model.t5c.d_model], "decoder.lm_heads.0.weight": [card, D],
+            "decoder.model.decoder.embed_tokens.0.weight": [card + 1, D],
+            "text_encoder.shared.weight": [model.t5c.vocab_size, model.t5c.d_model],
+            "audio_encoder.quantizer.layers.0.codebook.embed": [card, cmodel.cfg.codebook_dim],
+            "track_context.embed_tokens.0.weight": [card + 1, D], "track_context.role_embed.weight": [R, D],
+            "track_context.target_role_embed.weight": [R, D], "track_context.beat_embed.weight": [Bn, D],
+            "track_context.layer_norm.weight": [D], "track_context.layer_norm.bias": [D]}
+    for name, shape in want.items():
+        assert list(sd[name].shape) == shape, (name, list(sd[name].shape), shape)
+    assert {"text_encoder", "decoder", "audio_encoder", "track_context"} <= set(conf)
+    assert os.path.exists(os.path.join(out, "spiece.model"))
+
+    ref = lm.load_reference(out)
+    tok = text.Tokenizer(os.path.join(out, "spiece.model"))
+    ids = torch.tensor(tok.encode("bass, acid line, 124 bpm, A minor, dark techno"))
+    drums = torch.randint(0, card, (K, 30), generator=torch.Generator().manual_seed(3))
+    role, bpm = corpus.ROLES.index("bass"), 124.0
+    ref.set_track(role, bpm, [(0, drums)])
+    first = {}
+    steps = 12
+    grid = ref.generate(ids, steps, guidance=3.0, first_logits=first)
+    # the trained module, teacher-forced on the reference's tokens
+    with torch.no_grad():
+        mem, mm = model.memory(ids[None], torch.ones(1, len(ids), dtype=torch.long), drums[None, None],
+                               torch.tensor([[0]]), torch.tensor([[True]]))
+        null = torch.zeros_like(mem)
+        inp = torch.cat([torch.full((K, 1), model.dc.special), grid[:, :-1]], 1)[None].expand(2, -1, -1)
+        logits = model(inp, torch.tensor([role, role]), torch.tensor([bpm, bpm]), torch.cat([mem, null]),
+                       torch.cat([mm, mm]))
+    mixed = logits[1] + (logits[0] - logits[1]) * 3.0
+    err = float((logits[0, :, 0] - first["cond"]).abs().max())
+    err_mixed = float((mixed[:, 0] - first["mixed"]).abs().max())
+    assert err < 1e-4 and err_mixed < 1e-3, (err, err_mixed)
+    greedy = mixed.argmax(-1)  # [K, steps]
+    for s in range(steps):
+        col = lm.musicgen_ref.delay_mask(greedy[:, s], s + 1, model.dc.special, steps - K + 1)
+        assert torch.equal(col, grid[:, s]), (s, col, grid[:, s])
+    # and the context is used: other drums change the first logits
+    ref.set_track(role, bpm, [(0, (drums + 1) % card)])
+    other = {}
+    ref.generate(ids, 1, guidance=3.0, first_logits=other)
+    assert float((other["cond"] - first["cond"]).abs().max()) > 1e-3
+    return f"first-step logits max err {err:.1e}, {steps} greedy steps identical"
+
+
+if __name__ == "__main__":
+    tap.run([(n[5:], f) for n, f in list(globals().items()) if n.startswith("test_")])

@@ -1,0 +1,491 @@
+#!/usr/bin/python3
+"""The track-aware generator: a MusicGen-architecture decoder (one, shared by
+every track role) that cross-attends to [text conditioning ; track context].
+
+Layout. Everything MusicGen has keeps its Hugging Face name and meaning
+(text_encoder.* T5, enc_to_dec_proj.*, decoder.model.decoder.*,
+decoder.lm_heads.*, audio_encoder.* EnCodec), so the engine's MusicGen path
+runs a checkpoint unchanged apart from the additions, all under
+`track_context.` (D = decoder hidden size, K codebooks, card = codebook size,
+R roles, B beat bins; documented in docs/models.md):
+
+  track_context.embed_tokens.{k}.weight  [card+1, D]  locked tracks' codes, per codebook
+  track_context.role_embed.weight        [R, D]       role of a locked track
+  track_context.layer_norm.{weight,bias} [D]          LayerNorm (eps 1e-5) of the context
+  track_context.target_role_embed.weight [R, D]       role of the track being generated
+  track_context.beat_embed.weight        [B, D]       position in the bar of the frame
+
+Decoder input at step s (positions count from 0 as in MusicGen):
+    x_s = sum_k embed_tokens[k][tok_k,s] + sin(s) + target_role_embed[role]
+          + beat_embed[bin(s)],  bin(s) = floor(frac(s / frame_rate * bpm / 240) * B)
+  (bin(s) is the bar position of frame s, the frame codebook 0 predicts at
+  step s; the tempo comes from the patch, so generated audio can lock to
+  the beat: issue 7 found a plain LM did not.)
+Track context of a locked track with role r and codes c [K, T] aligned with
+the generated track (frame t of both is the same instant):
+    m_t = LayerNorm( sum_k track_context.embed_tokens[k][c_k,t] + role_embed[r] + sin(t) )
+Cross-attention memory = [ enc_to_dec_proj(T5(text)) * mask ; m(track 1) ; m(track 2) ; ... ].
+Classifier-free guidance: the null branch's memory is all zeros, of the
+same length (text and context), as MusicGen's null condition. Training makes
+the conditional and null cases: the whole memory is zeroed for p_uncond of
+the examples, the context is left out for p_no_context, and each other track
+is kept with p_keep_track, so one model serves with and without locked
+tracks.
+
+    nice -n 19 train/lm.py --config train/configs/lm_default.json --codec runs/codec/checkpoint.pt --out runs/lm
+    train/export.py lm runs/lm/checkpoint.pt runs/codec/checkpoint.pt models/default
+"""
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import codec as codec_mod  # noqa: E402
+import corpus  # noqa: E402
+import export  # noqa: E402
+import musicgen_ref  # noqa: E402
+import text  # noqa: E402
+from musicgen_ref import DecoderConfig, sin_embedding  # noqa: E402
+from t5_ref import T5Config  # noqa: E402
+
+ROLES = corpus.ROLES
+TRAIN_DEFAULTS = dict(seed=0, batch=8, frames=200, lr=3e-4, warmup=200, steps=2000, songs=256,
+                      song_bars=4, encode_batch=8, p_uncond=0.1, p_no_context=0.3, p_keep_track=0.6,
+                      checkpoint_every=100, log_every=10, spm_vocab=256, spm_captions=4000, threads=0)
+
+
+def load_config(path):
+    with open(path) as f:
+        cfg = json.load(f)
+    t = dict(TRAIN_DEFAULTS)
+    t.update(cfg.get("train", {}))
+    return cfg, t
+
+
+def beat_bins(positions, bpm, frame_rate, bins):
+    """Bar-position bin of each frame index (positions [L]; bpm [B]) -> [B, L]."""
+    bars = positions.double()[None, :] / frame_rate * bpm.double()[:, None] / 240.0
+    return torch.floor((bars - torch.floor(bars)) * bins).long().clamp_(0, bins - 1)
+
+
+# ---------------------------------------------------------------- model
+
+class Attention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.q_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, d, bias=False)
+        self.v_proj = nn.Linear(d, d, bias=False)
+        self.out_proj = nn.Linear(d, d, bias=False)
+        self.heads = heads
+
+    def forward(self, x, mem, key_mask=None, causal=False):
+        b, t, d = x.shape
+        h = self.heads
+
+        def split(y):
+            return y.view(b, y.shape[1], h, d // h).transpose(1, 2)
+
+        q, k, v = split(self.q_proj(x)), split(self.k_proj(mem)), split(self.v_proj(mem))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d // h)
+        if causal:
+            tk = k.shape[2]
+            allowed = torch.arange(tk)[None, :] <= torch.arange(t)[:, None]
+            scores = scores.masked_fill(~allowed, float("-inf"))
+        if key_mask is not None:
+            scores = scores.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+        return self.out_proj((torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(b, t, d))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d = c.hidden_size
+        self.self_attn = Attention(d, c.num_attention_heads)
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.encoder_attn = Attention(d, c.num_attention_heads)
+        self.encoder_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, c.ffn_dim, bias=False)
+        self.fc2 = nn.Linear(c.ffn_dim, d, bias=False)
+        self.final_layer_norm = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, x, mem, mem_mask):
+        h = self.self_attn_layer_norm(x)
+        x = x + self.dropout(self.self_attn(h, h, causal=True))
+        x = x + self.dropout(self.encoder_attn(self.encoder_attn_layer_norm(x), mem, mem_mask))
+        return x + self.dropout(self.fc2(F.gelu(self.fc1(self.final_layer_norm(x)))))
+
+
+class DecoderBody(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.embed_tokens = nn.ModuleList([nn.Embedding(c.vocab_size + 1, c.hidden_size)
+                                           for _ in range(c.num_codebooks)])
+        self.layers = nn.ModuleList([DecoderLayer(c) for _ in range(c.num_hidden_layers)])
+        self.layer_norm = nn.LayerNorm(c.hidden_size)
+
+
+class TrackContext(nn.Module):
+    def __init__(self, c, roles, bins):
+        super().__init__()
+        d = c.hidden_size
+        self.embed_tokens = nn.ModuleList([nn.Embedding(c.vocab_size + 1, d) for _ in range(c.num_codebooks)])
+        self.role_embed = nn.Embedding(roles, d)
+        self.layer_norm = nn.LayerNorm(d)
+        self.target_role_embed = nn.Embedding(roles, d)
+        self.beat_embed = nn.Embedding(bins, d)
+        for e in [self.role_embed, self.target_role_embed, self.beat_embed]:
+            nn.init.normal_(e.weight, std=0.1)
+
+
+class TrackLM(nn.Module):
+    """state_dict() names are the checkpoint names (see the module doc)."""
+
+    def __init__(self, t5c: T5Config, dc: DecoderConfig, track: dict):
+        super().__init__()
+        self.t5c, self.dc, self.track = t5c, dc, track
+        self.text_encoder = text.T5Encoder(t5c)
+        self.enc_to_dec_proj = nn.Linear(t5c.d_model, dc.hidden_size)
+        self.decoder = nn.Module()
+        self.decoder.model = nn.Module()
+        self.decoder.model.decoder = DecoderBody(dc)
+        self.decoder.lm_heads = nn.ModuleList([nn.Linear(dc.hidden_size, dc.vocab_size, bias=False)
+                                               for _ in range(dc.num_codebooks)])
+        self.track_context = TrackContext(dc, len(track["roles"]), track["beat_bins"])
+
+    def context_memory(self, codes, roles):
+        """codes [B, K, T], roles [B] -> [B, T, D]."""
+        tc = self.track_context
+        x = sum(tc.embed_tokens[k](codes[:, k]) for k in range(codes.shape[1]))
+        x = x + tc.role_embed(roles)[:, None] + sin_embedding(torch.arange(codes.shape[2]), x.shape[-1])[None]
+        return tc.layer_norm(x)
+
+    def memory(self, ids, mask, ctx_codes=None, ctx_roles=None, ctx_present=None, uncond=None):
+        """[text ; context] memory and its key mask. ctx_codes [B, J, K, T],
+        ctx_roles/ctx_present [B, J]; uncond [B] bool zeroes the memory."""
+        cond = self.enc_to_dec_proj(self.text_encoder(ids, mask)) * mask[..., None].float()
+        mems, masks = [cond], [mask.bool()]
+        if ctx_codes is not None:
+            for j in range(ctx_codes.shape[1]):
+                mems.append(self.context_memory(ctx_codes[:, j], ctx_roles[:, j]))
+                masks.append(ctx_present[:, j, None].expand(-1, ctx_codes.shape[3]))
+        mem, mem_mask = torch.cat(mems, 1), torch.cat(masks, 1)
+        if uncond is not None:
+            mem = mem * (~uncond)[:, None, None].float()
+        return mem, mem_mask
+
+    def forward(self, tokens, role, bpm, mem, mem_mask):
+        """tokens [B, K, L] delayed input -> logits [B, K, L, card]."""
+        body, tc = self.decoder.model.decoder, self.track_context
+        L = tokens.shape[2]
+        pos = torch.arange(L)
+        x = sum(body.embed_tokens[k](tokens[:, k]) for k in range(tokens.shape[1]))
+        x = x + sin_embedding(pos, x.shape[-1])[None] + tc.target_role_embed(role)[:, None]
+        x = x + tc.beat_embed(beat_bins(pos, bpm, self.track["frame_rate"], self.track["beat_bins"]))
+        for layer in body.layers:
+            x = layer(x, mem, mem_mask)
+        x = body.layer_norm(x)
+        return torch.stack([head(x) for head in self.decoder.lm_heads], 1)
+
+
+def delayed(codes, special):
+    """codes [B, K, T] -> (input [B, K, T+K-1], target, valid) for MusicGen's
+    delay pattern: input position s holds frame s-1-k of codebook k, the
+    target at s is frame s-k; anything outside [0, T) is the special token."""
+    b, kk, t = codes.shape
+    L = t + kk - 1
+    s = torch.arange(L)
+    inp = torch.full((b, kk, L), special, dtype=torch.long)
+    tgt = torch.full((b, kk, L), special, dtype=torch.long)
+    valid = torch.zeros(kk, L, dtype=torch.bool)
+    for k in range(kk):
+        fi, ft = s - 1 - k, s - k
+        ok_i, ok_t = (fi >= 0) & (fi < t), (ft >= 0) & (ft < t)
+        inp[:, k, ok_i] = codes[:, k, fi[ok_i]]
+        tgt[:, k, ok_t] = codes[:, k, ft[ok_t]]
+        valid[k] = ok_t
+    return inp, tgt, valid
+
+
+# ------------------------------------------------------------------ data
+
+def build_dataset(codec_model, t, out_path=None):
+    """Encode `songs` corpus songs (every stem) with the codec: a list of
+    dict(codes={role: [K, frames]}, captions={role: str}, bpm). Cached at
+    out_path so a resumed run does not encode again."""
+    if out_path and os.path.exists(out_path):
+        return torch.load(out_path)
+    sr = codec_model.cfg.sampling_rate
+    hop = codec_model.cfg.hop_length
+    data = []
+    for i in range(t["songs"]):
+        s = corpus.song(t["seed"] * 1_000_003 + 500_000 + i, sr, bars=t["song_bars"])
+        need = t["frames"] * hop
+        item = dict(bpm=float(s.spec["bpm"]), codes={}, captions={})
+        for role, x in s.stems.items():
+            x = np.pad(x, (0, max(0, need - len(x))))[:need]
+            with torch.no_grad():
+                item["codes"][role] = codec_model.encode(torch.from_numpy(x)[None]).to(torch.int16)
+            item["captions"][role] = s.caption(role)
+        data.append(item)
+    if out_path:
+        torch.save(data, out_path)
+    return data
+
+
+def batch_at(data, tok, t, step, n_roles, special):
+    """A training batch for `step`, deterministic in (seed, step)."""
+    rng = np.random.default_rng([t["seed"], step, 11])
+    B, J = t["batch"], n_roles - 1
+    items = [data[rng.integers(len(data))] for _ in range(B)]
+    roles, captions, codes, bpm = [], [], [], []
+    kk, frames = items[0]["codes"][next(iter(items[0]["codes"]))].shape
+    ctx = torch.full((B, J, kk, frames), special, dtype=torch.long)
+    ctx_roles = torch.zeros(B, J, dtype=torch.long)
+    ctx_present = torch.zeros(B, J, dtype=torch.bool)
+    uncond = torch.zeros(B, dtype=torch.bool)
+    for b, it in enumerate(items):
+        avail = list(it["codes"])
+        role = avail[rng.integers(len(avail))]
+        roles.append(ROLES.index(role))
+        captions.append(it["captions"][role])
+        codes.append(it["codes"][role].long())
+        bpm.append(it["bpm"])
+        no_ctx = rng.random() < t["p_no_context"]
+        j = 0
+        for other in avail:
+            keep = rng.random() < t["p_keep_track"]
+            if other == role or no_ctx or not keep:
+                continue
+            ctx[b, j] = it["codes"][other].long()
+            ctx_roles[b, j] = ROLES.index(other)
+            ctx_present[b, j] = True
+            j += 1
+        uncond[b] = rng.random() < t["p_uncond"]
+    ids, mask = tok.batch(captions)
+    return dict(ids=ids, mask=mask, codes=torch.stack(codes), role=torch.tensor(roles),
+                bpm=torch.tensor(bpm), ctx=ctx, ctx_roles=ctx_roles, ctx_present=ctx_present, uncond=uncond)
+
+
+def loss_of(model, batch):
+    mem, mem_mask = model.memory(batch["ids"], batch["mask"], batch["ctx"], batch["ctx_roles"],
+                                 batch["ctx_present"], batch["uncond"])
+    inp, tgt, valid = delayed(batch["codes"], model.dc.special)
+    logits = model(inp, batch["role"], batch["bpm"], mem, mem_mask)
+    logits = logits.permute(0, 2, 1, 3)[:, valid.T]  # [B, n_valid, card]
+    target = tgt.permute(0, 2, 1)[:, valid.T]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+
+
+# ---------------------------------------------------------------- training
+
+def new_model(cfg, vocab_size):
+    t5c = T5Config.from_json(dict(cfg["text_encoder"], vocab_size=vocab_size))
+    dc = DecoderConfig.from_json(cfg["decoder"])
+    return TrackLM(t5c, dc, cfg["track_context"])
+
+
+def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False):
+    os.makedirs(out_dir, exist_ok=True)
+    if t["threads"]:
+        torch.set_num_threads(t["threads"])
+    spm_path = os.path.join(out_dir, "spiece.model")
+    if not os.path.exists(spm_path):
+        text.train_spm(out_dir, t["spm_vocab"], t["spm_captions"], t["seed"])
+    tok = text.Tokenizer(spm_path)
+    codec_model = codec_mod.load_checkpoint_model(codec_ckpt)
+    cfg = json.loads(json.dumps(cfg))
+    cfg["decoder"]["vocab_size"] = codec_model.cfg.codebook_size
+    cfg["decoder"]["num_codebooks"] = codec_model.cfg.num_quantizers
+    cfg["track_context"]["frame_rate"] = codec_model.cfg.frame_rate
+    data = build_dataset(codec_model, t, os.path.join(out_dir, "dataset.pt"))
+    torch.manual_seed(t["seed"])
+    model = new_model(cfg, tok.vocab_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], betas=(0.9, 0.95), weight_decay=0.1)
+    ck_path = os.path.join(out_dir, "checkpoint.pt")
+    step, elapsed = 0, 0.0
+    if os.path.exists(ck_path):
+        ck = torch.load(ck_path, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, elapsed = ck["step"], ck["elapsed"]
+    steps = t["steps"] if steps is None else steps
+    log_path = os.path.join(out_dir, "log.jsonl")
+    logs, window = [], []
+    model.train()
+    while step < steps:
+        t0 = time.time()
+        # linear warm-up then cosine decay, a function of the step (resumable)
+        lr = t["lr"] * min(1.0, (step + 1) / t["warmup"]) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, t["steps"]))))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        torch.manual_seed(t["seed"] * 7919 + step)  # dropout, reproducible on resume
+        batch = batch_at(data, tok, t, step, len(cfg["track_context"]["roles"]), model.dc.special)
+        loss = loss_of(model, batch)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        dt = time.time() - t0
+        elapsed += dt
+        window.append((loss.item(), dt))
+        if step % t["log_every"] == 0 or step == steps:
+            w = np.array(window)
+            frames = t["batch"] * t["frames"] * len(w)
+            entry = dict(step=step, loss=round(float(w[:, 0].mean()), 5), lr=round(lr, 7),
+                         frames_per_s=round(frames / w[:, 1].sum(), 1), elapsed_s=round(elapsed, 1))
+            logs.append(entry)
+            with open(log_path, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+            if not quiet:
+                print(json.dumps(entry), flush=True)
+            window = []
+        if step % t["checkpoint_every"] == 0 or step == steps:
+            codec_mod.save_checkpoint(ck_path, dict(model=model.state_dict(), opt=opt.state_dict(), step=step,
+                                                    elapsed=elapsed, config=cfg, train_config=t,
+                                                    vocab_size=tok.vocab_size))
+    return logs
+
+
+def load_checkpoint_model(path):
+    ck = torch.load(path, map_location="cpu")
+    model = new_model(ck["config"], ck["vocab_size"])
+    model.load_state_dict(ck["model"])
+    return model.eval(), ck["config"]
+
+
+# ------------------------------------------------------------------ export
+
+def composite_state(model, codec_model=None):
+    sd = {}
+    for name, v in model.state_dict().items():
+        sd[name] = v
+    # HF T5 checkpoints carry the tied embedding twice; keep MusicGen's name
+    if codec_model is not None:
+        for name, v in codec_model.state_dict().items():
+            sd["audio_encoder." + name] = v
+    return sd
+
+
+def composite_config(model, cfg, codec_model=None):
+    conf = {"architectures": ["MusicgenForConditionalGeneration"], "model_type": "musicgen",
+            "is_encoder_decoder": True, "text_encoder": model.t5c.to_json(),
+            "decoder": model.dc.to_json(),
+            "track_context": dict(cfg["track_context"], model_type="resonant_track_context",
+                                  null_condition="zeros of the whole memory (text and context)")}
+    if codec_model is not None:
+        conf["audio_encoder"] = export.codec_config(codec_model.cfg)
+    return conf
+
+
+def export_model(model, cfg, out_dir, spm_path, codec_model=None, dtype="f32"):
+    os.makedirs(out_dir, exist_ok=True)
+    export.write_safetensors(os.path.join(out_dir, "model.safetensors"),
+                             composite_state(model, codec_model), dtype)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(composite_config(model, cfg, codec_model), f, indent=2)
+        f.write("\n")
+    shutil.copyfile(spm_path, os.path.join(out_dir, "spiece.model"))
+
+
+def export_checkpoint(lm_ckpt, codec_ckpt, out_dir, dtype):
+    model, cfg = load_checkpoint_model(lm_ckpt)
+    codec_model = codec_mod.load_checkpoint_model(codec_ckpt)
+    export_model(model, cfg, out_dir, os.path.join(os.path.dirname(lm_ckpt), "spiece.model"),
+                 codec_model, dtype)
+
+
+# ------------------------------------------------- reference of the extension
+
+class TrackDecoderRef(musicgen_ref.Decoder):
+    """musicgen_ref's KV-cached decoder plus the track_context input terms
+    (target role, beat position): the oracle for the engine's version."""
+
+    def __init__(self, cfg, sd, track):
+        super().__init__(cfg, sd)
+        self.tc = {k[len("track_context."):]: v.float() for k, v in sd.items() if k.startswith("track_context.")}
+        self.track = track
+        self.role, self.bpm = 0, 120.0
+
+    @torch.no_grad()
+    def forward(self, tokens):
+        c = self.cfg
+        t = tokens.shape[-1]
+        pos = torch.arange(self.offset, self.offset + t)
+        x = sum(self.w[musicgen_ref.DEC + f"embed_tokens.{k}.weight"][tokens[:, k]] for k in range(c.num_codebooks))
+        x = x + sin_embedding(pos, c.hidden_size)[None]
+        x = x + self.tc["target_role_embed.weight"][self.role]
+        x = x + self.tc["beat_embed.weight"][beat_bins(pos, torch.tensor([float(self.bpm)]),
+                                                      self.track["frame_rate"], self.track["beat_bins"])]
+        for i in range(c.num_hidden_layers):
+            x = self.layer(i, x)
+        self.offset += t
+        x = self.ln(x, musicgen_ref.DEC + "layer_norm")
+        return torch.stack([self.lin(x, f"decoder.lm_heads.{k}") for k in range(c.num_codebooks)], dim=1)
+
+
+class TrackMusicGenRef(musicgen_ref.MusicGen):
+    """musicgen_ref.MusicGen whose memory is [text ; track context]. Its
+    generate() (inherited) builds the null branch as zeros of the whole
+    memory, which is this model's null condition."""
+
+    def __init__(self, t5_cfg, dec_cfg, sd, track):
+        super().__init__(t5_cfg, dec_cfg, sd)
+        self.dec = TrackDecoderRef(dec_cfg, sd, track)
+        self.context = []  # [(role id, codes [K, T])]
+
+    def set_track(self, role, bpm, context=()):
+        self.dec.role, self.dec.bpm, self.context = role, bpm, list(context)
+
+    @torch.no_grad()
+    def condition(self, ids, mask):
+        hidden, cond = super().condition(ids, mask)
+        tc = self.dec.tc
+        mems = [cond]
+        for role, codes in self.context:
+            kk, t = codes.shape
+            x = sum(tc[f"embed_tokens.{k}.weight"][codes[k]] for k in range(kk))
+            x = x + tc["role_embed.weight"][role] + sin_embedding(torch.arange(t), x.shape[-1])
+            x = F.layer_norm(x, (x.shape[-1],), tc["layer_norm.weight"], tc["layer_norm.bias"], 1e-5)
+            mems.append(x[None].expand(cond.shape[0], -1, -1))
+        return hidden, torch.cat(mems, 1)
+
+
+def load_reference(model_dir):
+    """TrackMusicGenRef of an exported folder (read with musicgen_ref's own
+    loader)."""
+    t5c, dc, sd = musicgen_ref.load_checkpoint(model_dir)
+    with open(os.path.join(model_dir, "config.json")) as f:
+        track = json.load(f)["track_context"]
+    return TrackMusicGenRef(t5c, dc, sd, track)
+
+
+def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--codec", required=True, help="codec checkpoint.pt")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--export", metavar="DIR")
+    ap.add_argument("--dtype", choices=export.DTYPES, default="f32")
+    a = ap.parse_args()
+    cfg, t = load_config(a.config)
+    train(cfg, t, a.codec, a.out, a.steps)
+    if a.export:
+        export_checkpoint(os.path.join(a.out, "checkpoint.pt"), a.codec, a.export, a.dtype)
+
+
+if __name__ == "__main__":
+    main()
