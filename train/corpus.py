@@ -541,12 +541,39 @@ def song(seed, sr=SAMPLE_RATE, **overrides):
 # ------------------------------------------------------ real stems on disk
 
 def read_wav(path):
-    """Mono float32 and the rate of a PCM WAV (8/16/24/32-bit) file, with the
-    standard library only."""
-    with wave.open(path, "rb") as w:
-        ch, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
-        raw = w.readframes(n)
-    if width == 1:
+    """Mono float32 and the rate of a WAV file: integer PCM (8/16/24/32-bit)
+    or IEEE float (32/64-bit), plain or WAVE_FORMAT_EXTENSIBLE. A small RIFF
+    reader, because the standard `wave` module refuses float files (what
+    DAWs and the engine write)."""
+    import struct
+
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError(f"{path}: not a RIFF/WAVE file")
+    pos, fmt, raw = 12, None, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        body = data[pos + 8:pos + 8 + size]
+        if cid == b"fmt ":
+            tag, ch, rate = struct.unpack("<HHI", body[:8])
+            bits = struct.unpack("<H", body[14:16])[0]
+            if tag == 0xFFFE and len(body) >= 26:
+                tag = struct.unpack("<H", body[24:26])[0]  # the sub-format GUID starts with the tag
+            fmt = (tag, ch, rate, bits)
+        elif cid == b"data":
+            raw = body
+        pos += 8 + size + (size & 1)
+    if fmt is None or raw is None:
+        raise ValueError(f"{path}: no fmt or data chunk")
+    tag, ch, rate, bits = fmt
+    width = bits // 8
+    raw = raw[:len(raw) - len(raw) % (width * ch)]
+    if tag == 3 and width in (4, 8):
+        x = np.frombuffer(raw, "<f4" if width == 4 else "<f8").astype(np.float32)
+    elif tag != 1:
+        raise ValueError(f"{path}: unsupported WAV format tag {tag}")
+    elif width == 1:
         x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
     elif width == 2:
         x = np.frombuffer(raw, "<i2").astype(np.float32) / 32768
