@@ -545,6 +545,13 @@ static void test_damaged_checkpoints(void **state) {
     assert_non_null(strstr(err.message, "mono"));
 }
 
+/* Under RESONANT_VALIDATION=1 (the Vulkan run) every command list above
+ * must have passed the Khronos validation layer silently. */
+static void test_no_validation_messages(void **state) {
+    (void)state;
+    assert_int_equal(rg_device_validation_count(dev), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buckets),
@@ -562,6 +569,7 @@ int main(void) {
         cmocka_unit_test(test_lengths_and_progress),
         cmocka_unit_test(test_long_prompt),
         cmocka_unit_test(test_damaged_checkpoints),
+        cmocka_unit_test(test_no_validation_messages),
     };
     return cmocka_run_group_tests_name("lm_t5", tests, setup, teardown);
 }
