@@ -102,5 +102,38 @@ def test_export_round_trips_through_reference():
     return "; ".join(notes)
 
 
+def test_eval_measures_are_calibrated():
+    import eval_codec
+
+    class Identity:  # a perfect codec must score perfectly
+        cfg = encodec_ref.Config({"sampling_rate": 16000})
+
+        def encode(self, x):
+            return x
+
+        def decode(self, c):
+            return c
+
+    class Late(Identity):  # 30 ms late: onsets must not count as preserved
+        def decode(self, c):
+            return torch.cat([torch.zeros(1, 480), c], 1)[:, :c.shape[1]]
+
+    class Sharp(Identity):  # 70 cents sharp: pitch must not count as preserved
+        def decode(self, c):
+            x = c[0].numpy()
+            n = np.arange(len(x))
+            return torch.from_numpy(np.interp(n * 2 ** (0.7 / 12), n, x, right=0.0).astype(np.float32))[None]
+
+    good = eval_codec.evaluate(Identity(), songs=1, seconds=2.0)
+    late = eval_codec.evaluate(Late(), songs=1, seconds=2.0)
+    sharp = eval_codec.evaluate(Sharp(), songs=1, seconds=2.0)
+    assert good["onset_recall_20ms"] == 1.0 and good["bass_pitch_within_50c"] == 1.0, good
+    assert good["bass_snr_db"] > 60, good
+    assert late["onset_recall_20ms"] < 0.5, late
+    assert sharp["bass_pitch_within_50c"] < 0.5, sharp
+    return (f"identity {good['onset_recall_20ms']}/{good['bass_pitch_within_50c']}, "
+            f"30 ms late {late['onset_recall_20ms']}, 70 c sharp {sharp['bass_pitch_within_50c']}")
+
+
 if __name__ == "__main__":
     tap.run([(n[5:], f) for n, f in list(globals().items()) if n.startswith("test_")])
