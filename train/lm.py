@@ -34,6 +34,8 @@ tracks.
 
     nice -n 19 train/lm.py --config train/configs/lm_default.json --codec runs/codec/checkpoint.pt --out runs/lm
     train/export.py lm runs/lm/checkpoint.pt runs/codec/checkpoint.pt models/default
+    train/lm.py --generate models/default --role bass --bpm 124 --prompt "bass, acid line, 124 bpm, A minor, dark techno" \
+        --context drums=drums.wav -o bass.wav
 """
 import json
 import math
@@ -461,6 +463,64 @@ class TrackMusicGenRef(musicgen_ref.MusicGen):
         return hidden, torch.cat(mems, 1)
 
 
+@torch.no_grad()
+def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0):
+    """Codes [K, frames] from a TrackMusicGenRef (set_track() first): the
+    delay pattern, classifier-free guidance with the zero-memory null
+    branch, top-k sampling (temperature 0: greedy, which reproduces
+    MusicGen.generate)."""
+    c = ref.dec.cfg
+    kk = c.num_codebooks
+    steps = frames + kk - 1
+    _, cond = ref.condition(ids[None], torch.ones(1, len(ids), dtype=torch.long))
+    if guidance is not None:
+        cond = torch.cat([cond, torch.zeros_like(cond)], 0)
+    ref.dec.set_condition(cond)
+    gen = torch.Generator().manual_seed(seed)
+    column = torch.full((kk,), c.special, dtype=torch.long)
+    grid = torch.empty(kk, steps, dtype=torch.long)
+    for s in range(steps):
+        logits = ref.dec.forward(column[None, :, None].expand(cond.shape[0], kk, 1))[:, :, 0]
+        mixed = logits[0] if guidance is None else logits[1] + (logits[0] - logits[1]) * guidance
+        if temperature <= 0:
+            tok = mixed.argmax(-1)
+        else:
+            top = torch.topk(mixed / temperature, min(top_k, mixed.shape[-1]), dim=-1)
+            probs = torch.softmax(top.values, -1)
+            tok = top.indices.gather(-1, torch.multinomial(probs, 1, generator=gen))[:, 0]
+        column = musicgen_ref.delay_mask(tok, s + 1, c.special, frames)
+        grid[:, s] = column
+    return musicgen_ref.undelay(grid, frames)
+
+
+def generate_cli(a):
+    """--generate: a track from an exported folder, decoded to a WAV."""
+    ref = load_reference(a.generate)
+    tok = text.Tokenizer(os.path.join(a.generate, "spiece.model"))
+    sd = export.read_safetensors(os.path.join(a.generate, "model.safetensors"))
+    with open(os.path.join(a.generate, "config.json")) as f:
+        conf = json.load(f)
+    import encodec_ref
+
+    cmodel = encodec_ref.EncodecRef(encodec_ref.Config(conf["audio_encoder"])).eval()
+    encodec_ref.load_state_dict(cmodel, {k: v for k, v in sd.items() if k.startswith("audio_encoder.")})
+    roles = conf["track_context"]["roles"]
+    frames = int(round(a.seconds * conf["track_context"]["frame_rate"]))
+    context = []
+    for item in a.context or []:
+        role, path = item.split("=", 1)
+        x, rate = corpus.read_wav(path)
+        x = corpus.resample(x, rate, cmodel.cfg.sampling_rate)
+        codes = cmodel.encode(torch.from_numpy(x)[None])
+        context.append((roles.index(role), codes[:, :frames]))
+    ref.set_track(roles.index(a.role), a.bpm, context)
+    codes = sample(ref, torch.tensor(tok.encode(a.prompt)), frames, a.guidance, a.temperature, a.top_k, a.seed)
+    with torch.no_grad():
+        y = cmodel.decode(codes)[0].numpy()
+    corpus.write_wav(a.output, y, cmodel.cfg.sampling_rate)
+    print("wrote", a.output, f"{len(y) / cmodel.cfg.sampling_rate:.2f} s")
+
+
 def load_reference(model_dir):
     """TrackMusicGenRef of an exported folder (read with musicgen_ref's own
     loader)."""
@@ -474,13 +534,30 @@ def main():
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--codec", required=True, help="codec checkpoint.pt")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--config")
+    ap.add_argument("--codec", help="codec checkpoint.pt")
+    ap.add_argument("--out")
     ap.add_argument("--steps", type=int)
     ap.add_argument("--export", metavar="DIR")
     ap.add_argument("--dtype", choices=export.DTYPES, default="f32")
+    g = ap.add_argument_group("generation from an exported folder (instead of training)")
+    g.add_argument("--generate", metavar="MODEL_DIR")
+    g.add_argument("--prompt", default="")
+    g.add_argument("--role", default="drums")
+    g.add_argument("--bpm", type=float, default=120.0)
+    g.add_argument("--seconds", type=float, default=4.0)
+    g.add_argument("--context", action="append", metavar="ROLE=WAV", help="a locked track (repeatable)")
+    g.add_argument("--guidance", type=float, default=3.0)
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--top-k", dest="top_k", type=int, default=50)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("-o", "--output", default="out.wav")
     a = ap.parse_args()
+    if a.generate:
+        generate_cli(a)
+        return
+    if not (a.config and a.codec and a.out):
+        ap.error("training needs --config, --codec and --out")
     cfg, t = load_config(a.config)
     train(cfg, t, a.codec, a.out, a.steps)
     if a.export:

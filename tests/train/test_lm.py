@@ -167,6 +167,13 @@ def test_export_layout_and_reference_parity():
     other = {}
     ref.generate(ids, 1, guidance=3.0, first_logits=other)
     assert float((other["cond"] - first["cond"]).abs().max()) > 1e-3
+    # sampling at temperature 0 is greedy decoding: the same frames
+    ref.set_track(role, bpm, [(0, drums)])
+    frames = steps - K + 1
+    codes = lm.sample(ref, ids, frames, guidance=3.0, temperature=0)
+    assert torch.equal(codes, lm.musicgen_ref.undelay(grid, frames))
+    sampled = lm.sample(ref, ids, frames, guidance=3.0, temperature=1.0, seed=5)
+    assert sampled.shape == (K, frames) and int(sampled.max()) < card
     return f"first-step logits max err {err:.1e}, {steps} greedy steps identical"
 
 
