@@ -30,6 +30,9 @@ static const char encode_help[] =
     "  -b, --bandwidth KBPS target bandwidth; picks the number of codebooks\n"
     "                       (24 kHz: 1.5, 3, 6, 12, 24); default: all codebooks\n"
     "  -n, --codebooks N    number of codebooks, instead of --bandwidth\n"
+    "  -s, --segment SEC    encode longer files in pieces of SEC seconds, each seeing\n"
+    "                       1 s more on either side (default 20; 0: all at once,\n"
+    "                       which needs about 1 GB per 30 s at 32 kHz)\n"
     "\n"
     "RESONANT_BACKEND=cpu|vulkan chooses the compute backend.\n";
 
@@ -41,11 +44,14 @@ static const char decode_help[] =
     "  -o, --output FILE    WAV or FLAC, chosen by the extension\n"
     "  -m, --model PATH     the checkpoint the codes were made with\n"
     "  -r, --rate HZ        resample the output (default: the codec's rate)\n"
-    "  -f, --format F       float, s16 or s24 (default: float for WAV, s24 for FLAC)\n";
+    "  -f, --format F       float, s16 or s24 (default: float for WAV, s24 for FLAC)\n"
+    "  -s, --segment SEC    decode longer files in pieces of SEC seconds, each seeing\n"
+    "                       1 s more on either side (default 20; 0: all at once)\n";
 
 typedef struct {
     const char *input, *output, *model;
     double bandwidth;
+    double segment; /* seconds per piece for long files; 0: all at once */
     int codebooks;
     int rate;
     rg_sample_format format;
@@ -85,11 +91,14 @@ static int parse_option(const char *cmd, const char *opt, const char *val, codec
         a->bandwidth = v;
     else if (is_opt(opt, "-n", "--codebooks") && parse_number(val, 1, 1024, &v) && v == (int)v)
         a->codebooks = (int)v;
+    else if (is_opt(opt, "-s", "--segment") && parse_number(val, 0, 1e6, &v))
+        a->segment = v;
     else if (is_opt(opt, "-r", "--rate") && parse_number(val, 1000, 768000, &v) && v == (int)v)
         a->rate = (int)v;
     else if (is_opt(opt, "-f", "--format") && rg_sample_format_parse(val, &a->format))
         return RG_EXIT_OK;
     else if (is_opt(opt, "-b", "--bandwidth") || is_opt(opt, "-n", "--codebooks") ||
+             is_opt(opt, "-s", "--segment") ||
              is_opt(opt, "-r", "--rate") || is_opt(opt, "-f", "--format"))
         return usage_error(cmd, "bad value for", opt);
     else
@@ -153,6 +162,58 @@ static int pick_codebooks(const codec_args *a, const rg_encodec_config *cfg)
     return rg_encodec_codebooks_for_bandwidth(cfg, a->bandwidth);
 }
 
+/* Frames per piece and frames of context for --segment; 0 pieces: whole. */
+static int64_t segment_frames(const codec_args *a, const rg_encodec_config *cfg)
+{
+    return (int64_t)(a->segment * cfg->frame_rate + 0.5);
+}
+
+/* Encode in pieces of bounded memory (see --segment). */
+static bool encode_segments(const codec_args *a, rg_encodec *model, const float *audio,
+                            int64_t samples, rg_codes *codes, rg_error *err)
+{
+    const rg_encodec_config *cfg = rg_encodec_get_config(model);
+    int64_t piece = segment_frames(a, cfg), frames = codes->frames;
+    if (piece < 1 || piece >= frames)
+        return rg_encodec_encode(model, audio, samples, codes->n_codebooks, codes->codes, err);
+    int n_q = codes->n_codebooks;
+    int32_t *part = malloc((size_t)(n_q * piece) * sizeof *part);
+    bool ok = part || rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    for (int64_t start = 0; ok && start < frames; start += piece) {
+        int64_t count = frames - start < piece ? frames - start : piece;
+        ok = rg_encodec_encode_range(model, audio, samples, n_q, start, count, cfg->frame_rate,
+                                     part, err);
+        for (int q = 0; ok && q < n_q; q++)
+            memcpy(codes->codes + q * frames + start, part + q * count,
+                   (size_t)count * sizeof *part);
+    }
+    free(part);
+    return ok;
+}
+
+/* Decode in pieces of bounded memory (see --segment). */
+static bool decode_segments(const codec_args *a, rg_encodec *model, const rg_codes *codes,
+                            float *planar, rg_error *err)
+{
+    const rg_encodec_config *cfg = rg_encodec_get_config(model);
+    int64_t piece = segment_frames(a, cfg), frames = codes->frames, hop = cfg->hop_length;
+    if (piece < 1 || piece >= frames)
+        return rg_encodec_decode(model, codes->codes, codes->n_codebooks, frames, planar, err);
+    int channels = cfg->audio_channels;
+    float *part = malloc((size_t)(channels * piece * hop) * sizeof *part);
+    bool ok = part || rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    for (int64_t start = 0; ok && start < frames; start += piece) {
+        int64_t count = frames - start < piece ? frames - start : piece;
+        ok = rg_encodec_decode_range(model, codes->codes, codes->n_codebooks, frames, start,
+                                     count, cfg->frame_rate, part, err);
+        for (int c = 0; ok && c < channels; c++)
+            memcpy(planar + c * frames * hop + start * hop, part + c * count * hop,
+                   (size_t)(count * hop) * sizeof *part);
+    }
+    free(part);
+    return ok;
+}
+
 /* The clip is already at the codec rate (rg_clip_load resampled it). */
 static int encode_clip(const codec_args *a, rg_encodec *model, const rg_audio_clip *clip)
 {
@@ -167,12 +228,11 @@ static int encode_clip(const codec_args *a, rg_encodec *model, const rg_audio_cl
                                   &samples, &err);
     codes.codes = malloc((size_t)(codes.frames * codes.n_codebooks) * sizeof *codes.codes);
     bool ok = audio && codes.codes
-                  ? rg_encodec_encode(model, audio, clip->frames, codes.n_codebooks, codes.codes,
-                                      &err) &&
+                  ? encode_segments(a, model, audio, samples, &codes, &err) &&
                         rg_codes_write(a->output, &codes, &err)
                   : rg_error_set(&err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
     if (ok)
-        fprintf(stderr, "wrote %s: %d codebooks x %lld frames (%.3f s at %d Hz frames)\n",
+        fprintf(stderr, "wrote %s: %d codebooks x %lld frames (%.3f s, %d frames/s)\n",
                 a->output, codes.n_codebooks, (long long)codes.frames,
                 (double)clip->frames / cfg->sampling_rate, cfg->frame_rate);
     free(audio);
@@ -182,7 +242,7 @@ static int encode_clip(const codec_args *a, rg_encodec *model, const rg_audio_cl
 
 int rg_cli_encode(int argc, char **argv)
 {
-    codec_args a = {0};
+    codec_args a = {.segment = 20};
     int rc = parse_args("encode", encode_help, argc, argv, &a);
     if (rc != RG_EXIT_OK)
         return rc < 0 ? RG_EXIT_OK : rc;
@@ -234,8 +294,7 @@ static bool decode_codes(const codec_args *a, rg_encodec *model, const rg_codes 
     float *planar = malloc((size_t)(full * channels) * sizeof *planar);
     if (!planar)
         return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-    bool ok = rg_encodec_decode(model, codes->codes, codes->n_codebooks, codes->frames, planar,
-                                err);
+    bool ok = decode_segments(a, model, codes, planar, err);
     float *audio = ok ? rg_codec_output(planar, channels, full, codes->samples,
                                         cfg->sampling_rate, rate, &frames, err)
                       : NULL;
@@ -249,7 +308,7 @@ static bool decode_codes(const codec_args *a, rg_encodec *model, const rg_codes 
 
 int rg_cli_decode(int argc, char **argv)
 {
-    codec_args a = {.format = RG_SAMPLE_DEFAULT};
+    codec_args a = {.format = RG_SAMPLE_DEFAULT, .segment = 20};
     int rc = parse_args("decode", decode_help, argc, argv, &a);
     if (rc != RG_EXIT_OK)
         return rc < 0 ? RG_EXIT_OK : rc;

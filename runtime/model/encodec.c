@@ -810,3 +810,32 @@ bool rg_encodec_decode_range(rg_encodec *m, const int32_t *codes, int n_q, int64
     free(wide);
     return ok;
 }
+
+bool rg_encodec_encode_range(rg_encodec *m, const float *audio, int64_t samples, int n_q,
+                             int64_t start, int64_t count, int64_t context, int32_t *codes,
+                             rg_error *err)
+{
+    int64_t frames = rg_encodec_frames(&m->cfg, samples), hop = m->cfg.hop_length;
+    if (start < 0 || count < 1 || start + count > frames || context < 0 || n_q < 1 ||
+        n_q > m->cfg.num_quantizers)
+        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
+                            "cannot encode frames %lld..%lld of %lld with %d codebooks",
+                            (long long)start, (long long)(start + count), (long long)frames, n_q);
+    int64_t lo = start > context ? start - context : 0;
+    int64_t hi = start + count + context < frames ? start + count + context : frames;
+    int64_t first = lo * hop, len = (hi * hop < samples ? hi * hop : samples) - first;
+    int channels = m->cfg.audio_channels;
+    float *part = malloc((size_t)(channels * len) * sizeof *part);
+    int32_t *all = malloc((size_t)(n_q * (hi - lo)) * sizeof *all);
+    bool ok = part && all;
+    if (!ok)
+        rg_error_set(err, RG_ERR_INTERNAL, m->path, 0, 0, "out of memory");
+    for (int c = 0; ok && c < channels; c++)
+        memcpy(part + c * len, audio + c * samples + first, (size_t)len * sizeof *part);
+    ok = ok && rg_encodec_encode(m, part, len, n_q, all, err);
+    for (int q = 0; ok && q < n_q; q++)
+        memcpy(codes + q * count, all + q * (hi - lo) + (start - lo), (size_t)count * sizeof *all);
+    free(part);
+    free(all);
+    return ok;
+}

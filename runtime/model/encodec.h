@@ -85,6 +85,16 @@ bool rg_encodec_encode(rg_encodec *m, const float *audio, int64_t samples, int n
 bool rg_encodec_decode(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames,
                        float *audio, rg_error *err);
 
+/* Encode frames [start, start + count) of `samples` samples of audio
+ * (planar [audio_channels][samples]), seeing at most `context` frames of
+ * audio on each side; codes receives [n_q][count]. With context >= the
+ * number of frames this equals the matching codes of rg_encodec_encode; with
+ * less, codes near the edges can differ. Lets long files be encoded in
+ * pieces of bounded memory. */
+bool rg_encodec_encode_range(rg_encodec *m, const float *audio, int64_t samples, int n_q,
+                             int64_t start, int64_t count, int64_t context, int32_t *codes,
+                             rg_error *err);
+
 /* Decode frames [start, start + count) of a take of `frames` frames, seeing
  * at most `context` frames of codes on each side, into
  * audio [audio_channels][count * hop_length]. With context >= frames this

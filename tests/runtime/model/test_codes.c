@@ -113,6 +113,13 @@ static void write_wav(const char *path, const float *x, int64_t frames, int chan
     assert_true(rg_writer_close(w, &err));
 }
 
+static bool files_equal(const char *a, const char *b)
+{
+    char cmd[1300];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+    return system(cmd) == 0;
+}
+
 static int run_cli(int (*fn)(int, char **), const char *a0, const char *a1, const char *a2,
                    const char *a3, const char *a4, const char *a5, const char *a6,
                    const char *a7)
@@ -160,6 +167,26 @@ static void test_cli_encode_decode(void **state)
     assert_int_equal(info.samplerate, 24000);
     assert_int_equal(info.channels, 1);
     sf_close(f);
+
+    /* in pieces of 0.1 s (8 frames), each seeing 1 s on either side: with a
+     * file this short every piece sees all of it, so the codes and audio
+     * are the same as in one piece */
+    char seg_codes[600], seg_out[600];
+    snprintf(seg_codes, sizeof seg_codes, "%s/seg.codes", tmpdir);
+    snprintf(seg_out, sizeof seg_out, "%s/seg.wav", tmpdir);
+    assert_int_equal(run_cli(rg_cli_decode, "decode", codes_path, "-o", seg_out, "--model",
+                             model, "--segment", "0.1"),
+                     0);
+    assert_true(files_equal(seg_out, out));
+    char whole_codes[600];
+    snprintf(whole_codes, sizeof whole_codes, "%s/whole.codes", tmpdir);
+    assert_int_equal(run_cli(rg_cli_encode, "encode", wav, "-o", seg_codes, "--model", model,
+                             "--segment", "0.1"),
+                     0);
+    assert_int_equal(run_cli(rg_cli_encode, "encode", wav, "-o", whole_codes, "--model", model,
+                             "--segment", "0"),
+                     0);
+    assert_true(files_equal(seg_codes, whole_codes));
 
     /* user errors: exit 1 */
     assert_int_equal(run_cli(rg_cli_encode, "encode", wav, "-o", codes_path, NULL, NULL, NULL,

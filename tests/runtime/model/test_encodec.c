@@ -372,6 +372,57 @@ static void test_chunked_decode(void **state)
     close_fixture(&f);
 }
 
+/* Share of codes that encoding in chunks of 4 frames with `context` frames
+ * of audio on each side gets the same as encoding the whole signal. */
+static double chunked_agreement(fixture *f, const float *audio, int64_t samples,
+                                const int32_t *whole, int n_q, int64_t frames, int64_t context)
+{
+    int32_t *part = calloc((size_t)(n_q * 4), sizeof *part);
+    int64_t same = 0;
+    rg_error err = {0};
+    for (int64_t start = 0; start < frames; start += 4) {
+        int64_t count = frames - start < 4 ? frames - start : 4;
+        if (!rg_encodec_encode_range(f->model, audio, samples, n_q, start, count, context, part,
+                                     &err))
+            fail_msg("%s", err.message);
+        for (int q = 0; q < n_q; q++)
+            for (int64_t t = 0; t < count; t++)
+                same += part[q * count + t] == whole[q * frames + start + t];
+    }
+    free(part);
+    return (double)same / (double)(n_q * frames);
+}
+
+static void test_chunked_encode(void **state)
+{
+    (void)state;
+    char dir[1024];
+    fixture f;
+    const char *other = getenv("RESONANT_ENCODEC_FIXTURE");
+    fixture_dir("32k", dir, sizeof dir);
+    open_fixture(&f, other ? other : dir);
+    int64_t samples;
+    float *audio = expect_f32(&f, "input", &samples);
+    const rg_encodec_config *cfg = rg_encodec_get_config(f.model);
+    int n_q = cfg->num_quantizers;
+    int64_t frames = rg_encodec_frames(cfg, samples);
+    int32_t *whole = calloc((size_t)(n_q * frames), sizeof *whole);
+    rg_error err = {0};
+    assert_true(rg_encodec_encode(f.model, audio, samples, n_q, whole, &err));
+    /* full context: the same computation, the same codes */
+    assert_true(chunked_agreement(&f, audio, samples, whole, n_q, frames, frames) == 1.0);
+    double agree[3];
+    for (int i = 0; i < 3; i++) {
+        agree[i] = chunked_agreement(&f, audio, samples, whole, n_q, frames, 4 * i);
+        fprintf(stderr, "# encode in chunks of 4 frames, context %d: %.1f%% of codes agree\n",
+                4 * i, 100 * agree[i]);
+    }
+    assert_true(agree[2] >= agree[0]);
+    free(whole);
+    free(audio);
+    close_fixture(&f);
+}
+
 static void test_other_fixture(void **state)
 {
     (void)state;
@@ -402,9 +453,11 @@ int main(void)
         cmocka_unit_test(test_bad_codes_are_errors),
         cmocka_unit_test(test_wrong_config_names_tensor),
         cmocka_unit_test(test_chunked_decode),
+        cmocka_unit_test(test_chunked_encode),
     };
     const struct CMUnitTest slow[] = {cmocka_unit_test(test_other_fixture),
-                                      cmocka_unit_test(test_chunked_decode)};
+                                      cmocka_unit_test(test_chunked_decode),
+                                      cmocka_unit_test(test_chunked_encode)};
     if (getenv("RESONANT_ENCODEC_FIXTURE"))
         return cmocka_run_group_tests_name("model_encodec_full", slow, open_device,
                                            close_device);
