@@ -122,6 +122,34 @@ static int rec_process(jack_nframes_t n, void *arg)
     return 0;
 }
 
+/* Where the recording stood at each xrun. In an xrun the server skips or
+ * truncates a cycle, so the recording's timeline jumps there: the grid is
+ * checked only between clicks with no xrun in between. A loaded machine
+ * (CI running other tests) can always cause one; that is the server's
+ * doing, not the engine's. */
+#define MAX_XRUNS 256
+static long xrun_at[MAX_XRUNS];
+static atomic_int n_xruns;
+
+static int rec_xrun(void *arg)
+{
+    (void)arg;
+    int k = atomic_load(&n_xruns);
+    if (k < MAX_XRUNS) {
+        xrun_at[k] = atomic_load(&rec_frames);
+        atomic_store(&n_xruns, k + 1);
+    }
+    return 0;
+}
+
+static bool xrun_between(long from, long to)
+{
+    for (int k = 0; k < atomic_load(&n_xruns); k++)
+        if (xrun_at[k] >= from - 512 && xrun_at[k] <= to + 512)
+            return true;
+    return false;
+}
+
 /* A line from the engine's stdout that starts with `prefix`, within 15 s. */
 static bool read_line(const char *prefix, char *line, size_t size)
 {
@@ -198,6 +226,8 @@ static jack_client_t *open_recorder(void)
     rec_port = jack_port_register(c, "in", JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
     assert_non_null(rec_port);
     jack_set_process_callback(c, rec_process, NULL);
+    atomic_store(&n_xruns, 0);
+    jack_set_xrun_callback(c, rec_xrun, NULL);
     assert_int_equal(jack_activate(c), 0);
     char src[256];
     snprintf(src, sizeof src, "%s:out:out_L", engine_name);
@@ -271,9 +301,13 @@ static void clicks_follow_the_grid_and_the_tempo_change(void **state)
     assert_true(n > 12);
     /* Every gap is one beat at 120 (24000) or at 240 (12000): nothing else,
      * and the switch happens once. */
-    int first_fast = -1;
+    int first_fast = -1, skipped = 0;
     for (int i = 1; i < n; i++) {
         long gap = on[i] - on[i - 1];
+        if (xrun_between(on[i - 1], on[i])) {
+            skipped++;
+            continue;
+        }
         if (labs(gap - 24000) <= 1 && first_fast < 0)
             continue;
         if (labs(gap - 12000) <= 1) {
@@ -283,7 +317,13 @@ static void clicks_follow_the_grid_and_the_tempo_change(void **state)
         }
         fail_msg("gap %ld between clicks %d and %d (at %ld)", gap, i - 1, i, on[i]);
     }
+    if (skipped)
+        print_message("# %d of %d gaps not checked: xruns in them\n", skipped, n - 1);
+    if (first_fast < 0 && skipped)
+        skip(); /* the switch fell in an xrun: nothing to judge */
     assert_true(first_fast > 0);
+    if (xrun_between(on[first_fast > 4 ? first_fast - 4 : 0], on[first_fast]))
+        return; /* the bar before the switch was cut by an xrun */
     /* The new grid starts on a downbeat: the accented click (0.75, not 0.5),
      * and the four clicks before it are one bar of the old grid. */
     assert_true(peak[first_fast] > 0.7f);
