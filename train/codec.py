@@ -60,13 +60,20 @@ def load_config(path):
 class SongPool:
     """The songs training draws from at a given step: pool `step //
     refresh_steps` is the songs with seeds seed*1_000_003 + epoch*pool + i.
-    Rendering is cached for the current pool only."""
+    Rendering is cached for the current pool only. With t["stems"] set (a
+    folder, see corpus.load_stem_folder) the user's songs are used instead."""
 
     def __init__(self, t, sr, roles=None):
         self.t, self.sr, self.roles = t, sr, roles
         self.epoch, self.songs = None, []
 
     def at(self, step):
+        if self.t.get("stems"):  # a user's folder of real stems: always all of it
+            if not self.songs:
+                self.songs = corpus.load_stem_folder(self.t["stems"], self.sr)
+                if not self.songs:
+                    raise SystemExit(f"{self.t['stems']}: no song folders with WAV stems")
+            return self.songs
         epoch = step // self.t["refresh_steps"]
         if epoch != self.epoch:
             base = self.t["seed"] * 1_000_003 + epoch * self.t["pool_songs"]
@@ -297,8 +304,11 @@ def main():
     ap.add_argument("--steps", type=int, help="train up to this step (default: the config's)")
     ap.add_argument("--export", metavar="DIR", help="export the final model here")
     ap.add_argument("--dtype", choices=export.DTYPES, default="f32")
+    ap.add_argument("--stems", metavar="DIR", help="train on a folder of real stems instead of the corpus")
     a = ap.parse_args()
     model_cfg, t = load_config(a.config)
+    if a.stems:
+        t["stems"] = a.stems
     train(model_cfg, t, a.out, a.steps)
     if a.export:
         model = load_checkpoint_model(os.path.join(a.out, "checkpoint.pt"))

@@ -610,6 +610,14 @@ def resample(x, src, dst):
     return (np.fft.irfft(out, n) * (n / len(x))).astype(np.float32)
 
 
+def caption_bpm(text, default=None):
+    """The tempo a caption names ("... 124 bpm ..."), else default."""
+    import re
+
+    m = re.search(r"(\d+(?:\.\d+)?)\s*bpm", text, re.IGNORECASE)
+    return float(m.group(1)) if m else default
+
+
 def load_stem_folder(root, sr=SAMPLE_RATE):
     """Songs from a folder of real stems: root/<song>/<role>.wav plus
     root/<song>/caption.txt. caption.txt holds a line for the whole song and

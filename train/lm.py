@@ -220,25 +220,42 @@ def delayed(codes, special):
 
 # ------------------------------------------------------------------ data
 
+def _encode_item(codec_model, stems, captions, bpm, start, need):
+    item = dict(bpm=float(bpm), codes={}, captions={})
+    for role, x in stems.items():
+        if role not in ROLES:  # "other" stems train the codec only
+            continue
+        x = np.pad(x[start:start + need], (0, max(0, need - len(x[start:start + need]))))
+        with torch.no_grad():
+            item["codes"][role] = codec_model.encode(torch.from_numpy(x.astype(np.float32))[None]).to(torch.int16)
+        item["captions"][role] = captions(role)
+    return item if item["codes"] else None
+
+
 def build_dataset(codec_model, t, out_path=None):
-    """Encode `songs` corpus songs (every stem) with the codec: a list of
-    dict(codes={role: [K, frames]}, captions={role: str}, bpm). Cached at
-    out_path so a resumed run does not encode again."""
+    """Encode `songs` corpus songs (every stem) with the codec, or every
+    `frames`-long window of a user's stem folder (t["stems"]): a list of
+    dict(codes={role: [K, frames]}, captions={role: str}, bpm). The tempo of
+    a real song is read from its captions ("... 122 bpm ..."; 120 if none).
+    Cached at out_path so a resumed run does not encode again."""
     if out_path and os.path.exists(out_path):
         return torch.load(out_path)
     sr = codec_model.cfg.sampling_rate
-    hop = codec_model.cfg.hop_length
+    need = t["frames"] * codec_model.cfg.hop_length
     data = []
-    for i in range(t["songs"]):
-        s = corpus.song(t["seed"] * 1_000_003 + 500_000 + i, sr, bars=t["song_bars"])
-        need = t["frames"] * hop
-        item = dict(bpm=float(s.spec["bpm"]), codes={}, captions={})
-        for role, x in s.stems.items():
-            x = np.pad(x, (0, max(0, need - len(x))))[:need]
-            with torch.no_grad():
-                item["codes"][role] = codec_model.encode(torch.from_numpy(x)[None]).to(torch.int16)
-            item["captions"][role] = s.caption(role)
-        data.append(item)
+    if t.get("stems"):
+        for s in corpus.load_stem_folder(t["stems"], sr):
+            bpm = corpus.caption_bpm(s.caption("mix")) or next(
+                (corpus.caption_bpm(s.caption(r)) for r in s.stems if corpus.caption_bpm(s.caption(r))), 120.0)
+            n = len(next(iter(s.stems.values())))
+            for start in range(0, max(1, n - need // 2), need):
+                item = _encode_item(codec_model, s.stems, s.caption, bpm, start, need)
+                if item:
+                    data.append(item)
+    else:
+        for i in range(t["songs"]):
+            s = corpus.song(t["seed"] * 1_000_003 + 500_000 + i, sr, bars=t["song_bars"])
+            data.append(_encode_item(codec_model, s.stems, s.caption, s.spec["bpm"], 0, need))
     if out_path:
         torch.save(data, out_path)
     return data
@@ -302,7 +319,10 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False):
         torch.set_num_threads(t["threads"])
     spm_path = os.path.join(out_dir, "spiece.model")
     if not os.path.exists(spm_path):
-        text.train_spm(out_dir, t["spm_vocab"], t["spm_captions"], t["seed"])
+        extra = []
+        if t.get("stems"):
+            extra = [s.caption(r) for s in corpus.load_stem_folder(t["stems"]) for r in list(s.stems) + ["mix"]]
+        text.train_spm(out_dir, t["spm_vocab"], t["spm_captions"], t["seed"], extra)
     tok = text.Tokenizer(spm_path)
     codec_model = codec_mod.load_checkpoint_model(codec_ckpt)
     cfg = json.loads(json.dumps(cfg))
@@ -540,6 +560,7 @@ def main():
     ap.add_argument("--steps", type=int)
     ap.add_argument("--export", metavar="DIR")
     ap.add_argument("--dtype", choices=export.DTYPES, default="f32")
+    ap.add_argument("--stems", metavar="DIR", help="train on a folder of real stems instead of the corpus")
     g = ap.add_argument_group("generation from an exported folder (instead of training)")
     g.add_argument("--generate", metavar="MODEL_DIR")
     g.add_argument("--prompt", default="")
@@ -559,6 +580,8 @@ def main():
     if not (a.config and a.codec and a.out):
         ap.error("training needs --config, --codec and --out")
     cfg, t = load_config(a.config)
+    if a.stems:
+        t["stems"] = a.stems
     train(cfg, t, a.codec, a.out, a.steps)
     if a.export:
         export_checkpoint(os.path.join(a.out, "checkpoint.pt"), a.codec, a.export, a.dtype)

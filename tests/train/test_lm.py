@@ -177,5 +177,33 @@ def test_export_layout_and_reference_parity():
     return f"first-step logits max err {err:.1e}, {steps} greedy steps identical"
 
 
+def test_trains_on_a_stem_folder():
+    stems = os.path.join(TMP, "stems")
+    for n, seed in (("one", 61), ("two", 62)):
+        s = corpus.song(seed, bars=2, roles=["drums", "bass", "chords"])
+        os.makedirs(os.path.join(stems, n))
+        corpus.write_wav(os.path.join(stems, n, "drums.wav"), s.stems["drums"], 16000)
+        corpus.write_wav(os.path.join(stems, n, "bass.wav"), s.stems["bass"], 16000)
+        corpus.write_wav(os.path.join(stems, n, "keys.wav"), s.stems["chords"], 16000)  # -> "other"
+        with open(os.path.join(stems, n, "caption.txt"), "w") as f:
+            f.write(f"my song {n}, {s.spec['bpm']} bpm\n")
+    m, t = codec.load_config(os.path.join(tap.ROOT, "train", "configs", "codec_tiny.json"))
+    t["stems"] = stems
+    codec.train(m, t, os.path.join(TMP, "stems-codec"), steps=2, quiet=True)
+    cfg, t = lm.load_config(CFG)
+    t["stems"] = stems
+    logs = lm.train(cfg, t, os.path.join(TMP, "stems-codec", "checkpoint.pt"), os.path.join(TMP, "stems-lm"),
+                    steps=2, quiet=True)
+    assert all(np.isfinite(e["loss"]) for e in logs)
+    data = torch.load(os.path.join(TMP, "stems-lm", "dataset.pt"))
+    bpms = {corpus.song(61).spec["bpm"], corpus.song(62).spec["bpm"]}
+    assert {d["bpm"] for d in data} == bpms, ({d["bpm"] for d in data}, bpms)
+    assert all(set(d["codes"]) == {"drums", "bass"} for d in data)
+    assert data[0]["captions"]["bass"].startswith("bass, my song one")
+    with open(os.path.join(TMP, "stems-lm", "captions.txt")) as f:
+        assert "my song two" in f.read()  # the user's captions are in the vocabulary's text
+    return f"{len(data)} windows of {t['frames']} frames from 2 songs"
+
+
 if __name__ == "__main__":
     tap.run([(n[5:], f) for n, f in list(globals().items()) if n.startswith("test_")])
