@@ -55,6 +55,7 @@ bool rg_engine_generate(rg_engine *e, rg_job *job, int *ran, rg_error *err)
 {
     if (ran)
         *ran = 0;
+    bool all_ok = true;
     for (int i = 0; i < rg_engine_node_count(e); i++) {
         rg_node *n = rg_engine_node(e, rg_engine_schedule_at(e, i));
         uint64_t sig;
@@ -64,19 +65,26 @@ bool rg_engine_generate(rg_engine *e, rg_job *job, int *ran, rg_error *err)
             return false;
         atomic_store(&n->regen, false);
         rg_error node_err = {0};
-        if (!n->type->generate(n, job, &node_err)) {
-            if (rg_job_cancelled(job) && node_err.code == RG_OK)
-                return false;
-            return rg_error_set(err, node_err.code ? node_err.code : RG_ERR_NODE_INIT, node_err.file,
-                                node_err.line, node_err.col, "node '%s' (%s): %s", n->name,
-                                n->type->name, node_err.message);
-        }
+        bool ok = n->type->generate(n, job, &node_err);
+        if (!ok && rg_job_cancelled(job) && node_err.code == RG_OK)
+            return false;
+        /* Failed or not, these inputs have had their try: a node that
+         * failed keeps its previous take and is not retried until its
+         * inputs or parameters change or a new take is asked for. */
         n->generated_from = sig;
+        if (!ok) {
+            if (all_ok)
+                rg_error_set(err, node_err.code ? node_err.code : RG_ERR_NODE_INIT, node_err.file,
+                             node_err.line, node_err.col, "node '%s' (%s): %s", n->name,
+                             n->type->name, node_err.message);
+            all_ok = false;
+            continue;
+        }
         rg_history_record(n);
         if (ran)
             (*ran)++;
     }
-    return true;
+    return all_ok;
 }
 
 bool rg_engine_request_regen(rg_engine *e, const char *node, rg_error *err)

@@ -11,8 +11,10 @@
 /* Run generate() on every node whose input values or parameters changed
  * since its last run, or that was asked for a new take (node->regen), in
  * schedule order. A node whose `lock` parameter is true keeps its take
- * unless asked directly. `*ran` counts the nodes that ran. On a node's error the
- * pass stops, the node keeps its previous values, and `err` names it. */
+ * unless asked directly. `*ran` counts the nodes that made a take. A node
+ * that fails keeps its previous take and is not retried until something it
+ * depends on changes or a new take is asked for; the other nodes still run,
+ * and `err` names the first node that failed. */
 bool rg_engine_generate(rg_engine *e, rg_job *job, int *ran, rg_error *err);
 
 /* Ask `node` for a new take at the next pass, even if it is locked. The

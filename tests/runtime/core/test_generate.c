@@ -21,6 +21,7 @@ static const rg_port_def stamp_out[] = {{"tokens", RG_PORT_TOKENS, 0, 0, "the ta
 static const rg_param_def stamp_params[] = {
     {"lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL, "keep the take"},
     {"prompt", RG_PARAM_STRING, 0, 0, 0, "", NULL, "what to make"},
+    {"fail", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL, "refuse to make a take (to test errors)"},
 };
 
 static void free_int(void *p) { free(p); }
@@ -29,6 +30,8 @@ static void free_int(void *p) { free(p); }
 static bool stamp_generate(rg_node *n, rg_job *job, rg_error *err)
 {
     (void)job;
+    if (n->params[2].num != 0)
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "told to fail");
     int *payload = calloc(8, sizeof *payload);
     payload[0] = ++next_stamp;
     for (int c = 0; c < n->n_in_cables[0] && c < 7; c++) {
@@ -48,7 +51,7 @@ static void no_audio(rg_node *n, const rg_process_ctx *ctx) { (void)n; (void)ctx
 static const rg_node_type stamp_type = {
     .name = "stamp", .doc = "test generator",
     .inputs = stamp_in, .n_inputs = 1, .outputs = stamp_out, .n_outputs = 1,
-    .params = stamp_params, .n_params = 2,
+    .params = stamp_params, .n_params = 3,
     .generate = stamp_generate, .process = no_audio,
 };
 
@@ -223,6 +226,33 @@ static void history_keeps_the_last_n(void **state)
     stop(&r);
 }
 
+/* A failing node keeps its previous take, does not stop the others and is
+ * not retried in a loop. */
+static void failure_is_contained(void **state)
+{
+    (void)state;
+    next_stamp = 0;
+    rig r = start("node solo stamp\n");
+    run(&r); /* drums 1, bass 2, lead 3, solo 4 */
+    rg_node *bass = node_named(&r, "bass");
+    bass->params[2].num = 1; /* bass now fails */
+    atomic_fetch_add(&bass->param_version, 1);
+    rg_error err;
+    assert_true(rg_engine_request_regen(r.e, "solo", &err));
+    int ran = -1;
+    assert_false(rg_engine_generate(r.e, NULL, &ran, &err));
+    assert_non_null(strstr(err.message, "node 'bass' (stamp): told to fail"));
+    assert_int_equal(ran, 1);                      /* solo still made its take */
+    assert_int_equal(stamp_of(&r, "solo", 0), 5);
+    assert_int_equal(stamp_of(&r, "bass", 0), 2);  /* bass keeps its old take */
+    assert_int_equal(stamp_of(&r, "lead", 0), 3);  /* and lead, hearing it, too */
+    assert_false(rg_engine_generation_pending(r.e)); /* no retry loop */
+    bass->params[2].num = 0;
+    atomic_fetch_add(&bass->param_version, 1);
+    assert_int_equal(run(&r), 2); /* fixed: bass and lead */
+    stop(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +262,7 @@ int main(void)
         cmocka_unit_test(parameter_change_reruns_the_node),
         cmocka_unit_test(undo_redo_and_select),
         cmocka_unit_test(history_keeps_the_last_n),
+        cmocka_unit_test(failure_is_contained),
     };
     return cmocka_run_group_tests_name("generate", tests, NULL, NULL);
 }
