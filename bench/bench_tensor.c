@@ -213,6 +213,7 @@ static void print_row(const char *backend, const shape *s, const result *r, cons
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress is visible when redirected */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     double mhz = cpu_mhz();
     double peak = (double)cores * mhz * 1e6 * 32.0 / 1e9;

@@ -587,6 +587,9 @@ static bool need_tensor(check *c, const char *what, const rg_tensor *t) {
         return failv(c, RG_ERR_INVALID, "%s belongs to another device", what);
     if (t->ndim < 1 || t->ndim > RG_MAX_DIMS)
         return failv(c, RG_ERR_INVALID, "%s has %d dims", what, t->ndim);
+    if (rg_dtype_size(t->dtype) == 0)
+        return failv(c, RG_ERR_UNSUPPORTED, "%s: dtype %s is not supported by any op yet", what,
+                     dtype_name(t->dtype));
     for (int i = 0; i < t->ndim; i++)
         if (t->shape[i] < 1 || t->stride[i] < 0)
             return failv(c, RG_ERR_INVALID, "%s dim %d: shape %lld stride %lld", what, i,

@@ -28,6 +28,10 @@
  *                                 count its messages (rg_device_validation_count)
  *   RESONANT_PROFILE=1            print per-op GPU/CPU times to stderr after
  *                                 each command list finishes
+ *   RESONANT_VK_MATMUL=tiled|direct|naive
+ *                                 force a Vulkan matmul kernel (benchmarks)
+ * See docs/tensor-runtime.md for the design and docs/performance.md for
+ * measured speeds.
  */
 #ifndef RESONANT_TENSOR_H
 #define RESONANT_TENSOR_H

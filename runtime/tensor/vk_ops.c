@@ -59,7 +59,8 @@ static rg_status record_matmul(vk_rec *r, const rg_op *op) {
     }
     bool vec4 = k % 4 == 0 && elem_offset(r, a) % 4 == 0 && elem_offset(r, w) % 4 == 0;
     vk_dispatch d;
-    if (m <= 8) {
+    uint32_t mode = matmul_mode(r);
+    if (m <= 8 && mode != 1) {
         d = new_dispatch(VKF_MATVEC);
         uint32_t nr = 2, wg = trans ? 128 : 64;
         uint32_t spec[] = {wg, nr, trans, f16, vec4};
@@ -69,11 +70,11 @@ static rg_status record_matmul(vk_rec *r, const rg_op *op) {
         d.groups[1] = 1;
     } else {
         d = new_dispatch(VKF_MATMUL);
-        uint32_t mode = matmul_mode(r);
         bool small = m <= 32 || n <= 32;
         uint32_t bm = small ? 32 : 64, wg = small ? 64 : 256;
-        if (mode == 1)
-            bm = 8, wg = 64; /* 8 rows x 256 columns per group */
+        if (mode == 1) /* up to 8 rows x 256 columns per group; exactly M rows
+                          * when M < 8, so the decode step wastes no work */
+            bm = m < 8 ? m : 8, wg = 64;
         uint32_t spec[] = {wg, bm, bm, 16, 4, 4, trans, f16, vec4, mode};
         memcpy(d.spec, spec, sizeof spec);
         d.nspec = 10;
