@@ -2,8 +2,10 @@
  * generator or an encoder) it decodes them with EnCodec on the generation
  * worker, resamples the take to the engine rate, offers it on its output
  * (for a synchronizer) and plays it, looping, from the next bar line. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nodes/registry.h"
 #include "nodes/take_player.h"
@@ -17,6 +19,10 @@ typedef struct {
     rg_codec_slot codec;
     rg_take_player player;
     double rate;
+    /* the last take, for describe() */
+    int codebooks;
+    int64_t frames;
+    double seconds, compute_seconds;
 } decoder_state;
 
 static const rg_port_def inputs[] = {
@@ -137,6 +143,13 @@ static rg_data *decode_take(rg_node *n, rg_job *job, const rg_data *in, rg_error
     return d;
 }
 
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static bool decoder_generate(rg_node *n, rg_job *job, rg_error *err)
 {
     decoder_state *s = n->state;
@@ -147,7 +160,20 @@ static bool decoder_generate(rg_node *n, rg_job *job, rg_error *err)
         rg_data_unref(in);
         return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "its input carries no tokens");
     }
+    rg_encodec *loaded; /* load first, so the timing is of the decode alone */
+    if (!rg_codec_slot_model(&s->codec, &loaded, err)) {
+        rg_data_unref(in);
+        return false;
+    }
+    double started = now();
     rg_data *d = decode_take(n, job, in, err);
+    if (d) {
+        const rg_tokens *tk = rg_data_tokens(in);
+        s->codebooks = tk->n_codebooks;
+        s->frames = tk->frames;
+        s->seconds = (double)((const rg_audio_take *)d->payload)->frames / s->rate;
+        s->compute_seconds = now() - started;
+    }
     rg_data_unref(in);
     if (!d)
         return false;
@@ -155,6 +181,18 @@ static bool decoder_generate(rg_node *n, rg_job *job, rg_error *err)
     rg_node_publish(n, 0, d);
     rg_job_report(job, n, 1.0);
     return true;
+}
+
+static void decoder_describe(const rg_node *n, char *buf, int size)
+{
+    const decoder_state *s = n->state;
+    if (s->frames == 0) {
+        snprintf(buf, (size_t)size, "no take yet");
+        return;
+    }
+    snprintf(buf, (size_t)size, "%.2f s from %d codebooks x %lld frames, decoded in %.2f s "
+             "(%.1fx real time)", s->seconds, s->codebooks, (long long)s->frames,
+             s->compute_seconds, s->seconds / (s->compute_seconds > 0 ? s->compute_seconds : 1));
 }
 
 static void decoder_process(rg_node *n, const rg_process_ctx *ctx)
@@ -186,6 +224,7 @@ const rg_node_type rg_node_decoder = {
     .state_size = sizeof(decoder_state),
     .init = decoder_init,
     .generate = decoder_generate,
+    .describe = decoder_describe,
     .process = decoder_process,
     .housekeep = decoder_housekeep,
     .destroy = decoder_destroy,

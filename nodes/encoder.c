@@ -4,8 +4,10 @@
  * EnCodec on the generation worker; the tokens go on to a generator's
  * context or a decoder. It has no audio output: nothing runs on the audio
  * thread. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nodes/registry.h"
 #include "runtime/model/codec_audio.h"
@@ -16,6 +18,10 @@ enum { P_MODEL, P_BANDWIDTH, P_CODEBOOKS };
 
 typedef struct {
     rg_codec_slot codec;
+    /* the last take, for describe() */
+    int codebooks;
+    int64_t frames;
+    double seconds, compute_seconds;
 } encoder_state;
 
 static const rg_port_def inputs[] = {
@@ -92,8 +98,16 @@ static rg_tokens *encode_take(rg_node *n, const rg_audio_take *take, rg_error *e
     return tk;
 }
 
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static bool encoder_generate(rg_node *n, rg_job *job, rg_error *err)
 {
+    encoder_state *s = n->state;
     rg_data *in = rg_node_read(n, 0, 0);
     if (!in)
         return true; /* no audio take yet */
@@ -101,11 +115,21 @@ static bool encoder_generate(rg_node *n, rg_job *job, rg_error *err)
         rg_data_unref(in);
         return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "its input carries no audio take");
     }
+    rg_encodec *loaded; /* load first, so the timing is of the encode alone */
+    if (!rg_codec_slot_model(&s->codec, &loaded, err)) {
+        rg_data_unref(in);
+        return false;
+    }
+    double started = now();
     rg_tokens *tk = encode_take(n, in->payload, err);
     rg_data *d = tk ? rg_tokens_data(tk) : NULL;
     if (tk && !d)
         rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
     if (d) {
+        s->codebooks = tk->n_codebooks;
+        s->frames = tk->frames;
+        s->seconds = (double)tk->samples / tk->sample_rate;
+        s->compute_seconds = now() - started;
         memcpy(d->prompt, in->prompt, sizeof d->prompt);
         d->seed = in->seed;
         d->tempo = in->tempo;
@@ -115,6 +139,18 @@ static bool encoder_generate(rg_node *n, rg_job *job, rg_error *err)
     }
     rg_data_unref(in);
     return d != NULL;
+}
+
+static void encoder_describe(const rg_node *n, char *buf, int size)
+{
+    const encoder_state *s = n->state;
+    if (s->frames == 0) {
+        snprintf(buf, (size_t)size, "no take yet");
+        return;
+    }
+    snprintf(buf, (size_t)size, "%.2f s into %d codebooks x %lld frames in %.2f s "
+             "(%.1fx real time)", s->seconds, s->codebooks, (long long)s->frames,
+             s->compute_seconds, s->seconds / (s->compute_seconds > 0 ? s->compute_seconds : 1));
 }
 
 static void encoder_process(rg_node *n, const rg_process_ctx *ctx)
@@ -139,6 +175,7 @@ const rg_node_type rg_node_encoder = {
     .state_size = sizeof(encoder_state),
     .init = encoder_init,
     .generate = encoder_generate,
+    .describe = encoder_describe,
     .process = encoder_process,
     .destroy = encoder_destroy,
 };

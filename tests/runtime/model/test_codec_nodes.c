@@ -151,6 +151,15 @@ static void test_encode_decode_at_codec_rate(void **state)
     assert_int_equal(tk->n_codebooks, codes->shape[0]);
     assert_int_equal(tk->frames, codes->shape[1]);
     assert_memory_equal(tk->codes, expected.data + codes->begin, codes->end - codes->begin);
+    char line[256];
+    rg_node *enc = rg_engine_node(r.engine, rg_engine_find_node(r.engine, "enc"));
+    enc->type->describe(enc, line, sizeof line);
+    fprintf(stderr, "# enc: %s\n", line);
+    assert_non_null(strstr(line, "8 codebooks x 19 frames"));
+    rg_node *dec = rg_engine_node(r.engine, rg_engine_find_node(r.engine, "dec"));
+    dec->type->describe(dec, line, sizeof line);
+    fprintf(stderr, "# dec: %s\n", line);
+    assert_non_null(strstr(line, "0.25 s from 8 codebooks x 19 frames"));
     rg_data *take = published(&r, "dec");
     assert_non_null(take);
     double e = take_error(take);
