@@ -72,7 +72,10 @@ def tempo(x, sr, lo=60.0, hi=200.0, step=0.1):
 
 
 def tempo_error(measured, expected):
-    """Relative error, allowing the octave ambiguity of tempo estimation."""
+    """Relative error, allowing the octave ambiguity of tempo estimation;
+    1.0 when no tempo could be measured (too short)."""
+    if measured is None:
+        return 1.0
     return min(abs(measured * m - expected) / expected for m in (1.0, 0.5, 2.0))
 
 

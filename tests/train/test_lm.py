@@ -205,5 +205,20 @@ def test_trains_on_a_stem_folder():
     return f"{len(data)} windows of {t['frames']} frames from 2 songs"
 
 
+def test_eval_runs_and_grid_measure_is_calibrated():
+    import eval as ev
+
+    s = corpus.song(71, bars=2, style="techno", roles=["drums"])
+    x, bpm = s.stems["drums"], s.spec["bpm"]
+    on = ev.grid_share(x, 16000, bpm)
+    half = int(round(7.5 / bpm * 16000))  # half a 16th late
+    off = ev.grid_share(np.concatenate([np.zeros(half, np.float32), x]), 16000, bpm)
+    assert on >= 0.9 and off <= 0.2, (on, off)
+    rows, summary = ev.evaluate(os.path.join(TMP, "export"), n=1, seconds=0.5)
+    assert len(rows) == 1 and 0 <= summary["bass_in_key"] <= 1 and "median_tempo_err" in summary
+    assert "| **all** (target) |" in ev.table(rows, summary)
+    return f"grid share {on:.2f} on the grid, {off:.2f} half a 16th late"
+
+
 if __name__ == "__main__":
     tap.run([(n[5:], f) for n, f in list(globals().items()) if n.startswith("test_")])

@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Evaluate a track-aware model folder on a fixed prompt set (issue 7's
+generator measures), with the PyTorch reference (train/lm.py's
+TrackMusicGenRef) and the measures of train/measure.py:
+
+  tempo     median relative error of the tempo measured on generated drums
+            (octave errors forgiven, as for the corpus) against the prompt's
+  key       share of generated bass frames (f0) whose pitch class is in the
+            prompt's key
+  grid      share of bass onsets, generated with the generated drums locked,
+            within 25 ms of the prompt tempo's 16th-note grid
+  dark      share of prompts whose bass is darker (lower spectral centroid)
+            with "dark" than with "bright", same seed
+  busy      share of prompts whose drums have more onsets per second with
+            "busy" than with "sparse", same seed
+
+    train/eval.py MODEL_DIR [--prompts N] [--seconds 4] [--seed 0]
+prints a Markdown table and one JSON line. The prompts are built from
+corpus specs so they read like the training captions; they are fixed by
+--seed (default 0) so runs are comparable.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import corpus  # noqa: E402
+import encodec_ref  # noqa: E402
+import export  # noqa: E402
+import lm  # noqa: E402
+import measure  # noqa: E402
+import text  # noqa: E402
+
+STYLES = ["techno", "house", "hip hop", "drum and bass", "trap", "electro", "ambient"]
+
+
+def prompts(n, seed=0):
+    """n specs (style cycles, tempo/key/mode from the seed), no texture words."""
+    out = []
+    for i in range(n):
+        spec = corpus.sample_spec(800_000_000 + seed * 1000 + i, style=STYLES[i % len(STYLES)], textures=[])
+        out.append(spec)
+    return out
+
+
+class Model:
+    def __init__(self, model_dir):
+        self.ref = lm.load_reference(model_dir)
+        self.tok = text.Tokenizer(os.path.join(model_dir, "spiece.model"))
+        with open(os.path.join(model_dir, "config.json")) as f:
+            conf = json.load(f)
+        sd = export.read_safetensors(os.path.join(model_dir, "model.safetensors"))
+        self.codec = encodec_ref.EncodecRef(encodec_ref.Config(conf["audio_encoder"])).eval()
+        encodec_ref.load_state_dict(self.codec, {k: v for k, v in sd.items() if k.startswith("audio_encoder.")})
+        self.roles = conf["track_context"]["roles"]
+        self.rate = conf["track_context"]["frame_rate"]
+        self.sr = self.codec.cfg.sampling_rate
+
+    def track(self, caption, role, bpm, seconds, seed, context=()):
+        """(codes, audio) of one generated track."""
+        self.ref.set_track(self.roles.index(role), bpm, [(self.roles.index(r), c) for r, c in context])
+        frames = int(round(seconds * self.rate))
+        codes = lm.sample(self.ref, torch.tensor(self.tok.encode(caption)), frames, seed=seed)
+        with torch.no_grad():
+            audio = self.codec.decode(codes)[0].numpy()
+        return codes, audio
+
+
+def grid_share(x, sr, bpm, tol=0.025):
+    t = measure.onsets(x, sr)
+    if len(t) == 0:
+        return 0.0
+    six = 15.0 / bpm
+    d = np.abs(t / six - np.round(t / six)) * six
+    return float((d <= tol).mean())
+
+
+def evaluate(model_dir, n=7, seconds=4.0, seed=0):
+    m = Model(model_dir)
+    rows = []
+    for i, spec in enumerate(prompts(n, seed)):
+        bpm = spec["bpm"]
+        dcap, bcap = corpus.caption(spec, "drums"), corpus.caption(spec, "bass")
+        dcodes, drums = m.track(dcap, "drums", bpm, seconds, seed + i)
+        _, bass = m.track(bcap, "bass", bpm, seconds, seed + i, [("drums", dcodes)])
+        pcs = corpus.scale_pitch_classes(spec["root"], spec["mode"])
+        row = dict(prompt=bcap, tempo_err=measure.tempo_error(measure.tempo(drums, m.sr), bpm),
+                   in_key=measure.in_key_ratio(bass, m.sr, pcs), grid=grid_share(bass, m.sr, bpm))
+        dark_spec, bright_spec = dict(spec, textures=["dark"]), dict(spec, textures=["bright"])
+        _, dark = m.track(corpus.caption(dark_spec, "bass"), "bass", bpm, seconds, seed + i)
+        _, bright = m.track(corpus.caption(bright_spec, "bass"), "bass", bpm, seconds, seed + i)
+        row["dark_ok"] = measure.spectral_centroid(dark, m.sr) < measure.spectral_centroid(bright, m.sr)
+        _, sparse = m.track(corpus.caption(dict(spec, textures=["sparse"]), "drums"), "drums", bpm, seconds, seed + i)
+        _, busy = m.track(corpus.caption(dict(spec, textures=["busy"]), "drums"), "drums", bpm, seconds, seed + i)
+        row["busy_ok"] = measure.onset_density(busy, m.sr) > measure.onset_density(sparse, m.sr)
+        rows.append(row)
+    summary = dict(prompts=n, seconds=seconds,
+                   median_tempo_err=round(float(np.median([r["tempo_err"] for r in rows])), 4),
+                   bass_in_key=round(float(np.mean([r["in_key"] for r in rows])), 3),
+                   bass_on_drum_grid=round(float(np.mean([r["grid"] for r in rows])), 3),
+                   dark_lowers_centroid=round(float(np.mean([r["dark_ok"] for r in rows])), 3),
+                   busy_raises_density=round(float(np.mean([r["busy_ok"] for r in rows])), 3))
+    return rows, summary
+
+
+def table(rows, summary):
+    lines = ["| prompt (bass) | tempo err | bass in key | bass on grid | dark<bright | busy>sparse |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['prompt']} | {r['tempo_err']:.3f} | {r['in_key']:.2f} | {r['grid']:.2f} | "
+                     f"{'yes' if r['dark_ok'] else 'no'} | {'yes' if r['busy_ok'] else 'no'} |")
+    s = summary
+    lines.append(f"| **all** (target) | median {s['median_tempo_err']:.3f} (< 0.02) | {s['bass_in_key']:.2f} (>= 0.85) "
+                 f"| {s['bass_on_drum_grid']:.2f} (>= 0.80) | {s['dark_lowers_centroid']:.2f} (>= 0.8) "
+                 f"| {s['busy_raises_density']:.2f} (>= 0.8) |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("--prompts", type=int, default=7)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed)
+    print(table(rows, summary))
+    print(json.dumps(summary))
