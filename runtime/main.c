@@ -5,6 +5,7 @@
 
 #include "runtime/cli.h"
 #include "runtime/model/codec_cli.h"
+#include "runtime/model/lm_cli.h"
 
 #ifndef RESONANT_VERSION
 #define RESONANT_VERSION "0.1.0"
@@ -23,6 +24,7 @@ static const command commands[] = {
     {"run", rg_cli_run, "play a patch live through JACK, controlled over OSC"},
     {"encode", rg_cli_encode, "encode an audio file into codec tokens (.codes)"},
     {"decode", rg_cli_decode, "decode a .codes file back into audio"},
+    {"generate", rg_cli_generate, "make a take from a text prompt with a MusicGen checkpoint"},
     {"sync", rg_cli_sync, "put an audio file on a tempo grid: stretch, align, cut to N bars"},
     {"eval", rg_cli_eval, "measure timing, tempo, key and alignment of a track"},
 };

@@ -2,7 +2,8 @@
  * decoder, 4 x 2048 codes) with random weights made at build time by
  * train/make_lm_fixtures.py --full: every tensor loads by its real name and
  * shape, the first step's logits match the reference, and 1 s (50 frames)
- * of guided greedy decoding reproduces the reference's tokens. Suite 'slow'.
+ * of guided greedy decoding reproduces the reference's tokens; a prompt
+ * becomes audio through `resonant generate` and a patch. Suite 'slow'.
  *
  *   RESONANT_LM_FIXTURE=DIR   the folder the fixture was written to */
 #include <setjmp.h>
@@ -15,8 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "runtime/cli.h"
+#include "runtime/model/lm_cli.h"
 #include "runtime/model/musicgen.h"
 #include "runtime/model/safetensors.h"
 #include "runtime/model/spm.h"
@@ -152,10 +157,61 @@ static void test_first_step_and_one_second(void **state) {
     free(gap);
 }
 
+/* End to end with the committed 32 kHz EnCodec fixture as the codec (its
+ * codebooks are musicgen-small's 4 x 2048): a prompt becomes a WAV file,
+ * through `resonant generate` and through a patch with `resonant render`. */
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static void codec_dir(char *out, size_t size) {
+    const char *root = getenv("RESONANT_SOURCE_DIR");
+    snprintf(out, size, "%s/tests/fixtures/encodec/32k", root ? root : ".");
+}
+
+static void test_generate_command_writes_audio(void **state) {
+    (void)state;
+    char codec[1100], out[] = "/tmp/rg-lm-full-XXXXXX.wav";
+    codec_dir(codec, sizeof codec);
+    close(mkstemps(out, 4));
+    char *argv[] = {"generate", "--model", getenv("RESONANT_LM_FIXTURE"), "--prompt",
+                    "dark minimal techno in A minor", "--seconds", "0.2", "--codec", codec,
+                    "-o", out};
+    assert_int_equal(rg_cli_generate(11, argv), 0);
+    assert_true(file_size(out) > 32000 / 5 * 4); /* 0.2 s of float samples */
+    unlink(out);
+}
+
+static void test_patch_renders_audio(void **state) {
+    (void)state;
+    char codec[1100], patch[] = "/tmp/rg-lm-full-XXXXXX.rpatch", out[] = "/tmp/rg-lm-full-XXXXXX.wav";
+    codec_dir(codec, sizeof codec);
+    int fd = mkstemps(patch, 7);
+    FILE *f = fdopen(fd, "w");
+    const char *m = getenv("RESONANT_LM_FIXTURE");
+    fprintf(f, "tempo 120\n"
+               "node text conditioner model=\"%s\" prompt=\"dark minimal techno\"\n"
+               "node gen  generator   model=\"%s\" seconds=0.3 seed=3\n"
+               "node dec  decoder     model=\"%s\"\n"
+               "node out  output\n"
+               "text.cond -> gen.cond\ngen.tokens -> dec.tokens\ndec.audio -> out.in\n",
+            m, m, codec);
+    fclose(f);
+    close(mkstemps(out, 4));
+    char *argv[] = {"render", patch, "-o", out, "--seconds", "1", "-q"};
+    assert_int_equal(rg_cli_render(7, argv), 0);
+    assert_true(file_size(out) > 48000 * 4);
+    unlink(out);
+    unlink(patch);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_shapes),
         cmocka_unit_test(test_first_step_and_one_second),
+        cmocka_unit_test(test_generate_command_writes_audio),
+        cmocka_unit_test(test_patch_renders_audio),
     };
     return cmocka_run_group_tests_name("lm_full", tests, setup, teardown);
 }
