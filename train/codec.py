@@ -157,9 +157,15 @@ def kmeans_init(cb, r, iters, gen):
         sums = torch.zeros_like(centers).index_add_(0, assign, r)
         filled = counts > 0
         centers[filled] = sums[filled] / counts[filled, None]
+    # The EMA counts start at the real usage in this batch: a code k-means
+    # left empty is then dead at the first update and re-seeded from the
+    # data, instead of waiting ~300 steps for a count of 1 to decay below
+    # the threshold (meanwhile the drifting encoder collapsed codebook 0
+    # onto a single code in the first default run).
+    assign = torch.cdist(r, centers).argmin(1)
     cb.embed.copy_(centers)
-    cb.embed_avg.copy_(centers)
-    cb.cluster_size.fill_(1.0)
+    cb.cluster_size.copy_(torch.bincount(assign, minlength=k).float())
+    cb.embed_avg.copy_(centers * cb.cluster_size[:, None])
     cb.inited.fill_(1.0)
 
 

@@ -102,6 +102,26 @@ def test_export_round_trips_through_reference():
     return "; ".join(notes)
 
 
+def test_unused_codes_are_reseeded_at_once():
+    # latents from 2 clusters, 16 codes: k-means leaves most codes empty; the
+    # first EMA update must re-seed them from the data (the collapse fix)
+    m, t = cfg()
+    model = codec.new_model(m)
+    cb = model.quantizer.layers[0]["codebook"]
+    gen = torch.Generator().manual_seed(0)
+    r = torch.cat([torch.zeros(50, 8), torch.ones(50, 8)])  # two points: ties leave codes empty
+    codec.kmeans_init(cb, r, 5, gen)
+    empty = int((cb.cluster_size == 0).sum())
+    assert empty >= 10, cb.cluster_size
+    idx = cb.encode(r)
+    replaced = codec.ema_update(cb, r, idx, 0.99, t["dead_threshold"], gen)
+    assert replaced >= empty - 1, (replaced, empty)
+    # every code is now (close to) a data point
+    d = torch.cdist(cb.embed, r).min(1).values
+    assert float(d.max()) < 0.1, d
+    return f"{empty} empty codes after k-means, {replaced} re-seeded at the first update"
+
+
 def test_eval_measures_are_calibrated():
     import eval_codec
 
