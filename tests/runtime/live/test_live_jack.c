@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jack/jack.h>
+#include <jack/transport.h>
 #include <math.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -500,12 +501,90 @@ static void survives_the_server_going_away(void **state)
     close(fd);
 }
 
+static double status_tempo(const char *port)
+{
+    int fd = tcp_connect(port);
+    tcp_send(fd, "/status", lo_message_new());
+    char path[64];
+    lo_message st = NULL;
+    double tempo = -1;
+    if (tcp_reply(fd, path, sizeof path, &st) && st && !strcmp(path, "/status.reply"))
+        tempo = lo_message_get_argv(st)[0]->f;
+    if (st)
+        lo_message_free(st);
+    close(fd);
+    return tempo;
+}
+
+/* Another client (jack_transport) is timebase master at 90 bpm: the engine
+ * plays on its tempo, not the patch's 120. */
+static void follows_another_timebase_master(void **state)
+{
+    (void)state;
+    if (!have_jackd() || system("command -v jack_transport >/dev/null 2>&1") != 0)
+        skip();
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t tp = fork();
+    if (tp == 0) {
+        dup2(fds[0], 0);
+        close(fds[1]);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        setenv("JACK_DEFAULT_SERVER", server, 1);
+        execlp("jack_transport", "jack_transport", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[0]);
+    const char *cmds = "master\ntempo 90\nplay\n";
+    assert_int_equal(write(fds[1], cmds, strlen(cmds)), (ssize_t)strlen(cmds));
+    char port[16];
+    start_engine(NULL, port);
+    double tempo = 0;
+    for (double t0 = now_s(); now_s() - t0 < 15 && fabs(tempo - 90) > 1e-3; usleep(100000))
+        tempo = status_tempo(port);
+    assert_true(write(fds[1], "quit\n", 5) == 5);
+    close(fds[1]);
+    stop(&tp);
+    assert_true(fabs(tempo - 90) < 1e-3);
+}
+
+/* --timebase-master: the engine publishes its tempo and bar/beat, and
+ * rolls the transport. */
+static void acts_as_timebase_master(void **state)
+{
+    (void)state;
+    if (!have_jackd())
+        skip();
+    char port[16];
+    start_engine("--timebase-master", port);
+    jack_status_t status;
+    jack_client_t *c = jack_client_open(rec_name, JackNoStartServer | JackServerName, &status, server);
+    assert_non_null(c);
+    assert_int_equal(jack_activate(c), 0);
+    jack_position_t pos = {0};
+    jack_transport_state_t st = JackTransportStopped;
+    for (double t0 = now_s(); now_s() - t0 < 15; usleep(50000)) {
+        st = jack_transport_query(c, &pos);
+        if (st == JackTransportRolling && (pos.valid & JackPositionBBT) && pos.bar >= 2)
+            break;
+    }
+    jack_client_close(c);
+    assert_int_equal(st, JackTransportRolling);
+    assert_true(pos.valid & JackPositionBBT);
+    assert_true(fabs(pos.beats_per_minute - 120) < 1e-6);
+    assert_true(pos.beats_per_bar == 4 && pos.bar >= 2 && pos.beat >= 1 && pos.beat <= 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(clicks_follow_the_grid_and_the_tempo_change, setup, teardown),
         cmocka_unit_test_setup_teardown(soak_under_osc_edits, setup, teardown),
         cmocka_unit_test_setup_teardown(survives_the_server_going_away, setup, teardown),
+        cmocka_unit_test_setup_teardown(follows_another_timebase_master, setup, teardown),
+        cmocka_unit_test_setup_teardown(acts_as_timebase_master, setup, teardown),
     };
     return cmocka_run_group_tests_name("live_jack", tests, NULL, NULL);
 }
