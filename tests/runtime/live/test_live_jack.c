@@ -151,11 +151,13 @@ static bool xrun_between(long from, long to)
     return false;
 }
 
+/* The engine's stdout not yet split into lines; reset for each engine. */
+static char buf[4096];
+static size_t have;
+
 /* A line from the engine's stdout that starts with `prefix`, within 15 s. */
 static bool read_line(const char *prefix, char *line, size_t size)
 {
-    static char buf[4096];
-    static size_t have;
     for (double t0 = now_s(); now_s() - t0 < 15;) {
         char *nl;
         while ((nl = memchr(buf, '\n', have))) {
@@ -248,6 +250,7 @@ static void start_engine(const char *extra, char *port)
     char *argv[] = {exe, "run", patch_path, "--jack-server", server, "--jack-name", engine_name,
                     "--osc-port", "0", "--seconds", "120", (char *)extra, NULL};
     engine_pid = spawn(argv, &engine_out);
+    have = 0; /* nothing of an earlier engine's output */
     char line[256];
     assert_true(read_line("resonant: OSC on", line, sizeof line));
     snprintf(port, 16, "%s", strrchr(line, ':') + 1);
