@@ -750,7 +750,8 @@ void rg_live_get_status(const rg_live *lv, rg_live_status *st)
         .position = atomic_load(&m->pub_position), .playing = atomic_load(&m->pub_playing),
         .frames = rg_live_frames(lv), .xruns = atomic_load(&m->xruns),
         .swaps = atomic_load(&m->swaps), .dropped = atomic_load(&m->dropped),
-        .scheduled = atomic_load(&m->pub_scheduled), .nodes = lv->graph->n_nodes};
+        .scheduled = atomic_load(&m->pub_scheduled), .nodes = lv->graph->n_nodes,
+        .jobs = atomic_load(&m->gen.busy)};
 }
 
 void rg_live_count_xrun(rg_live *lv) { atomic_fetch_add(&lv->xruns, 1); }

@@ -154,6 +154,7 @@ typedef struct {
     uint64_t dropped;        /* commands refused because the queue was full */
     int scheduled;           /* timed commands waiting in the audio thread */
     int nodes;
+    int jobs;                /* generation passes running (0 or 1: one worker) */
 } rg_live_status;
 
 void rg_live_get_status(const rg_live *lv, rg_live_status *st);

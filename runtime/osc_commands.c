@@ -166,7 +166,7 @@ static bool cmd_status(rg_osc_cmd *c)
     lo_message_add_int32(m, st.playing);
     lo_message_add_int32(m, st.nodes);
     lo_message_add_int32(m, (int32_t)st.xruns);
-    lo_message_add_int32(m, 0); /* generation jobs: none until generator nodes exist */
+    lo_message_add_int32(m, st.jobs);
     rg_osc_send(c->o, c->from, "/status.reply", m);
     lo_message_free(m);
     return true;
