@@ -423,6 +423,10 @@ struct rg_lm_session {
     int cond_len;     /* 0: no cross-attention at all (null condition) */
     rg_cmd *cmd;
     rg_tensor t[S_COUNT];
+    /* What the layers are recorded on: `t` (one position) while stepping,
+     * a wider set of n positions while prefilling a context. */
+    rg_tensor *a;
+    int n;
     rg_tensor *kc, *vc; /* per layer [batch, max_steps, hidden] */
     rg_tensor *ck, *cv; /* per layer [1, cond_len, hidden]: the conditional row */
 };
@@ -540,6 +544,8 @@ bool rg_lm_session_create(rg_musicgen *m, const rg_lm_cond *cond, float guidance
     s->batch = guidance > 0.0f && s->cond_len > 0 ? 2 : 1;
     s->guidance = guidance;
     s->max_steps = max_steps;
+    s->a = s->t;
+    s->n = 1;
     rg_status st = rg_cmd_create(m->dev, &s->cmd);
     const char *what = "allocating the KV cache and activations";
     if (st == RG_TENSOR_OK) st = alloc_activations(s);
@@ -597,34 +603,36 @@ static rg_tensor row_of(const rg_tensor *t, int row) { return rg_tensor_slice(*t
 
 static void record_embedding(rg_lm_session *s) {
     const rg_musicgen_config *c = &s->m->cfg;
-    int64_t xs[2] = {s->batch, c->hidden}, is[1] = {s->batch};
-    rg_tensor x2 = rg_tensor_reshape(s->t[S_X], 2, xs);
+    int64_t rows = (int64_t)s->batch * s->n;
+    int64_t xs[2] = {rows, c->hidden}, is[1] = {rows};
+    rg_tensor x2 = rg_tensor_reshape(s->a[S_X], 2, xs);
     for (int k = 0; k < c->codebooks; k++) {
-        rg_tensor ids = rg_tensor_reshape(row_of(&s->t[S_IDS_IN], k), 1, is);
+        rg_tensor ids = rg_tensor_reshape(row_of(&s->a[S_IDS_IN], k), 1, is);
         rg_op_embedding(s->cmd, &s->m->embed[k], &ids, &x2, k > 0);
     }
-    rg_tensor pos = row_of(&s->t[S_POS], s->pos);
-    rg_op_add(s->cmd, &s->t[S_X], &pos, &s->t[S_X]);
+    rg_tensor pos = rg_tensor_slice(s->t[S_POS], 0, s->pos, s->n);
+    rg_op_add(s->cmd, &s->a[S_X], &pos, &s->a[S_X]);
 }
 
 static void record_self_attention(rg_lm_session *s, int i) {
     const attn_weights *a = &s->m->layers[i].self;
-    rg_tensor *t = s->t;
+    rg_tensor *t = s->a;
     int heads = s->m->cfg.heads;
     rg_op_layer_norm(s->cmd, &t[S_X], &a->ln_w, &a->ln_b, LN_EPS, &t[S_H]);
     rg_op_matmul(s->cmd, &t[S_H], &a->q, NULL, &t[S_Q], true);
     rg_op_matmul(s->cmd, &t[S_H], &a->k, NULL, &t[S_K], true);
     rg_op_matmul(s->cmd, &t[S_H], &a->v, NULL, &t[S_V], true);
-    rg_tensor kslot = rg_tensor_slice(s->kc[i], 1, s->pos, 1);
-    rg_tensor vslot = rg_tensor_slice(s->vc[i], 1, s->pos, 1);
+    rg_tensor kslot = rg_tensor_slice(s->kc[i], 1, s->pos, s->n);
+    rg_tensor vslot = rg_tensor_slice(s->vc[i], 1, s->pos, s->n);
     rg_op_copy(s->cmd, &t[S_K], &kslot);
     rg_op_copy(s->cmd, &t[S_V], &vslot);
-    rg_tensor k = cache_view(s->kc[i], s->pos + 1, heads);
-    rg_tensor v = cache_view(s->vc[i], s->pos + 1, heads);
+    rg_tensor k = cache_view(s->kc[i], s->pos + s->n, heads);
+    rg_tensor v = cache_view(s->vc[i], s->pos + s->n, heads);
     rg_tensor q = heads_view(t[S_Q], heads), o = heads_view(t[S_ATT], heads);
-    /* One query, the newest position: every cached key is in its past. */
+    /* The queries are the newest n positions; with one, every cached key is
+     * in its past and no mask is needed. */
     rg_attention_params ap = {.scale = 1.0f / sqrtf((float)(s->m->cfg.hidden / heads)),
-                              .causal = false};
+                              .causal = s->n > 1};
     rg_op_attention(s->cmd, &q, &k, &v, NULL, &o, &ap);
     rg_op_matmul(s->cmd, &t[S_ATT], &a->o, NULL, &t[S_TMP], true);
     rg_op_add(s->cmd, &t[S_X], &t[S_TMP], &t[S_X]);
@@ -635,8 +643,9 @@ static void record_cross_attention(rg_lm_session *s, int i) {
     if (s->cond_len == 0) return;
     const attn_weights *a = &s->m->layers[i].cross;
     int heads = s->m->cfg.heads;
-    rg_tensor x = row_of(&s->t[S_X], 0), h = row_of(&s->t[S_H], 0), q = row_of(&s->t[S_Q], 0);
-    rg_tensor att = row_of(&s->t[S_ATT], 0), tmp = row_of(&s->t[S_TMP], 0);
+    rg_tensor *t = s->a;
+    rg_tensor x = row_of(&t[S_X], 0), h = row_of(&t[S_H], 0), q = row_of(&t[S_Q], 0);
+    rg_tensor att = row_of(&t[S_ATT], 0), tmp = row_of(&t[S_TMP], 0);
     rg_op_layer_norm(s->cmd, &x, &a->ln_w, &a->ln_b, LN_EPS, &h);
     rg_op_matmul(s->cmd, &h, &a->q, NULL, &q, true);
     rg_tensor qh = heads_view(q, heads), oh = heads_view(att, heads);
@@ -650,12 +659,21 @@ static void record_cross_attention(rg_lm_session *s, int i) {
 
 static void record_feed_forward(rg_lm_session *s, int i) {
     const dec_layer *l = &s->m->layers[i];
-    rg_tensor *t = s->t;
+    rg_tensor *t = s->a;
     rg_op_layer_norm(s->cmd, &t[S_X], &l->ff_ln_w, &l->ff_ln_b, LN_EPS, &t[S_H]);
     rg_op_matmul(s->cmd, &t[S_H], &l->fc1, NULL, &t[S_FF], true);
     rg_op_unary(s->cmd, RG_UNARY_GELU, 0.0f, &t[S_FF], &t[S_FF]); /* exact erf GELU */
     rg_op_matmul(s->cmd, &t[S_FF], &l->fc2, NULL, &t[S_TMP], true);
     rg_op_add(s->cmd, &t[S_X], &t[S_TMP], &t[S_X]);
+}
+
+static void record_layers(rg_lm_session *s) {
+    record_embedding(s);
+    for (int i = 0; i < s->m->cfg.layers; i++) {
+        record_self_attention(s, i);
+        record_cross_attention(s, i);
+        record_feed_forward(s, i);
+    }
 }
 
 /* [K, card] logits of batch row `row`. */
@@ -680,12 +698,7 @@ static rg_tensor record_guidance(rg_lm_session *s) {
 
 static void record_step(rg_lm_session *s, const rg_lm_sampling *sp) {
     const rg_musicgen *m = s->m;
-    record_embedding(s);
-    for (int i = 0; i < m->cfg.layers; i++) {
-        record_self_attention(s, i);
-        record_cross_attention(s, i);
-        record_feed_forward(s, i);
-    }
+    record_layers(s);
     rg_op_layer_norm(s->cmd, &s->t[S_X], &m->out_ln_w, &m->out_ln_b, LN_EPS, &s->t[S_H]);
     rg_op_matmul(s->cmd, &s->t[S_H], &m->heads, NULL, &s->t[S_LOGITS], true);
     rg_tensor logits = record_guidance(s);
@@ -734,6 +747,54 @@ bool rg_lm_session_step(rg_lm_session *s, const int32_t *in, const rg_lm_samplin
     return true;
 }
 
+/* Activations for n positions at once (freed after the prefill). */
+static rg_status alloc_wide(rg_lm_session *s, rg_tensor *w, int n) {
+    const rg_musicgen_config *c = &s->m->cfg;
+    int64_t b = s->batch;
+    rg_status st = RG_TENSOR_OK;
+    for (int i = S_X; i <= S_TMP && st == RG_TENSOR_OK; i++) st = create(s, &w[i], RG_F32, 3, b, n, c->hidden);
+    if (st == RG_TENSOR_OK) st = create(s, &w[S_FF], RG_F32, 3, b, n, c->ffn);
+    if (st == RG_TENSOR_OK) st = create(s, &w[S_IDS_IN], RG_I32, 2, c->codebooks, b * n, 0);
+    return st;
+}
+
+static rg_status upload_columns(rg_lm_session *s, rg_tensor *ids_t, const int32_t *columns, int n) {
+    int kk = s->m->cfg.codebooks, b = s->batch;
+    int32_t *ids = malloc((size_t)kk * b * n * sizeof *ids);
+    if (!ids) return RG_ERR_OOM;
+    for (int k = 0; k < kk; k++) /* [K][batch][n] from [n][K] */
+        for (int r = 0; r < b; r++)
+            for (int j = 0; j < n; j++) ids[((size_t)k * b + r) * n + j] = columns[(size_t)j * kk + k];
+    rg_status st = rg_tensor_write(ids_t, ids);
+    free(ids);
+    return st;
+}
+
+bool rg_lm_session_prefill(rg_lm_session *s, const int32_t *columns, int n, rg_error *err) {
+    if (n == 0) return true;
+    if (n < 0 || s->pos + n > s->max_steps)
+        return rg_error_set(err, RG_ERR_VALUE, s->m->path, 0, 0,
+                            "%d columns do not fit in the decoding session", n);
+    for (int j = 0; j < n; j++)
+        if (!check_column(s, columns + (size_t)j * s->m->cfg.codebooks, err)) return false;
+    rg_tensor wide[S_COUNT] = {0};
+    rg_status st = alloc_wide(s, wide, n);
+    if (st == RG_TENSOR_OK) st = upload_columns(s, &wide[S_IDS_IN], columns, n);
+    if (st == RG_TENSOR_OK) {
+        rg_cmd_reset(s->cmd);
+        s->a = wide;
+        s->n = n;
+        record_layers(s);
+        st = rg_cmd_run(s->cmd);
+        s->a = s->t;
+        s->n = 1;
+    }
+    for (int i = 0; i < S_COUNT; i++) rg_tensor_destroy(&wide[i]);
+    if (st != RG_TENSOR_OK) return tensor_failed(s->m, st, "prefilling the context", err);
+    s->pos += n;
+    return true;
+}
+
 bool rg_lm_session_logits(rg_lm_session *s, int which, float *out, rg_error *err) {
     rg_tensor t;
     if (which == RG_LM_LOGITS_COND) t = branch_logits(s, 0);
@@ -779,22 +840,49 @@ static void place_column(const rg_musicgen *m, const rg_lm_context *ctx, int ste
     }
 }
 
+/* Column j of the delay pattern over the context (codebook k: frame
+ * j - 1 - k, the special token before the first frame). */
+static void context_column(const rg_musicgen *m, const rg_lm_context *ctx, int j, int32_t *col) {
+    for (int k = 0; k < m->cfg.codebooks; k++) {
+        int frame = j - 1 - k;
+        col[k] = frame >= 0 ? ctx->codes[(size_t)k * ctx->frames + frame] : m->cfg.card;
+    }
+}
+
+/* Feed the context's columns 0..P-1 in one pass (their outputs are known:
+ * column P is the context's too) and copy the context into the take. */
+static bool prefill_context(rg_lm_session *s, const rg_musicgen *m, const rg_lm_context *ctx,
+                            int frames, int32_t *codes, rg_error *err) {
+    int kk = m->cfg.codebooks, p = ctx->frames;
+    int32_t *cols = malloc((size_t)p * kk * sizeof *cols);
+    if (!cols) return oom(m, err);
+    for (int j = 0; j < p; j++) context_column(m, ctx, j, cols + (size_t)j * kk);
+    bool ok = rg_lm_session_prefill(s, cols, p, err);
+    free(cols);
+    for (int k = 0; ok && k < kk; k++)
+        memcpy(codes + (size_t)k * frames, ctx->codes + (size_t)k * p, (size_t)p * sizeof *codes);
+    return ok;
+}
+
 bool rg_musicgen_generate(rg_musicgen *m, const rg_lm_cond *cond, const rg_lm_sampling *sp,
                           const rg_lm_context *context, int frames, rg_lm_progress progress,
                           void *user, int32_t *codes, rg_error *err) {
     const rg_musicgen_config *c = &m->cfg;
     if (!check_generate_args(m, context, frames, err)) return false;
     int steps = frames + c->codebooks - 1;
+    int pre = context ? context->frames : 0;
     rg_lm_session *s;
     if (!rg_lm_session_create(m, cond, sp->guidance, steps, &s, err)) return false;
     int32_t column[MAX_CODEBOOKS];
     for (int k = 0; k < c->codebooks; k++) column[k] = c->card;
-    bool ok = true;
-    for (int step = 0; ok && step < steps; step++) {
+    bool ok = pre == 0 || prefill_context(s, m, context, frames, codes, err);
+    if (ok && pre > 0) context_column(m, context, pre, column);
+    for (int step = pre; ok && step < steps; step++) {
         ok = rg_lm_session_step(s, column, sp, frames, column, err);
         if (ok) place_column(m, context, step, frames, column, codes);
         int done = step - c->codebooks + 2;
-        if (ok && progress && !progress(user, done < 0 ? 0 : done, frames))
+        done = done < pre ? pre : done;
+        if (ok && progress && !progress(user, done, frames))
             ok = rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0, "generation cancelled");
     }
     rg_lm_session_free(s);

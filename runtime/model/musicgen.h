@@ -122,6 +122,11 @@ int rg_lm_session_position(const rg_lm_session *s);
 bool rg_lm_session_step(rg_lm_session *s, const int32_t *in, const rg_lm_sampling *sp,
                         int frames, int32_t *out, rg_error *err);
 
+/* Feed n known columns ([n][K]) at once, as n steps would but in one pass
+ * (causal attention over them): how a context is read. Nothing is sampled;
+ * the session moves on by n steps. */
+bool rg_lm_session_prefill(rg_lm_session *s, const int32_t *columns, int n, rg_error *err);
+
 enum { RG_LM_LOGITS_COND = 0, RG_LM_LOGITS_NULL = 1, RG_LM_LOGITS_MIXED = 2 };
 /* Logits of the last step, [K][card] floats: the conditional branch, the
  * null branch (guided sessions only) or what was sampled from (mixed). */
@@ -142,9 +147,9 @@ typedef struct {
 
 /* Generate a take of `frames` frames: codes [K][frames] (row-major), each in
  * 0..card-1. cond may be the null condition; context may be NULL, else it
- * must be shorter than the take and its frames start the take. The decoder
- * runs every step, context included, so its cache holds the context exactly
- * as if it had been generated. progress may be NULL. */
+ * must be shorter than the take and its frames start the take. The context
+ * is read in one pass (rg_lm_session_prefill), so its cache holds it as if
+ * it had been generated. progress may be NULL. */
 bool rg_musicgen_generate(rg_musicgen *m, const rg_lm_cond *cond, const rg_lm_sampling *sp,
                           const rg_lm_context *context, int frames, rg_lm_progress progress,
                           void *user, int32_t *codes, rg_error *err);

@@ -390,6 +390,48 @@ static void test_greedy_continuation(void **state) {
     rg_lm_cond_free(&cond);
 }
 
+/* Reading 12 known columns in one pass leaves the session where 12 steps
+ * would: the next step's logits agree. */
+static void test_prefill_equals_steps(void **state) {
+    (void)state;
+    const rg_musicgen_config *c = rg_musicgen_get_config(model);
+    enum { N = 12 };
+    int32_t cols[N * 16], next[16];
+    for (int j = 0; j < N; j++)
+        for (int k = 0; k < c->codebooks; k++)
+            cols[j * c->codebooks + k] = j - 1 - k < 0 ? c->card : (j * 7 + k * 13) % c->card;
+    rg_lm_cond cond;
+    condition_prompt0(&cond);
+    rg_lm_sampling sp = greedy(3.0f);
+    rg_error err = {0};
+    rg_lm_session *a, *b;
+    assert_true(rg_lm_session_create(model, &cond, 3.0f, N + 1, &a, &err));
+    assert_true(rg_lm_session_create(model, &cond, 3.0f, N + 1, &b, &err));
+    for (int j = 0; j < N; j++)
+        assert_true(rg_lm_session_step(a, cols + j * c->codebooks, &sp, 100, next, &err));
+    assert_true(rg_lm_session_prefill(b, cols, N, &err));
+    assert_int_equal(rg_lm_session_position(b), N);
+    int32_t last[16] = {1, 2, 3, 4};
+    assert_true(rg_lm_session_step(a, last, &sp, 100, next, &err));
+    assert_true(rg_lm_session_step(b, last, &sp, 100, next, &err));
+    size_t n = (size_t)c->codebooks * c->card;
+    float *la = malloc(n * sizeof *la), *lb = malloc(n * sizeof *lb);
+    for (int which = RG_LM_LOGITS_COND; which <= RG_LM_LOGITS_MIXED; which++) {
+        assert_true(rg_lm_session_logits(a, which, la, &err));
+        assert_true(rg_lm_session_logits(b, which, lb, &err));
+        double e = rel_error(lb, la, (int64_t)n);
+        fprintf(stderr, "# prefill vs steps, logits %d: relative error %.3g\n", which, e);
+        assert_true(e <= tolerance);
+    }
+    /* A prefill past the session's end is refused. */
+    assert_false(rg_lm_session_prefill(b, cols, N, &err));
+    free(la);
+    free(lb);
+    rg_lm_session_free(a);
+    rg_lm_session_free(b);
+    rg_lm_cond_free(&cond);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Sampling, lengths, progress                                              */
 /* ------------------------------------------------------------------------ */
@@ -565,6 +607,7 @@ int main(void) {
         cmocka_unit_test(test_greedy_with_guidance),
         cmocka_unit_test(test_greedy_without_guidance),
         cmocka_unit_test(test_greedy_continuation),
+        cmocka_unit_test(test_prefill_equals_steps),
         cmocka_unit_test(test_sampling_is_seeded),
         cmocka_unit_test(test_lengths_and_progress),
         cmocka_unit_test(test_long_prompt),
