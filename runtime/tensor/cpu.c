@@ -502,6 +502,13 @@ static rg_status cpu_lstm(rg_device *dev, const rg_op *op) {
     return RG_OK;
 }
 
+/* Row stride of a [B, H, T, D] view for BLAS: a single row's stride is
+ * arbitrary (and may be 0), but BLAS insists on at least D. (Overlapping
+ * rows are refused when the op is recorded.) */
+static int att_ld(const rg_tensor *t) {
+    return (int)(t->shape[2] == 1 ? t->shape[3] : t->stride[2]);
+}
+
 /* Per (batch, head): scores = scale q kᵀ (GEMM with the views' row strides),
  * + bias, causal mask, softmax, out = P v (GEMM). */
 static rg_status cpu_attention(rg_device *dev, const rg_op *op) {
@@ -522,7 +529,7 @@ static rg_status cpu_attention(rg_device *dev, const rg_op *op) {
             const float *vb = vp + b * v->stride[0] + h * v->stride[1];
             float *ob = op_ + b * o->stride[0] + h * o->stride[1];
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)tq, (int)tk, (int)d,
-                        op->p.att.scale, qb, (int)q->stride[2], kb, (int)k->stride[2], 0.0f, s,
+                        op->p.att.scale, qb, att_ld(q), kb, att_ld(k), 0.0f, s,
                         (int)tk);
             for (int64_t i = 0; i < tq; i++) {
                 float *row = s + i * tk;
@@ -538,7 +545,7 @@ static rg_status cpu_attention(rg_device *dev, const rg_op *op) {
                 softmax_row(row, row, tk);
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)tq, (int)d, (int)tk, 1.0f,
-                        s, (int)tk, vb, (int)v->stride[2], 0.0f, ob, (int)o->stride[2]);
+                        s, (int)tk, vb, att_ld(v), 0.0f, ob, att_ld(o));
         }
     return RG_OK;
 }

@@ -1057,9 +1057,11 @@ static bool need_4d_rows(check *c, const char *what, const rg_tensor *t) {
         return false;
     if (t->ndim != 4)
         return failv(c, RG_ERR_INVALID, "%s must be 4-D [B, H, T, D]", what);
-    return t->stride[3] == 1 || t->shape[3] == 1
+    if (t->stride[3] != 1 && t->shape[3] != 1)
+        return failv(c, RG_ERR_INVALID, "%s: last dim must be contiguous", what);
+    return t->shape[2] == 1 || t->stride[2] >= t->shape[3]
                ? true
-               : failv(c, RG_ERR_INVALID, "%s: last dim must be contiguous", what);
+               : failv(c, RG_ERR_INVALID, "%s: rows overlap (stride[2] < D)", what);
 }
 
 rg_status rg_op_attention(rg_cmd *cmd, const rg_tensor *q, const rg_tensor *k,
