@@ -811,6 +811,9 @@ static void apply_swap(rg_live *lv, live_state *s)
     audio_side *a = &lv->a;
     live_state *old = a->running;
     a->running = s;
+    /* The transport goes on, at the rate the new state was built for (a
+     * JACK sample-rate change rebuilds everything). */
+    a->transport.sample_rate = rg_engine_transport(s->engine)->sample_rate;
     note(lv, NOTE_RETIRE, old, 0);
     atomic_fetch_add_explicit(&lv->swaps, 1, memory_order_relaxed);
 }
@@ -893,10 +896,14 @@ static void dispatch(rg_live *lv, const live_msg *m)
     }
 }
 
+/* Commands taken per block: a flood waits for the next blocks instead of
+ * making one callback long (each set looks its node up by name). */
+#define MAX_DRAIN_PER_BLOCK 512
+
 static void drain_commands(rg_live *lv, uint64_t now)
 {
     live_msg m;
-    while (rg_spsc_read(&lv->cmds, &m, sizeof m)) {
+    for (int n = 0; n < MAX_DRAIN_PER_BLOCK && rg_spsc_read(&lv->cmds, &m, sizeof m); n++) {
         if (m.kind != MSG_SYNC && m.at_frame > now)
             schedule(lv, &m);
         else

@@ -296,6 +296,34 @@ static void input_node_passes_the_host_sound(void **state)
     rg_live_free(lv);
 }
 
+/* JACK changed the sample rate: every node restarts at the new rate, and a
+ * 1 kHz sine is still 1 kHz (44.1 frames a period at 44.1 kHz). */
+static void sample_rate_change_rebuilds_at_the_new_rate(void **state)
+{
+    (void)state;
+    rg_live *lv = live_from(sine_patch, ".");
+    recorder r;
+    rec_init(&r, lv, 1.0);
+    rec_run(&r, 4 * BLOCK);
+    rg_error err = {0};
+    assert_true(rg_live_set_sample_rate(lv, 44100, &err));
+    assert_true(rg_live_sample_rate(lv) == 44100);
+    long from = r.frames;
+    rec_run(&r, from + 44100 / 2);
+    rg_live_poll(lv, NULL, NULL);
+    /* Count upward zero crossings over 0.5 s of the new rate: 500. */
+    int crossings = 0;
+    for (long i = from + 1; i < from + 44100 / 2; i++)
+        if (r.left[i - 1] < 0 && r.left[i] >= 0)
+            crossings++;
+    assert_true(crossings >= 499 && crossings <= 501);
+    rg_live_status st;
+    rg_live_get_status(lv, &st);
+    assert_int_equal(st.swaps, 1);
+    rec_free(&r);
+    rg_live_free(lv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +334,7 @@ int main(void)
         cmocka_unit_test(full_queue_refuses_and_recovers),
         cmocka_unit_test(watch_applies_at_the_bar_and_survives_errors),
         cmocka_unit_test(input_node_passes_the_host_sound),
+        cmocka_unit_test(sample_rate_change_rebuilds_at_the_new_rate),
     };
     return cmocka_run_group_tests_name("live_edits", tests, NULL, NULL);
 }
