@@ -30,6 +30,7 @@
  *                                 each command list finishes
  *   RESONANT_VK_MATMUL=tiled|direct|naive
  *                                 force a Vulkan matmul kernel (benchmarks)
+ *   RESONANT_VULKAN_LOADER=<path> use another Vulkan loader library (tests)
  * See docs/tensor-runtime.md for the design and docs/performance.md for
  * measured speeds.
  */

@@ -68,11 +68,15 @@ static rg_status vk_status(rg_device *dev, VkResult r, const char *what) {
 /* ------------------------------------------------------------------------ */
 
 static rg_status load_loader(rg_device *dev, vk_device *vd) {
-    vd->lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!vd->lib)
+    /* RESONANT_VULKAN_LOADER names another loader library (tests use a
+     * missing one to check the CPU fallback). */
+    const char *name = getenv("RESONANT_VULKAN_LOADER");
+    vd->lib = dlopen(name && *name ? name : "libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!vd->lib && !(name && *name))
         vd->lib = dlopen("libvulkan.so", RTLD_NOW | RTLD_LOCAL);
     if (!vd->lib)
-        return rg_fail(dev, RG_ERR_NO_DEVICE, "vulkan: no loader (libvulkan.so.1)");
+        return rg_fail(dev, RG_ERR_NO_DEVICE, "vulkan: no loader (%s)",
+                       name && *name ? name : "libvulkan.so.1");
     vd->f.vkGetInstanceProcAddr = (PFN_vkGetInstanceProcAddr)dlsym(vd->lib, "vkGetInstanceProcAddr");
     if (!vd->f.vkGetInstanceProcAddr)
         return rg_fail(dev, RG_ERR_NO_DEVICE, "vulkan: loader lacks vkGetInstanceProcAddr");

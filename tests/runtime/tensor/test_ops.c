@@ -927,6 +927,27 @@ static void test_device_selection(void **state) {
     rg_device_destroy(other); /* releases the tensor and the command list too */
 }
 
+/* Without a Vulkan loader, auto selection serves from the CPU and a forced
+ * Vulkan backend is an error value. */
+static void test_missing_vulkan_loader(void **state) {
+    (void)state;
+    char *saved = getenv("RESONANT_BACKEND") ? strdup(getenv("RESONANT_BACKEND")) : NULL;
+    unsetenv("RESONANT_BACKEND");
+    setenv("RESONANT_VULKAN_LOADER", "/nonexistent/libvulkan.so.1", 1);
+    rg_device *d = NULL;
+    char err[256];
+    OK(rg_device_create(NULL, &d, err, sizeof err));
+    assert_int_equal(rg_device_backend(d), RG_BACKEND_CPU);
+    rg_device_destroy(d);
+    rg_device_desc desc = {RG_BACKEND_VULKAN, NULL};
+    assert_int_equal(rg_device_create(&desc, &d, err, sizeof err), RG_ERR_NO_DEVICE);
+    assert_non_null(strstr(err, "no loader"));
+    unsetenv("RESONANT_VULKAN_LOADER");
+    if (saved)
+        setenv("RESONANT_BACKEND", saved, 1);
+    free(saved);
+}
+
 /* A small EnCodec-style chain in one submit: conv -> ELU -> residual -> LSTM
  * skip, checked against the same chain run one op per submit. It catches
  * missing barriers between dependent ops. */
@@ -1034,6 +1055,7 @@ int main(void) {
         T(test_sample),
         T(test_errors_are_values),
         T(test_device_selection),
+        T(test_missing_vulkan_loader),
         T(test_chain_one_submit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
