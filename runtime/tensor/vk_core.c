@@ -563,10 +563,30 @@ static rg_status vk_buffer_create(rg_device *dev, rg_buffer *buf) {
     return s;
 }
 
+/* Give an empty block's memory back to the driver, so unloading a model
+ * frees its memory. The device's first block (holding the dummy range) is
+ * never empty and so stays. */
+static void release_if_empty(vk_device *vd, vk_block *b) {
+    if (b->nfree != 1 || b->free[0].off != 0 || b->free[0].size != b->size)
+        return;
+    for (vk_block **p = &vd->blocks; *p; p = &(*p)->next)
+        if (*p == b) {
+            *p = b->next;
+            break;
+        }
+    vd->f.vkDestroyBuffer(vd->device, b->buffer, NULL);
+    vd->f.vkFreeMemory(vd->device, b->mem, NULL);
+    free(b->free);
+    free(b);
+}
+
 static void vk_buffer_destroy(rg_buffer *buf) {
     vk_alloc *a = buf->impl;
     if (a) {
+        vk_block *b = a->block;
         vk_free_range(a);
+        if (b)
+            release_if_empty(buf->dev->impl, b);
         free(a);
     }
     buf->impl = NULL;
