@@ -507,6 +507,12 @@ static void test_long_prompt(void **state) {
     ids[3] = 100000;
     assert_false(rg_musicgen_condition_ids(model, ids, 10, &cond, &err));
     assert_non_null(strstr(err.message, "100000"));
+    /* The same limit through the tokenizer: 600 words are over 512 tokens. */
+    static char text[600 * 7 + 1];
+    for (int i = 0; i < 600; i++) memcpy(text + 7 * i, "drums  ", 7);
+    err = (rg_error){0};
+    assert_false(rg_musicgen_condition_text(model, text, &cond, &err));
+    assert_non_null(strstr(err.message, "at most 512"));
 }
 
 /* ------------------------------------------------------------------------ */
