@@ -862,6 +862,7 @@ static void test_sample(void **state) {
     check_sample((rg_sample_params){1.0f, 25, 0.0f, 3, 7}, 4, 1000);  /* MusicGen-like */
     check_sample((rg_sample_params){0.8f, 0, 0.9f, 4, 1}, 4, 517);    /* nucleus */
     check_sample((rg_sample_params){1.3f, 40, 0.5f, 5, 2}, 2, 333);   /* both */
+    check_sample((rg_sample_params){1.0f, 250, 0.0f, 6, 99}, 2, 2048); /* MusicGen defaults */
     /* The RNG is deterministic and roughly uniform. */
     double mean = 0;
     for (uint32_t i = 0; i < 10000; i++)
