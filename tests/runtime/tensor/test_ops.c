@@ -940,6 +940,35 @@ static void test_device_selection(void **state) {
     rg_device_destroy(other); /* releases the tensor and the command list too */
 }
 
+/* An op a backend cannot run fails its job with a status, and the device
+ * keeps working (Vulkan attention supports head dims up to 256). */
+static void test_job_error_then_recover(void **state) {
+    (void)state;
+    int64_t d = 300;
+    rg_tensor q = MAKE(RG_F32, NULL, 1, 1, 2, d), o = MAKE(RG_F32, NULL, 1, 1, 2, d);
+    rg_tensor x = MAKE(RG_F32, NULL, 4), y = MAKE(RG_F32, NULL, 4);
+    rg_cmd *cmd = new_cmd();
+    rg_attention_params p = {1.0f, true};
+    OK(rg_op_attention(cmd, &q, &q, &q, NULL, &o, &p));
+    OK(rg_op_scale(cmd, &x, 2.0f, 1.0f, &y));
+    rg_status s = rg_cmd_run(cmd);
+    if (rg_device_backend(dev) == RG_BACKEND_VULKAN) {
+        assert_int_equal(s, RG_ERR_UNSUPPORTED);
+        assert_non_null(strstr(rg_device_error(dev), "head dim"));
+    } else {
+        assert_int_equal(s, RG_OK);
+    }
+    rg_cmd_reset(cmd);
+    OK(rg_op_scale(cmd, &x, 2.0f, 1.0f, &y));
+    run(cmd);
+    float got[4];
+    OK(rg_tensor_read_f32(&y, got));
+    for (int i = 0; i < 4; i++)
+        assert_true(got[i] == 1.0f);
+    rg_cmd_destroy(cmd);
+    rg_tensor_destroy(&q), rg_tensor_destroy(&o), rg_tensor_destroy(&x), rg_tensor_destroy(&y);
+}
+
 /* Without a Vulkan loader, auto selection serves from the CPU and a forced
  * Vulkan backend is an error value. */
 static void test_missing_vulkan_loader(void **state) {
@@ -1069,6 +1098,7 @@ int main(void) {
         T(test_errors_are_values),
         T(test_device_selection),
         T(test_missing_vulkan_loader),
+        T(test_job_error_then_recover),
         T(test_chain_one_submit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
