@@ -58,6 +58,32 @@ static void fill_rows_with_bias(float *out, const float *bias, int64_t rows, int
         memcpy(out + r * n, bias, (size_t)n * sizeof(float));
 }
 
+/* Threads for the loops OpenBLAS does not cover: job i is at
+ * (char *)jobs + i * size; job 0 runs on the caller, the others on new
+ * threads (inline if a thread cannot be started, so this never fails). */
+static void run_jobs(void *(*fn)(void *), void *jobs, size_t size, int n) {
+    pthread_t th[8];
+    bool started[8] = {false};
+    for (int t = 1; t < n && t < 8; t++)
+        started[t] = pthread_create(&th[t], NULL, fn, (char *)jobs + (size_t)t * size) == 0;
+    fn(jobs);
+    for (int t = 1; t < n && t < 8; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            fn((char *)jobs + (size_t)t * size);
+    }
+}
+
+/* How many threads `work` units deserve: all cores (at most 8) above the
+ * threshold, one below it. */
+static int thread_count(int64_t work, int64_t threshold) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (work < threshold || cpus < 2)
+        return 1;
+    return cpus > 8 ? 8 : (int)cpus;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Few-row products against a Linear weight ([N, K]), M = 2..8: the decode
  * step (MusicGen runs cond and uncond rows together). OpenBLAS's sgemm is
@@ -141,25 +167,12 @@ static void *few_rows_thread(void *arg) {
 /* out[m, n] (+)= sum_k a[m, k] w[n, k], split over up to 8 threads by n. */
 static void few_rows_gemm(const float *a, const float *w, float *out, int64_t m, int64_t n,
                           int64_t k, float beta) {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int nt = (n * k >= (1 << 18)) ? (int)(cpus < 1 ? 1 : cpus > 8 ? 8 : cpus) : 1;
+    int nt = thread_count(n * k, 1 << 18);
     few_rows_job jobs[8];
-    pthread_t th[8];
-    bool started[8] = {false};
-    for (int t = 0; t < nt; t++) {
+    for (int t = 0; t < nt; t++)
         jobs[t] = (few_rows_job){a, w, out, (int)m, (int)k, (int)n, (int)(n * t / nt),
                                  (int)(n * (t + 1) / nt), beta};
-        /* Thread 0's share runs on the caller; a failed spawn runs inline. */
-        if (t > 0)
-            started[t] = pthread_create(&th[t], NULL, few_rows_thread, &jobs[t]) == 0;
-    }
-    few_rows_thread(&jobs[0]);
-    for (int t = 1; t < nt; t++) {
-        if (started[t])
-            pthread_join(th[t], NULL);
-        else
-            few_rows_thread(&jobs[t]);
-    }
+    run_jobs(few_rows_thread, jobs, sizeof *jobs, nt);
 }
 
 /* out[m, n] (+)= a[m, k] · op(w); beta = 1 when out already holds the bias. */
@@ -238,12 +251,30 @@ static float unary_fn(rg_unary f, float alpha, float x) {
     return x;
 }
 
+typedef struct unary_job {
+    const rg_op *op;
+    int64_t lo, hi;
+} unary_job;
+
+static void *unary_range(void *arg) {
+    const unary_job *j = arg;
+    const float *a = rg_host_ptr(&j->op->t[UN_A]);
+    float *out = rg_host_ptr(&j->op->t[UN_OUT]);
+    for (int64_t i = j->lo; i < j->hi; i++)
+        out[i] = unary_fn(j->op->p.un.f, j->op->p.un.param, a[i]);
+    return NULL;
+}
+
+/* Transcendentals (erf, exp, tanh) cost ~20 ns an element and do not
+ * vectorise, so large tensors (EnCodec's ELUs over [64, 32000 x seconds])
+ * are split over the cores. */
 static void cpu_unary(const rg_op *op) {
-    const float *a = rg_host_ptr(&op->t[UN_A]);
-    float *out = rg_host_ptr(&op->t[UN_OUT]);
     int64_t n = rg_tensor_numel(&op->t[UN_A]);
-    for (int64_t i = 0; i < n; i++)
-        out[i] = unary_fn(op->p.un.f, op->p.un.param, a[i]);
+    int nt = thread_count(n, 1 << 16);
+    unary_job jobs[8];
+    for (int t = 0; t < nt; t++)
+        jobs[t] = (unary_job){op, n * t / nt, n * (t + 1) / nt};
+    run_jobs(unary_range, jobs, sizeof *jobs, nt);
 }
 
 static void cpu_norm(const rg_op *op) {
