@@ -28,6 +28,8 @@ Shapes (scaled down in channels so the fixtures stay small):
   --full32k DIR   the real 32 kHz sizes (64 filters, 128-dim latent, LSTM
         1024), random weights, 1 s of audio; for the slow test (~240 MB, not
         committed).
+  --full24k DIR   the real 24 kHz sizes (32 filters, LSTM 512, 32 codebooks
+        of 1024), likewise (~75 MB).
 
 Run from the repository root:  /usr/bin/python3 train/make_encodec_fixtures.py
 """
@@ -70,6 +72,18 @@ SHAPES = {
         "seconds": 0.3 + 123 / 32000,
         "dtype": "F16", "spelling": "parametrizations", "composite": True,
         "low_bandwidth": None,
+    },
+    "full24k": {
+        "config": {
+            "model_type": "encodec", "sampling_rate": 24000, "audio_channels": 1,
+            "num_filters": 32, "hidden_size": 128, "codebook_size": 1024,
+            "upsampling_ratios": [8, 5, 4, 2], "target_bandwidths": [1.5, 3.0, 6.0, 12.0, 24.0],
+            "use_causal_conv": True, "pad_mode": "reflect", "use_conv_shortcut": True,
+            "norm_type": "weight_norm", "normalize": False, "chunk_length_s": None,
+            "overlap": None, "codebook_dim": None, "trim_right_ratio": 1.0,
+        },
+        "seconds": 1.0,
+        "dtype": "F32", "spelling": "legacy", "composite": False, "low_bandwidth": 1.5,
     },
     "full32k": {
         "config": {
@@ -243,10 +257,15 @@ def main():
     parser.add_argument("--out", default="tests/fixtures/encodec")
     parser.add_argument("--full32k", metavar="DIR",
                         help="write only the full-size 32 kHz random model into DIR")
+    parser.add_argument("--full24k", metavar="DIR",
+                        help="write only the full-size 24 kHz random model into DIR")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    if args.full32k:
-        build("full32k", SHAPES["full32k"], args.full32k, seed=32)
+    if args.full32k or args.full24k:
+        if args.full32k:
+            build("full32k", SHAPES["full32k"], args.full32k, seed=32)
+        if args.full24k:
+            build("full24k", SHAPES["full24k"], args.full24k, seed=2424)
         return
     build("24k", SHAPES["24k"], os.path.join(args.out, "24k"), seed=24)
     build("32k", SHAPES["32k"], os.path.join(args.out, "32k"), seed=320)
