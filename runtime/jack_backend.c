@@ -202,8 +202,17 @@ rg_jack *rg_jack_open(const rg_jack_config *cfg, rg_error *err)
     snprintf(j->client_name, sizeof j->client_name, "%s", cfg->client_name ? cfg->client_name : "resonant");
     snprintf(j->server_name, sizeof j->server_name, "%s", cfg->server_name ? cfg->server_name : "");
     if (!open_client(j, err)) {
-        free(j);
-        return NULL;
+        if (!cfg->reconnect) {
+            free(j);
+            return NULL;
+        }
+        /* Start without a server and wait for one: the patch can be loaded
+         * and edited meanwhile; it is rebuilt at the server's rate. */
+        char msg[512];
+        rg_error_format(err, msg, sizeof msg);
+        fprintf(stderr, "resonant: %s; waiting for it (--reconnect)\n", msg);
+        j->rate = 48000;
+        *err = (rg_error){0};
     }
     return j;
 }
@@ -275,6 +284,8 @@ bool rg_jack_start(rg_jack *j, rg_live *lv, rg_error *err)
 {
     j->lv = lv;
     rg_live_set_output_hook(lv, output_hook, j); /* registers the existing outputs */
+    if (!j->client)
+        return true; /* no server yet: rg_jack_poll connects when one appears */
     if (!activate(j, err))
         return false;
     snprintf(j->client_name, sizeof j->client_name, "%s", jack_get_client_name(j->client));

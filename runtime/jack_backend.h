@@ -39,7 +39,9 @@ typedef struct {
 } rg_jack_status;
 
 /* Open the client (not yet running), so the engine can be built at the
- * server's sample rate. */
+ * server's sample rate. With cfg->reconnect and no server running, returns
+ * a backend that connects when one appears (rg_jack_poll); meanwhile the
+ * rate is 48000 and the engine is rebuilt if the server's differs. */
 rg_jack *rg_jack_open(const rg_jack_config *cfg, rg_error *err);
 double rg_jack_sample_rate(const rg_jack *j);
 

@@ -237,8 +237,11 @@ static bool start_audio(session *s, rg_error *err)
         return false;
     rg_jack_status st;
     rg_jack_get_status(s->jack, &st);
-    printf("resonant: JACK client '%s' at %.0f Hz, %d frames per block\n", st.client_name,
-           st.sample_rate, st.buffer_size);
+    if (st.connected)
+        printf("resonant: JACK client '%s' at %.0f Hz, %d frames per block\n", st.client_name,
+               st.sample_rate, st.buffer_size);
+    else
+        printf("resonant: waiting for a JACK server\n");
     return true;
 }
 

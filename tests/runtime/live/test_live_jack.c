@@ -580,6 +580,27 @@ static void acts_as_timebase_master(void **state)
     assert_true(pos.beats_per_bar == 4 && pos.bar >= 2 && pos.beat >= 1 && pos.beat <= 4);
 }
 
+/* With --reconnect the engine may start before the server: it waits, and
+ * its ports appear once jackd is up. */
+static void starts_before_the_server(void **state)
+{
+    (void)state;
+    if (!have_jackd())
+        skip();
+    stop(&jackd_pid);
+    char port[16];
+    start_engine("--reconnect", port);
+    char *jackd[] = {"jackd", "-n", server, "-d", "dummy", "-r", "48000", "-p", "256", NULL};
+    jackd_pid = spawn(jackd, NULL);
+    assert_true(server_up());
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "jack_lsp -s %s 2>/dev/null | grep -q '^%s:out:out_L$'", server, engine_name);
+    bool seen = false;
+    for (double t0 = now_s(); !seen && now_s() - t0 < 15; usleep(100000))
+        seen = system(cmd) == 0;
+    assert_true(seen);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +609,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(survives_the_server_going_away, setup, teardown),
         cmocka_unit_test_setup_teardown(follows_another_timebase_master, setup, teardown),
         cmocka_unit_test_setup_teardown(acts_as_timebase_master, setup, teardown),
+        cmocka_unit_test_setup_teardown(starts_before_the_server, setup, teardown),
     };
     return cmocka_run_group_tests_name("live_jack", tests, NULL, NULL);
 }
