@@ -459,6 +459,34 @@ static int64_t padded_index(int64_t i, int64_t len, rg_pad_mode mode) {
     return (i >= 0 && i < len) ? i : -1;
 }
 
+/* One im2col row: row[t] = xpad[(t0 + t) stride + shift] for t < nt. The
+ * samples that fall inside the signal (all but a few at the edges) are
+ * copied without per-sample padding logic; stride 1 is a memcpy. */
+static void im2col_row(float *row, const float *x, int64_t lin, int64_t t0, int64_t nt,
+                       int64_t shift, const rg_conv1d_params *p) {
+    int64_t s = p->stride;
+    /* Inside: 0 <= (t0 + t) s + shift < lin. */
+    int64_t lo = 0, hi = nt;
+    while (lo < nt && (t0 + lo) * s + shift < 0)
+        lo++;
+    while (hi > lo && (t0 + hi - 1) * s + shift >= lin)
+        hi--;
+    for (int64_t t = 0; t < lo; t++) {
+        int64_t idx = padded_index((t0 + t) * s + shift, lin, p->pad_mode);
+        row[t] = idx < 0 ? 0.0f : x[idx];
+    }
+    const float *src = x + (t0 + lo) * s + shift;
+    if (s == 1)
+        memcpy(row + lo, src, (size_t)(hi - lo) * sizeof *row);
+    else
+        for (int64_t t = lo; t < hi; t++)
+            row[t] = src[(t - lo) * s];
+    for (int64_t t = hi; t < nt; t++) {
+        int64_t idx = padded_index((t0 + t) * s + shift, lin, p->pad_mode);
+        row[t] = idx < 0 ? 0.0f : x[idx];
+    }
+}
+
 /* conv1d = im2col + GEMM, in chunks of output columns so the column matrix
  * stays a few MB whatever the signal length. */
 static rg_status cpu_conv1d(rg_device *dev, const rg_op *op) {
@@ -480,14 +508,9 @@ static rg_status cpu_conv1d(rg_device *dev, const rg_op *op) {
         for (int64_t t0 = 0; t0 < lout; t0 += chunk) {
             int64_t nt = lout - t0 < chunk ? lout - t0 : chunk;
             for (int64_t ci = 0; ci < cin; ci++)
-                for (int64_t kk = 0; kk < k; kk++) {
-                    float *row = col + (ci * k + kk) * nt;
-                    for (int64_t t = 0; t < nt; t++) {
-                        int64_t src = (t0 + t) * p->stride + kk * p->dilation - p->pad_left;
-                        int64_t idx = padded_index(src, lin, p->pad_mode);
-                        row[t] = idx < 0 ? 0.0f : x[ci * lin + idx];
-                    }
-                }
+                for (int64_t kk = 0; kk < k; kk++)
+                    im2col_row(col + (ci * k + kk) * nt, x + ci * lin, lin, t0, nt,
+                               kk * p->dilation - p->pad_left, p);
             /* out[:, t0:t0+nt] = W[cout, rows] · col[rows, nt] (ldc = lout). */
             for (int64_t co = 0; co < cout; co++)
                 for (int64_t t = 0; t < nt; t++)
