@@ -31,6 +31,8 @@
  *   RESONANT_VK_MATMUL=tiled|direct|naive
  *                                 force a Vulkan matmul kernel (benchmarks)
  *   RESONANT_VULKAN_LOADER=<path> use another Vulkan loader library (tests)
+ *   RESONANT_VK_STAGING=1         use staging copies even on host-visible
+ *                                 memory (tests the discrete-GPU path)
  * See docs/tensor-runtime.md for the design and docs/performance.md for
  * measured speeds.
  */

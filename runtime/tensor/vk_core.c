@@ -305,6 +305,11 @@ static bool pick_memory_type(vk_device *vd, uint32_t bits) {
                 vd->mem_type = i;
                 vd->mem_host_visible = (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) &&
                                        (f & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
+                /* RESONANT_VK_STAGING=1 takes the discrete-GPU path (staging
+                 * copies) even on UMA devices, so tests cover it. */
+                const char *st = getenv("RESONANT_VK_STAGING");
+                if (st && strcmp(st, "1") == 0)
+                    vd->mem_host_visible = false;
                 return true;
             }
         }
@@ -972,6 +977,15 @@ static rg_status record_all(rg_device *dev, rg_cmd *cmd) {
         return s;
     if (prof)
         vd->f.vkCmdResetQueryPool(vc->cb, vc->qpool, 0, (uint32_t)cmd->count * 2);
+    /* Staged uploads (copies in earlier submits) and host writes must be
+     * visible to the shaders of this list. */
+    VkMemoryBarrier in = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+    };
+    vd->f.vkCmdPipelineBarrier(vc->cb, VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
+                               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &in, 0, NULL, 0, NULL);
     vk_rec r = {dev, vd, vc, RG_OK};
     for (int i = 0; i < cmd->count && s == RG_OK; i++) {
         if (prof)
