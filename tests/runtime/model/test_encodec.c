@@ -427,8 +427,11 @@ static void test_other_fixture(void **state)
 {
     (void)state;
     const char *dir = getenv("RESONANT_ENCODEC_FIXTURE");
-    if (!dir)
-        skip();
+    if (!dir) {
+        /* Not cmocka's skip(): meson 1.0 reads its "not ok # SKIP" as a failure. */
+        print_message("# not run: set RESONANT_ENCODEC_FIXTURE to a fixture folder\n");
+        return;
+    }
     check_fixture(dir, false);
 }
 
