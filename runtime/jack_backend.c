@@ -170,8 +170,18 @@ static void latency(jack_latency_callback_mode_t mode, void *arg)
 
 /* ---- control thread ---------------------------------------------------------- */
 
+/* libjack's own chatter ("Cannot connect to server socket ...") says the
+ * same as our one-line message: keep it for RESONANT_JACK_VERBOSE=1. */
+static void jack_message(const char *msg)
+{
+    if (getenv("RESONANT_JACK_VERBOSE"))
+        fprintf(stderr, "jack: %s\n", msg);
+}
+
 static bool open_client(rg_jack *j, rg_error *err)
 {
+    jack_set_error_function(jack_message);
+    jack_set_info_function(jack_message);
     jack_status_t status;
     jack_options_t opts = JackNoStartServer | (j->server_name[0] ? JackServerName : 0);
     j->client = j->server_name[0] ? jack_client_open(j->client_name, opts, &status, j->server_name)
