@@ -33,7 +33,7 @@ void rg_error_format(const rg_error *err, char *buf, int size)
 const char *rg_error_code_name(rg_error_code code)
 {
     static const char *names[] = {
-        [RG_OK] = "ok",
+        [RG_ERR_NONE] = "ok",
         [RG_ERR_SYNTAX] = "syntax",
         [RG_ERR_UNKNOWN_TYPE] = "unknown-type",
         [RG_ERR_UNKNOWN_NODE] = "unknown-node",

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 
 typedef enum {
-    RG_OK = 0,
+    RG_ERR_NONE = 0,
     RG_ERR_SYNTAX,        /* unexpected character, missing token, bad escape */
     RG_ERR_UNKNOWN_TYPE,  /* node type not in the registry */
     RG_ERR_UNKNOWN_NODE,  /* a name that no `node` statement declares */

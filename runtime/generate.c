@@ -66,7 +66,7 @@ bool rg_engine_generate(rg_engine *e, rg_job *job, int *ran, rg_error *err)
         atomic_store(&n->regen, false);
         rg_error node_err = {0};
         bool ok = n->type->generate(n, job, &node_err);
-        if (!ok && rg_job_cancelled(job) && node_err.code == RG_OK)
+        if (!ok && rg_job_cancelled(job) && node_err.code == RG_ERR_NONE)
             return false;
         /* Failed or not, these inputs have had their try: a node that
          * failed keeps its previous take and is not retried until its

@@ -313,7 +313,7 @@ static void gen_run(rg_live *lv)
     atomic_store(&g->busy, true);
     bool ok = rg_engine_generate(e, &g->job, NULL, &err);
     atomic_store(&g->busy, false);
-    g->failed = !ok && err.code != RG_OK;
+    g->failed = !ok && err.code != RG_ERR_NONE;
     g->failed_at = changes;
     for (int i = 0; before && i < n; i++) {
         rg_node *node = rg_engine_node(e, i);

@@ -12,10 +12,7 @@
 #include "runtime/model/codes.h"
 #include "runtime/model/encodec.h"
 
-/* graph/error.h and tensor.h both name their zero status RG_OK. */
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 static const char encode_help[] =
     "usage: resonant encode IN.wav -o OUT.codes --model DIR [--bandwidth KBPS | --codebooks N]\n"
@@ -142,7 +139,7 @@ static int open_model(const char *path, rg_device **dev, rg_encodec **model)
 {
     char msg[512] = "";
     rg_status st = rg_device_create(NULL, dev, msg, sizeof msg);
-    if (st != RG_TENSOR_OK) {
+    if (st != RG_OK) {
         fprintf(stderr, "error: no compute device: %s\n", msg);
         return RG_EXIT_INTERNAL;
     }

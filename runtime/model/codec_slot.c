@@ -4,10 +4,7 @@
 
 #include "runtime/audio_file.h"
 
-/* graph/error.h and tensor.h both name their zero status RG_OK. */
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 bool rg_codec_slot_init(rg_codec_slot *s, const char *base_dir, const char *model,
                         rg_error *err)
@@ -28,7 +25,7 @@ bool rg_codec_slot_model(rg_codec_slot *s, rg_encodec **out, rg_error *err)
 {
     if (!s->dev) {
         char msg[512] = "";
-        if (rg_device_create(NULL, &s->dev, msg, sizeof msg) != RG_TENSOR_OK)
+        if (rg_device_create(NULL, &s->dev, msg, sizeof msg) != RG_OK)
             return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "no compute device: %s", msg);
     }
     if (!s->model && !rg_encodec_load(s->path, s->dev, &s->model, err))

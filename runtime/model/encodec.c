@@ -8,11 +8,7 @@
  */
 #include "runtime/model/encodec.h"
 
-/* graph/error.h and tensor.h both call their zero status RG_OK; rename the
- * tensor one in this file so both headers can be used together. */
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 #include <math.h>
 #include <stdio.h>
@@ -211,9 +207,9 @@ static bool upload(loader *ld, const float *data, int ndim, const int64_t *shape
                    rg_tensor *out)
 {
     rg_status st = rg_tensor_create(ld->m->dev, RG_F32, ndim, shape, out);
-    if (st == RG_TENSOR_OK)
+    if (st == RG_OK)
         st = rg_tensor_write_f32(out, data);
-    return st == RG_TENSOR_OK || tensor_failed(ld->m, st, "uploading weights", ld->err);
+    return st == RG_OK || tensor_failed(ld->m, st, "uploading weights", ld->err);
 }
 
 static int64_t count(int ndim, const int64_t *shape)
@@ -496,9 +492,9 @@ static rg_tensor new_tensor(pass *p, rg_dtype dtype, int64_t rows, int64_t cols)
 {
     rg_tensor t = {0};
     int64_t shape[2] = {rows, cols};
-    if (p->st == RG_TENSOR_OK) {
+    if (p->st == RG_OK) {
         p->st = rg_tensor_create(p->m->dev, dtype, 2, shape, &t);
-        if (p->st != RG_TENSOR_OK)
+        if (p->st != RG_OK)
             p->what = "allocating an activation";
     }
     return t;
@@ -506,7 +502,7 @@ static rg_tensor new_tensor(pass *p, rg_dtype dtype, int64_t rows, int64_t cols)
 
 static void check(pass *p, rg_status st, const char *what)
 {
-    if (p->st == RG_TENSOR_OK && st != RG_TENSOR_OK) {
+    if (p->st == RG_OK && st != RG_OK) {
         p->st = st;
         p->what = what;
     }
@@ -525,7 +521,7 @@ static void release(pass *p, rg_tensor t)
 
 static void run(pass *p)
 {
-    if (p->st == RG_TENSOR_OK)
+    if (p->st == RG_OK)
         check(p, rg_cmd_run(p->cmd), "running the codec");
     rg_cmd_reset(p->cmd);
     for (int i = 0; i < p->n_pending; i++)
@@ -538,14 +534,14 @@ static bool pass_begin(pass *p, rg_encodec *m, rg_error *err)
     memset(p, 0, sizeof *p);
     p->m = m;
     rg_status st = rg_cmd_create(m->dev, &p->cmd);
-    return st == RG_TENSOR_OK || tensor_failed(m, st, "creating a command list", err);
+    return st == RG_OK || tensor_failed(m, st, "creating a command list", err);
 }
 
 static bool pass_end(pass *p, rg_error *err)
 {
     run(p);
     rg_cmd_destroy(p->cmd);
-    if (p->st != RG_TENSOR_OK)
+    if (p->st != RG_OK)
         return tensor_failed(p->m, p->st, p->what, err);
     return true;
 }
@@ -692,7 +688,7 @@ static rg_tensor layer_forward(pass *p, const layer *ly, rg_tensor x)
 
 static rg_tensor stack_forward(pass *p, const stack *s, rg_tensor x)
 {
-    for (int i = 0; i < s->n && p->st == RG_TENSOR_OK; i++)
+    for (int i = 0; i < s->n && p->st == RG_OK; i++)
         x = layer_forward(p, &s->layers[i], x);
     return x;
 }
@@ -700,7 +696,7 @@ static rg_tensor stack_forward(pass *p, const stack *s, rg_tensor x)
 static rg_tensor upload_audio(pass *p, const float *audio, int64_t samples)
 {
     rg_tensor x = new_tensor(p, RG_F32, p->m->cfg.audio_channels, samples);
-    if (p->st == RG_TENSOR_OK)
+    if (p->st == RG_OK)
         check(p, rg_tensor_write_f32(&x, audio), "uploading audio");
     return x;
 }
@@ -719,7 +715,7 @@ bool rg_encodec_latent(rg_encodec *m, const float *audio, int64_t samples, float
     if (!check_samples(m, samples, err) || !pass_begin(&p, m, err))
         return false;
     rg_tensor z = stack_forward(&p, &m->encoder, upload_audio(&p, audio, samples));
-    if (p.st == RG_TENSOR_OK)
+    if (p.st == RG_OK)
         check(&p, rg_tensor_read_f32(&z, latent), "reading the latent");
     release(&p, z);
     return pass_end(&p, err);
@@ -740,7 +736,7 @@ bool rg_encodec_encode(rg_encodec *m, const float *audio, int64_t samples, int n
     rg_tensor z_t = rg_tensor_transpose(z, 0, 1); /* [T, D] view */
     check(&p, rg_op_rvq_encode(p.cmd, &z_t, &m->codebooks, &out), "rvq encode");
     run(&p);
-    if (p.st == RG_TENSOR_OK)
+    if (p.st == RG_OK)
         check(&p, rg_tensor_read(&out, codes), "reading codes");
     release(&p, z);
     release(&p, out);
@@ -770,14 +766,14 @@ bool rg_encodec_decode(rg_encodec *m, const int32_t *codes, int n_q, int64_t fra
     if (!check_codes(m, codes, n_q, frames, err) || !pass_begin(&p, m, err))
         return false;
     rg_tensor ids = new_tensor(&p, RG_I32, n_q, frames);
-    if (p.st == RG_TENSOR_OK)
+    if (p.st == RG_OK)
         check(&p, rg_tensor_write(&ids, codes), "uploading codes");
     rg_tensor z = new_tensor(&p, RG_F32, m->cfg.hidden_size, frames);
     rg_tensor z_t = rg_tensor_transpose(z, 0, 1);
     check(&p, rg_op_rvq_decode(p.cmd, &ids, &m->codebooks, &z_t), "rvq decode");
     release(&p, ids);
     rg_tensor y = stack_forward(&p, &m->decoder, z);
-    if (p.st == RG_TENSOR_OK)
+    if (p.st == RG_OK)
         check(&p, rg_tensor_read_f32(&y, audio), "reading audio");
     release(&p, y);
     return pass_end(&p, err);

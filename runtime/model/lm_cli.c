@@ -16,9 +16,7 @@
 #include "runtime/model/encodec.h"
 #include "runtime/model/musicgen.h"
 
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 static const char help[] =
     "usage: resonant generate --model DIR --prompt TEXT [options] -o OUT\n"
@@ -202,7 +200,7 @@ int rg_cli_generate(int argc, char **argv) {
     if (rc != RG_EXIT_OK) return rc < 0 ? RG_EXIT_OK : rc;
     rg_device *dev = NULL;
     char msg[512] = "";
-    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_TENSOR_OK) {
+    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_OK) {
         fprintf(stderr, "resonant generate: no compute device: %s\n", msg);
         return RG_EXIT_INTERNAL;
     }

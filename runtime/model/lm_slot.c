@@ -8,10 +8,7 @@
 #include "runtime/audio_file.h"
 #include "runtime/model/weights.h"
 
-/* graph/error.h and tensor.h both name their zero status RG_OK. */
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 struct rg_lm_entry {
     char path[PATH_MAX];
@@ -60,7 +57,7 @@ static rg_lm_entry *load_entry(const char *path, rg_error *err) {
     }
     snprintf(e->path, sizeof e->path, "%s", path);
     char msg[512] = "";
-    if (rg_device_create(NULL, &e->dev, msg, sizeof msg) != RG_TENSOR_OK) {
+    if (rg_device_create(NULL, &e->dev, msg, sizeof msg) != RG_OK) {
         rg_error_set(err, RG_ERR_INTERNAL, path, 0, 0, "no compute device: %s", msg);
         free(e);
         return NULL;

@@ -15,10 +15,7 @@
  */
 #include "runtime/model/musicgen.h"
 
-/* graph/error.h and tensor.h both call their zero status RG_OK. */
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 #include <math.h>
 #include <stdio.h>
@@ -121,8 +118,8 @@ typedef struct {
 static bool upload(loader *ld, const float *host, rg_dtype dtype, int ndim, const int64_t *shape,
                    const char *name, rg_tensor *out) {
     rg_status st = rg_tensor_create(ld->m->dev, dtype, ndim, shape, out);
-    if (st == RG_TENSOR_OK) st = rg_tensor_write_f32(out, host);
-    return st == RG_TENSOR_OK || tensor_failed(ld->m, st, name, ld->err);
+    if (st == RG_OK) st = rg_tensor_write_f32(out, host);
+    return st == RG_OK || tensor_failed(ld->m, st, name, ld->err);
 }
 
 static bool load(loader *ld, const char *name, rg_dtype dtype, int ndim, const int64_t *shape,
@@ -344,14 +341,14 @@ bool rg_musicgen_condition_ids(rg_musicgen *m, const int32_t *ids, int n, rg_lm_
     rg_tensor *states = calloc(1, sizeof *states);
     rg_cmd *cmd = NULL;
     rg_status st = states ? rg_tensor_create(m->dev, RG_F32, 3, hshape, &hidden) : RG_ERR_OOM;
-    if (st == RG_TENSOR_OK) st = rg_tensor_create(m->dev, RG_F32, 3, cshape, states);
-    if (st == RG_TENSOR_OK) st = rg_cmd_create(m->dev, &cmd);
-    bool ok = st == RG_TENSOR_OK ? rg_t5_encode(m->t5, ids, NULL, 1, n, &hidden, err)
+    if (st == RG_OK) st = rg_tensor_create(m->dev, RG_F32, 3, cshape, states);
+    if (st == RG_OK) st = rg_cmd_create(m->dev, &cmd);
+    bool ok = st == RG_OK ? rg_t5_encode(m->t5, ids, NULL, 1, n, &hidden, err)
                                  : tensor_failed(m, st, "allocating the conditioning", err);
     if (ok) {
         rg_op_matmul(cmd, &hidden, &m->proj_w, &m->proj_b, states, true);
         st = rg_cmd_run(cmd);
-        ok = st == RG_TENSOR_OK || tensor_failed(m, st, "projecting the conditioning", err);
+        ok = st == RG_OK || tensor_failed(m, st, "projecting the conditioning", err);
     }
     rg_cmd_destroy(cmd);
     rg_tensor_destroy(&hidden);
@@ -391,8 +388,8 @@ bool rg_musicgen_condition_states(rg_musicgen *m, const float *states, int len, 
     int64_t shape[3] = {1, len, m->cfg.hidden};
     rg_tensor *t = calloc(1, sizeof *t);
     rg_status st = t ? rg_tensor_create(m->dev, RG_F32, 3, shape, t) : RG_ERR_OOM;
-    if (st == RG_TENSOR_OK) st = rg_tensor_write_f32(t, states);
-    if (st != RG_TENSOR_OK) {
+    if (st == RG_OK) st = rg_tensor_write_f32(t, states);
+    if (st != RG_OK) {
         if (t) rg_tensor_destroy(t);
         free(t);
         return tensor_failed(m, st, "uploading the conditioning", err);
@@ -405,7 +402,7 @@ bool rg_musicgen_condition_states(rg_musicgen *m, const float *states, int len, 
 bool rg_lm_cond_read(const rg_musicgen *m, const rg_lm_cond *c, float *out, rg_error *err) {
     if (c->len == 0) return true;
     rg_status st = rg_tensor_read_f32(c->states, out);
-    return st == RG_TENSOR_OK || tensor_failed(m, st, "reading the conditioning", err);
+    return st == RG_OK || tensor_failed(m, st, "reading the conditioning", err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -463,15 +460,15 @@ static rg_status create(rg_lm_session *s, rg_tensor *t, rg_dtype dt, int nd, int
 static rg_status alloc_activations(rg_lm_session *s) {
     const rg_musicgen_config *c = &s->m->cfg;
     int64_t b = s->batch, d = c->hidden, kv = (int64_t)c->codebooks * c->card;
-    rg_status st = RG_TENSOR_OK;
-    for (int i = S_X; i <= S_TMP && st == RG_TENSOR_OK; i++) st = create(s, &s->t[i], RG_F32, 3, b, 1, d);
-    if (st == RG_TENSOR_OK) st = create(s, &s->t[S_FF], RG_F32, 3, b, 1, c->ffn);
-    if (st == RG_TENSOR_OK) st = create(s, &s->t[S_LOGITS], RG_F32, 3, b, 1, kv);
-    if (st == RG_TENSOR_OK) st = create(s, &s->t[S_DIFF], RG_F32, 2, c->codebooks, c->card, 0);
-    if (st == RG_TENSOR_OK) st = create(s, &s->t[S_MIXED], RG_F32, 2, c->codebooks, c->card, 0);
-    if (st == RG_TENSOR_OK) st = create(s, &s->t[S_IDS_IN], RG_I32, 2, c->codebooks, b, 0);
-    if (st == RG_TENSOR_OK) st = create(s, &s->t[S_IDS_OUT], RG_I32, 1, c->codebooks, 0, 0);
-    if (st == RG_TENSOR_OK) st = create(s, &s->t[S_POS], RG_F32, 2, s->max_steps, d, 0);
+    rg_status st = RG_OK;
+    for (int i = S_X; i <= S_TMP && st == RG_OK; i++) st = create(s, &s->t[i], RG_F32, 3, b, 1, d);
+    if (st == RG_OK) st = create(s, &s->t[S_FF], RG_F32, 3, b, 1, c->ffn);
+    if (st == RG_OK) st = create(s, &s->t[S_LOGITS], RG_F32, 3, b, 1, kv);
+    if (st == RG_OK) st = create(s, &s->t[S_DIFF], RG_F32, 2, c->codebooks, c->card, 0);
+    if (st == RG_OK) st = create(s, &s->t[S_MIXED], RG_F32, 2, c->codebooks, c->card, 0);
+    if (st == RG_OK) st = create(s, &s->t[S_IDS_IN], RG_I32, 2, c->codebooks, b, 0);
+    if (st == RG_OK) st = create(s, &s->t[S_IDS_OUT], RG_I32, 1, c->codebooks, 0, 0);
+    if (st == RG_OK) st = create(s, &s->t[S_POS], RG_F32, 2, s->max_steps, d, 0);
     return st;
 }
 
@@ -483,13 +480,13 @@ static rg_status alloc_caches(rg_lm_session *s) {
     s->ck = calloc((size_t)n, sizeof *s->ck);
     s->cv = calloc((size_t)n, sizeof *s->cv);
     if (!s->kc || !s->vc || !s->ck || !s->cv) return RG_ERR_OOM;
-    rg_status st = RG_TENSOR_OK;
-    for (int i = 0; i < n && st == RG_TENSOR_OK; i++) {
+    rg_status st = RG_OK;
+    for (int i = 0; i < n && st == RG_OK; i++) {
         st = create(s, &s->kc[i], RG_F32, 3, s->batch, s->max_steps, c->hidden);
-        if (st == RG_TENSOR_OK) st = create(s, &s->vc[i], RG_F32, 3, s->batch, s->max_steps, c->hidden);
-        if (st == RG_TENSOR_OK && s->cond_len > 0)
+        if (st == RG_OK) st = create(s, &s->vc[i], RG_F32, 3, s->batch, s->max_steps, c->hidden);
+        if (st == RG_OK && s->cond_len > 0)
             st = create(s, &s->ck[i], RG_F32, 3, 1, s->cond_len, c->hidden);
-        if (st == RG_TENSOR_OK && s->cond_len > 0)
+        if (st == RG_OK && s->cond_len > 0)
             st = create(s, &s->cv[i], RG_F32, 3, 1, s->cond_len, c->hidden);
     }
     return st;
@@ -548,14 +545,14 @@ bool rg_lm_session_create(rg_musicgen *m, const rg_lm_cond *cond, float guidance
     s->n = 1;
     rg_status st = rg_cmd_create(m->dev, &s->cmd);
     const char *what = "allocating the KV cache and activations";
-    if (st == RG_TENSOR_OK) st = alloc_activations(s);
-    if (st == RG_TENSOR_OK) st = alloc_caches(s);
-    if (st == RG_TENSOR_OK) {
+    if (st == RG_OK) st = alloc_activations(s);
+    if (st == RG_OK) st = alloc_caches(s);
+    if (st == RG_OK) {
         what = "preparing positions and cross-attention";
         st = upload_positions(s);
     }
-    if (st == RG_TENSOR_OK && s->cond_len > 0) st = precompute_cross(s, cond);
-    if (st != RG_TENSOR_OK) {
+    if (st == RG_OK && s->cond_len > 0) st = precompute_cross(s, cond);
+    if (st != RG_OK) {
         tensor_failed(m, st, what, err);
         rg_lm_session_free(s);
         return false;
@@ -732,13 +729,13 @@ bool rg_lm_session_step(rg_lm_session *s, const int32_t *in, const rg_lm_samplin
     const rg_musicgen_config *c = &s->m->cfg;
     if (!check_column(s, in, err)) return false;
     rg_status st = upload_column(s, in);
-    if (st == RG_TENSOR_OK) {
+    if (st == RG_OK) {
         rg_cmd_reset(s->cmd);
         record_step(s, sp);
         st = rg_cmd_run(s->cmd);
     }
-    if (st == RG_TENSOR_OK) st = rg_tensor_read(&s->t[S_IDS_OUT], out);
-    if (st != RG_TENSOR_OK) return tensor_failed(s->m, st, "decoding a step", err);
+    if (st == RG_OK) st = rg_tensor_read(&s->t[S_IDS_OUT], out);
+    if (st != RG_OK) return tensor_failed(s->m, st, "decoding a step", err);
     for (int k = 0; k < c->codebooks; k++) { /* the delay pattern */
         int frame = s->pos - k;
         if (frame < 0 || frame >= frames) out[k] = c->card;
@@ -751,10 +748,10 @@ bool rg_lm_session_step(rg_lm_session *s, const int32_t *in, const rg_lm_samplin
 static rg_status alloc_wide(rg_lm_session *s, rg_tensor *w, int n) {
     const rg_musicgen_config *c = &s->m->cfg;
     int64_t b = s->batch;
-    rg_status st = RG_TENSOR_OK;
-    for (int i = S_X; i <= S_TMP && st == RG_TENSOR_OK; i++) st = create(s, &w[i], RG_F32, 3, b, n, c->hidden);
-    if (st == RG_TENSOR_OK) st = create(s, &w[S_FF], RG_F32, 3, b, n, c->ffn);
-    if (st == RG_TENSOR_OK) st = create(s, &w[S_IDS_IN], RG_I32, 2, c->codebooks, b * n, 0);
+    rg_status st = RG_OK;
+    for (int i = S_X; i <= S_TMP && st == RG_OK; i++) st = create(s, &w[i], RG_F32, 3, b, n, c->hidden);
+    if (st == RG_OK) st = create(s, &w[S_FF], RG_F32, 3, b, n, c->ffn);
+    if (st == RG_OK) st = create(s, &w[S_IDS_IN], RG_I32, 2, c->codebooks, b * n, 0);
     return st;
 }
 
@@ -779,8 +776,8 @@ bool rg_lm_session_prefill(rg_lm_session *s, const int32_t *columns, int n, rg_e
         if (!check_column(s, columns + (size_t)j * s->m->cfg.codebooks, err)) return false;
     rg_tensor wide[S_COUNT] = {0};
     rg_status st = alloc_wide(s, wide, n);
-    if (st == RG_TENSOR_OK) st = upload_columns(s, &wide[S_IDS_IN], columns, n);
-    if (st == RG_TENSOR_OK) {
+    if (st == RG_OK) st = upload_columns(s, &wide[S_IDS_IN], columns, n);
+    if (st == RG_OK) {
         rg_cmd_reset(s->cmd);
         s->a = wide;
         s->n = n;
@@ -790,7 +787,7 @@ bool rg_lm_session_prefill(rg_lm_session *s, const int32_t *columns, int n, rg_e
         s->n = 1;
     }
     for (int i = 0; i < S_COUNT; i++) rg_tensor_destroy(&wide[i]);
-    if (st != RG_TENSOR_OK) return tensor_failed(s->m, st, "prefilling the context", err);
+    if (st != RG_OK) return tensor_failed(s->m, st, "prefilling the context", err);
     s->pos += n;
     return true;
 }
@@ -802,7 +799,7 @@ bool rg_lm_session_logits(rg_lm_session *s, int which, float *out, rg_error *err
     else if (which == RG_LM_LOGITS_MIXED) t = s->batch == 2 ? s->t[S_MIXED] : branch_logits(s, 0);
     else return rg_error_set(err, RG_ERR_VALUE, s->m->path, 0, 0, "no such logits in this session");
     rg_status st = rg_tensor_read_f32(&t, out);
-    return st == RG_TENSOR_OK || tensor_failed(s->m, st, "reading logits", err);
+    return st == RG_OK || tensor_failed(s->m, st, "reading logits", err);
 }
 
 /* ------------------------------------------------------------------------ */

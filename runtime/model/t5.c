@@ -7,10 +7,7 @@
  */
 #include "runtime/model/t5.h"
 
-/* graph/error.h and tensor.h both call their zero status RG_OK. */
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 #include <math.h>
 #include <stdio.h>
@@ -87,8 +84,8 @@ static bool load(loader *ld, const char *name, rg_dtype dtype, int ndim, const i
     bool ok = rg_weights_read(ld->w, name, ndim, shape, host, ld->err);
     if (ok) {
         rg_status st = rg_tensor_create(ld->m->dev, dtype, ndim, shape, out);
-        if (st == RG_TENSOR_OK) st = rg_tensor_write_f32(out, host);
-        ok = st == RG_TENSOR_OK || tensor_failed(ld->m, st, name, ld->err);
+        if (st == RG_OK) st = rg_tensor_write_f32(out, host);
+        ok = st == RG_OK || tensor_failed(ld->m, st, name, ld->err);
     }
     free(host);
     return ok;
@@ -257,9 +254,9 @@ static rg_status alloc_activations(encode_pass *p) {
     };
     for (int i = 0; i < A_COUNT; i++) {
         rg_status st = rg_tensor_create(p->m->dev, spec[i].dt, spec[i].nd, spec[i].s, &p->t[spec[i].slot]);
-        if (st != RG_TENSOR_OK) return st;
+        if (st != RG_OK) return st;
     }
-    return RG_TENSOR_OK;
+    return RG_OK;
 }
 
 /* [B, T, H*D] viewed as [B, H, T, D] (no copy). */
@@ -329,16 +326,16 @@ bool rg_t5_encode(rg_t5 *m, const int32_t *ids, const int32_t *mask, int batch, 
     float *bias = build_bias(m, mask, batch, len);
     rg_status st = bias ? rg_cmd_create(m->dev, &p.cmd) : RG_ERR_OOM;
     const char *what = "creating a command list";
-    if (st == RG_TENSOR_OK) {
+    if (st == RG_OK) {
         st = alloc_activations(&p);
         what = "allocating activations";
     }
-    if (st == RG_TENSOR_OK) {
+    if (st == RG_OK) {
         st = rg_tensor_write(&p.t[A_IDS], ids);
-        if (st == RG_TENSOR_OK) st = rg_tensor_write_f32(&p.t[A_BIAS], bias);
+        if (st == RG_OK) st = rg_tensor_write_f32(&p.t[A_BIAS], bias);
         what = "uploading the prompt";
     }
-    if (st == RG_TENSOR_OK) {
+    if (st == RG_OK) {
         record_encoder(&p, out);
         st = rg_cmd_run(p.cmd); /* recording errors are sticky and surface here */
         what = "running the encoder";
@@ -346,5 +343,5 @@ bool rg_t5_encode(rg_t5 *m, const int32_t *ids, const int32_t *mask, int batch, 
     for (int i = 0; i < A_COUNT; i++) rg_tensor_destroy(&p.t[i]);
     rg_cmd_destroy(p.cmd);
     free(bias);
-    return st == RG_TENSOR_OK || tensor_failed(m, st, what, err);
+    return st == RG_OK || tensor_failed(m, st, what, err);
 }

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rg_error err;
     rg_graph *g = rg_patch_parse(rg_builtin_registry(), (const char *)data, size, "fuzz", &err);
     if (!g) {
-        if (err.code == RG_OK || err.line < 0 || err.col < 0 || !memchr(err.message, '\0', sizeof err.message))
+        if (err.code == RG_ERR_NONE || err.line < 0 || err.col < 0 || !memchr(err.message, '\0', sizeof err.message))
             abort(); /* a rejection must say why and where */
         return 0;
     }

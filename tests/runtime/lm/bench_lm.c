@@ -20,9 +20,7 @@
 
 #include "runtime/model/musicgen.h"
 
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 #define FRAME_RATE 50.0 /* MusicGen's EnCodec 32 kHz: 32000 / 640 */
 
@@ -74,7 +72,7 @@ int main(int argc, char **argv) {
     int threads = threads_env ? atoi(threads_env) : 1;
     rg_device *dev;
     char msg[512] = "";
-    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_TENSOR_OK) {
+    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_OK) {
         fprintf(stderr, "no device: %s\n", msg);
         return 2;
     }

@@ -24,9 +24,7 @@
 #include "runtime/model/spm.h"
 #include "runtime/model/t5.h"
 
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 #define STEPS 100
 static const char *const PROMPTS[] = {"dark minimal techno in A minor",
@@ -93,7 +91,7 @@ static int setup(void **state) {
     snprintf(model_dir, sizeof model_dir, "%s/tests/fixtures/lm/tiny", root ? root : ".");
     snprintf(path, sizeof path, "%s/tests/fixtures/lm/expected.safetensors", root ? root : ".");
     char msg[256];
-    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_TENSOR_OK) {
+    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_OK) {
         fprintf(stderr, "# no device: %s\n", msg);
         return -1;
     }
@@ -156,11 +154,11 @@ static void encode_t5(const int32_t *ids, const int32_t *mask, int batch, int le
     int d = rg_t5_get_config(rg_musicgen_t5(model))->d_model;
     int64_t shape[3] = {batch, len, d};
     rg_tensor t;
-    assert_int_equal(rg_tensor_create(dev, RG_F32, 3, shape, &t), RG_TENSOR_OK);
+    assert_int_equal(rg_tensor_create(dev, RG_F32, 3, shape, &t), RG_OK);
     rg_error err = {0};
     if (!rg_t5_encode(rg_musicgen_t5(model), ids, mask, batch, len, &t, &err))
         fail_msg("%s: %s", err.file, err.message);
-    assert_int_equal(rg_tensor_read_f32(&t, out), RG_TENSOR_OK);
+    assert_int_equal(rg_tensor_read_f32(&t, out), RG_OK);
     rg_tensor_destroy(&t);
 }
 

@@ -26,9 +26,7 @@
 #include "runtime/model/safetensors.h"
 #include "runtime/model/spm.h"
 
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 #define NEAR_TIE 1e-4 /* steps whose top-2 logits were closer are not compared */
 
@@ -52,7 +50,7 @@ static int setup(void **state) {
     }
     char path[1100], msg[256];
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
-    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_TENSOR_OK) return -1;
+    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_OK) return -1;
     tolerance = rg_device_backend(dev) == RG_BACKEND_VULKAN ? 1e-3 : 1e-4;
     rg_error err = {0};
     double t0 = now();

@@ -169,7 +169,7 @@ static void test_cancel_between_steps(void **state) {
     rg_job job = {.transport = rg_engine_transport(r.e), .on_progress = cancel_after_three,
                   .user = &calls};
     assert_false(rg_engine_generate(r.e, &job, NULL, &err));
-    assert_int_equal(err.code, RG_OK);
+    assert_int_equal(err.code, RG_ERR_NONE);
     assert_int_equal(calls, 3);
     assert_null(published(&r, "gen"));
     stop(&r);

@@ -17,9 +17,7 @@
 
 #include "runtime/model/encodec.h"
 
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 static double now(void)
 {
@@ -78,7 +76,7 @@ int main(int argc, char **argv)
     }
     rg_device *dev;
     char msg[512] = "";
-    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_TENSOR_OK) {
+    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_OK) {
         fprintf(stderr, "no device: %s\n", msg);
         return 2;
     }

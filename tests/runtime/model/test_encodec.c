@@ -21,9 +21,7 @@
 #include "runtime/model/encodec.h"
 #include "runtime/model/safetensors.h"
 
-#define RG_OK RG_TENSOR_OK
 #include "runtime/tensor/tensor.h"
-#undef RG_OK
 
 /* A code may differ from the reference only where the reference's best and
  * second-best distances were within this fraction of |residual|^2 (float
@@ -445,7 +443,7 @@ int main(void)
         printf("1..0 # SKIP no device for this backend: %s\n", msg);
         return 0;
     }
-    if (st != RG_TENSOR_OK) {
+    if (st != RG_OK) {
         fprintf(stderr, "device: %s: %s\n", rg_status_name(st), msg);
         return 1;
     }
