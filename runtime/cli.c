@@ -18,7 +18,7 @@ int rg_cli_report(const rg_error *err)
     return err->code == RG_ERR_INTERNAL ? RG_EXIT_INTERNAL : RG_EXIT_USER;
 }
 
-static int usage_error(const char *cmd, const char *fmt, const char *arg)
+int rg_cli_usage_error(const char *cmd, const char *fmt, const char *arg)
 {
     fprintf(stderr, "resonant %s: ", cmd);
     fprintf(stderr, fmt, arg);
@@ -73,40 +73,40 @@ static int render_parse(int argc, char **argv, rg_render_options *opt, const cha
         case 'o': opt->out_path = optarg; break;
         case 's':
             if (!parse_positive(optarg, &opt->seconds))
-                return usage_error("render", "--seconds takes a positive number, not '%s'", optarg);
+                return rg_cli_usage_error("render", "--seconds takes a positive number, not '%s'", optarg);
             break;
         case 'b':
             if (!parse_positive(optarg, &opt->bars))
-                return usage_error("render", "--bars takes a positive number, not '%s'", optarg);
+                return rg_cli_usage_error("render", "--bars takes a positive number, not '%s'", optarg);
             break;
         case 'r':
             if (!parse_positive(optarg, &v) || v < 8000 || v > 384000 || v != (int)v)
-                return usage_error("render", "--rate takes a whole number of Hz from 8000 to 384000, not '%s'", optarg);
+                return rg_cli_usage_error("render", "--rate takes a whole number of Hz from 8000 to 384000, not '%s'", optarg);
             opt->rate = (int)v;
             break;
         case 'k':
             if (!parse_positive(optarg, &v) || v > 8192 || v != (int)v)
-                return usage_error("render", "--block takes 1 to 8192 frames, not '%s'", optarg);
+                return rg_cli_usage_error("render", "--block takes 1 to 8192 frames, not '%s'", optarg);
             opt->block = (int)v;
             break;
         case 'f':
             if (!rg_sample_format_parse(optarg, &opt->format))
-                return usage_error("render", "--format takes float, s16 or s24, not '%s'", optarg);
+                return rg_cli_usage_error("render", "--format takes float, s16 or s24, not '%s'", optarg);
             break;
         case 'n': opt->output_node = optarg; break;
         case 'q': opt->progress = false; break;
         case 'R': opt->report = true; break;
         case 'h': fputs(render_help, stdout); return -1;
-        default: return usage_error("render", "unknown option '%s'", argv[optind - 1]);
+        default: return rg_cli_usage_error("render", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
-        return usage_error("render", "%s", optind >= argc ? "which patch? (resonant render PATCH -o OUT)"
+        return rg_cli_usage_error("render", "%s", optind >= argc ? "which patch? (resonant render PATCH -o OUT)"
                                                           : "give one patch file");
     if (!opt->out_path)
-        return usage_error("render", "%s", "where to? (-o OUT.wav)");
+        return rg_cli_usage_error("render", "%s", "where to? (-o OUT.wav)");
     if (opt->seconds > 0 && opt->bars > 0)
-        return usage_error("render", "%s", "give --seconds or --bars, not both");
+        return rg_cli_usage_error("render", "%s", "give --seconds or --bars, not both");
     *patch = argv[optind];
     return RG_EXIT_OK;
 }
@@ -148,7 +148,7 @@ int rg_cli_check(int argc, char **argv)
         return RG_EXIT_OK;
     }
     if (argc != 2 || argv[1][0] == '-')
-        return usage_error("check", "%s", "give one patch file (resonant check PATCH)");
+        return rg_cli_usage_error("check", "%s", "give one patch file (resonant check PATCH)");
     rg_error err = {0};
     rg_graph *g = rg_patch_load(rg_builtin_registry(), argv[1], &err);
     if (!g)
@@ -246,7 +246,7 @@ int rg_cli_nodes(int argc, char **argv)
         } else if (strcmp(argv[i], "--markdown") == 0) {
             md = true;
         } else if (argv[i][0] == '-' || only) {
-            return usage_error("nodes", "unexpected argument '%s'", argv[i]);
+            return rg_cli_usage_error("nodes", "unexpected argument '%s'", argv[i]);
         } else {
             only = argv[i];
         }

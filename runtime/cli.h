@@ -18,6 +18,10 @@ int rg_cli_sync(int argc, char **argv);
 int rg_cli_eval(int argc, char **argv);
 int rg_cli_run(int argc, char **argv); /* runtime/run_cli.c */
 
+/* "resonant CMD: <fmt with arg>" and a pointer to --help on stderr; returns
+ * RG_EXIT_USER. */
+int rg_cli_usage_error(const char *cmd, const char *fmt, const char *arg);
+
 /* Print an error in `file:line:col: error: message` form; return its exit code. */
 int rg_cli_report(const rg_error *err);
 

@@ -17,14 +17,6 @@ typedef struct {
     int bars, rate, meter_num, meter_den;
 } grid_args;
 
-static int usage_error(const char *cmd, const char *fmt, const char *arg)
-{
-    fprintf(stderr, "resonant %s: ", cmd);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry 'resonant %s --help'.\n", cmd);
-    return RG_EXIT_USER;
-}
-
 static bool parse_number(const char *s, double lo, double hi, double *out)
 {
     char *end;
@@ -65,39 +57,39 @@ static int parse_grid_args(const char *cmd, const char *help, int argc, char **a
         case 'k': a->key = optarg; break;
         case 't':
             if (!parse_number(optarg, RG_TEMPO_MIN, RG_TEMPO_MAX, &a->tempo))
-                return usage_error(cmd, "--tempo takes 20 to 999 bpm, not '%s'", optarg);
+                return rg_cli_usage_error(cmd, "--tempo takes 20 to 999 bpm, not '%s'", optarg);
             break;
         case 'H':
             if (!parse_number(optarg, RG_TEMPO_MIN, RG_TEMPO_MAX, &a->hint))
-                return usage_error(cmd, "--hint takes 20 to 999 bpm, not '%s'", optarg);
+                return rg_cli_usage_error(cmd, "--hint takes 20 to 999 bpm, not '%s'", optarg);
             break;
         case 'O':
             if (!parse_number(optarg, 0, 1e6, &a->offset))
-                return usage_error(cmd, "--offset takes seconds, not '%s'", optarg);
+                return rg_cli_usage_error(cmd, "--offset takes seconds, not '%s'", optarg);
             break;
         case 'b':
             if (!parse_number(optarg, 1, 1024, &v) || v != (int)v)
-                return usage_error(cmd, "--bars takes a whole number from 1 to 1024, not '%s'", optarg);
+                return rg_cli_usage_error(cmd, "--bars takes a whole number from 1 to 1024, not '%s'", optarg);
             a->bars = (int)v;
             break;
         case 'r':
             if (!parse_number(optarg, 8000, 384000, &v) || v != (int)v)
-                return usage_error(cmd, "--rate takes a whole number of Hz, not '%s'", optarg);
+                return rg_cli_usage_error(cmd, "--rate takes a whole number of Hz, not '%s'", optarg);
             a->rate = (int)v;
             break;
         case 'm':
             if (!parse_meter(optarg, &a->meter_num, &a->meter_den))
-                return usage_error(cmd, "--meter takes a meter like 4/4 or 7/8, not '%s'", optarg);
+                return rg_cli_usage_error(cmd, "--meter takes a meter like 4/4 or 7/8, not '%s'", optarg);
             break;
         case 'h': fputs(help, stdout); return -1;
-        default: return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        default: return rg_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
-        return usage_error(cmd, "%s", "give one audio file");
+        return rg_cli_usage_error(cmd, "%s", "give one audio file");
     a->in = argv[optind];
     if (!(a->tempo > 0))
-        return usage_error(cmd, "%s", "which tempo? (--tempo BPM)");
+        return rg_cli_usage_error(cmd, "%s", "which tempo? (--tempo BPM)");
     return RG_EXIT_OK;
 }
 
@@ -137,7 +129,7 @@ int rg_cli_sync(int argc, char **argv)
     if (rc)
         return rc < 0 ? RG_EXIT_OK : rc;
     if (!a.out)
-        return usage_error("sync", "%s", "where to? (-o OUT.wav)");
+        return rg_cli_usage_error("sync", "%s", "where to? (-o OUT.wav)");
     rg_error err = {0};
     rg_audio_clip take, out;
     if (!rg_clip_load(a.in, a.rate, &take, &err))
@@ -259,7 +251,7 @@ int rg_cli_eval(int argc, char **argv)
     int root;
     bool minor;
     if (a.key && !parse_key(a.key, &root, &minor))
-        return usage_error("eval", "--key takes a key like \"A minor\" or \"F# major\", not '%s'", a.key);
+        return rg_cli_usage_error("eval", "--key takes a key like \"A minor\" or \"F# major\", not '%s'", a.key);
     rg_error err = {0};
     track t, other;
     if (!load_track(a.in, a.rate, &t, &err))

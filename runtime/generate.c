@@ -9,9 +9,7 @@
 static uint64_t input_signature(const rg_node *n)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
-    uint64_t words[2] = {atomic_load(&n->param_version), 0};
-    for (int w = 0; w < 1; w++)
-        h = (h ^ words[w]) * 0x100000001b3ULL;
+    h = (h ^ atomic_load(&n->param_version)) * 0x100000001b3ULL;
     for (int p = 0; p < n->type->n_inputs; p++) {
         for (int c = 0; c < n->n_in_cables[p]; c++) {
             const rg_data_source *src = &n->data_in[p][c];
