@@ -2,18 +2,15 @@
 
 #include <stdio.h>
 
-#include "runtime/audio_file.h"
+#include "runtime/model/model_path.h"
 
 #include "runtime/tensor/tensor.h"
 
 bool rg_codec_slot_init(rg_codec_slot *s, const char *base_dir, const char *model,
                         rg_error *err)
 {
-    if (!model || !model[0])
-        return rg_error_set(err, RG_ERR_NODE_INIT, NULL, 0, 0,
-                            "no model given (set model=\"path/to/encodec_32khz\", a folder "
-                            "with model.safetensors and config.json)");
-    rg_resolve_path(base_dir, model, s->path, sizeof s->path);
+    if (!rg_model_resolve(base_dir, model, s->path, sizeof s->path, err))
+        return false;
     rg_error probe = {0};
     if (!rg_encodec_probe(s->path, &s->cfg, &probe))
         return rg_error_set(err, RG_ERR_NODE_INIT, NULL, 0, 0, "%s: %s", probe.file,

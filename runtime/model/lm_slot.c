@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "runtime/audio_file.h"
+#include "runtime/model/model_path.h"
 #include "runtime/model/weights.h"
 
 #include "runtime/tensor/tensor.h"
@@ -25,11 +26,8 @@ static rg_lm_entry *cache;
 
 bool rg_lm_slot_init(rg_lm_slot *s, const char *base_dir, const char *model, rg_error *err) {
     s->entry = NULL;
-    if (!model || !model[0])
-        return rg_error_set(err, RG_ERR_NODE_INIT, NULL, 0, 0,
-                            "no model given (set model=\"path/to/musicgen-small\", a folder with "
-                            "model.safetensors, config.json and spiece.model)");
-    rg_resolve_path(base_dir, model, s->path, sizeof s->path);
+    if (!rg_model_resolve(base_dir, model, s->path, sizeof s->path, err))
+        return false;
     rg_weights *w;
     rg_error probe = {0};
     if (!rg_weights_open(s->path, &w, &probe))

@@ -67,6 +67,18 @@ demo_renders_8_seconds() {
         grep -q "8.000 s at 48000 Hz" "$TMP/stderr"
 }
 
+# A model node with no model= loads the shipped default (models/default), so
+# a newcomer's patch needs no model path and nothing is downloaded.
+printf 'tempo 120\nnode t conditioner prompt="techno"\nnode g generator track=drums bars=1 seed=3\nnode d decoder\nnode o output\nt.cond -> g.cond\ng.tokens -> d.tokens\nd.audio -> o.in\n' >"$TMP/model.rpatch"
+default_model_renders() {
+    RESONANT_BACKEND=cpu exit_is 0 "$BIN" render "$TMP/model.rpatch" -o "$TMP/m.wav" --bars 1 &&
+        grep -q "2.000 s at 48000 Hz" "$TMP/stderr"
+}
+default_model_missing() {
+    RESONANT_MODEL="$TMP/no-such-model" exit_is 1 "$BIN" render "$TMP/model.rpatch" -o "$TMP/x.wav" --bars 1 &&
+        grep -q "no-such-model" "$TMP/stderr" && [ ! -e "$TMP/x.wav" ]
+}
+
 sync_then_eval() {
     printf 'tempo 97\nnode c click\nnode o output\nc.out -> o.in\n' >"$TMP/c97.rpatch"
     exit_is 0 "$BIN" render "$TMP/c97.rpatch" -o "$TMP/c97.wav" --bars 8 || return 1
@@ -98,6 +110,8 @@ ok "nodes lists every registered type" nodes_lists_registry
 ok "nodes TYPE describes one type" nodes_one_type
 ok "nodes suggests the nearest type" nodes_unknown_type
 ok "docs/nodes.md is what 'resonant nodes --markdown' prints" docs_match_registry
+ok "a model node without model= uses the shipped default model" default_model_renders
+ok "RESONANT_MODEL naming a missing folder is an error naming it" default_model_missing
 ok "sync puts a 97 bpm take on the 124 bpm grid; eval measures it" sync_then_eval
 ok "sync and eval refuse bad arguments and missing files" sync_bad_args
 ok "the demo patch renders 4 bars at 120 bpm as 8.000 s" demo_renders_8_seconds
