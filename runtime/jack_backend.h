@@ -7,7 +7,7 @@
  *
  * The process callback follows JACK's real-time rules: it reads port
  * pointers through atomics, calls rg_live_process (lock- and allocation-
- * free), and measures its own CPU time. Everything that may block
+ * free), and measures its own time. Everything that may block
  * (registering ports, reconnecting after the server went away, a sample
  * rate change) happens in rg_jack_poll on the control thread. */
 #ifndef RG_JACK_BACKEND_H
@@ -34,7 +34,18 @@ typedef struct {
     int buffer_size;
     uint64_t xruns;
     uint64_t callbacks;
-    double cpu_mean_us, cpu_max_us; /* time spent in our process callback */
+    double cpu_mean_us, cpu_max_us; /* wall time spent in our process callback */
+    /* With RESONANT_RT_DIAGNOSTICS=1 in the environment (off by default:
+     * reading a thread's CPU clock is a system call, ~2 us here): the
+     * callback's own CPU time, which preemption by other processes does not
+     * inflate; `own_overruns` counts blocks whose CPU time exceeded the
+     * block's duration. `rt_allocations` counts malloc-family calls made on
+     * the audio thread inside our callbacks when the allocation probe of the
+     * tests (tests/runtime/live/rt_alloc_probe.c) is preloaded; -1 without it. */
+    bool diagnostics;
+    double thread_cpu_mean_us, thread_cpu_max_us;
+    uint64_t own_overruns;
+    int64_t rt_allocations;
     char client_name[128];
 } rg_jack_status;
 
@@ -54,7 +65,9 @@ void rg_jack_poll(rg_jack *j);
 
 void rg_jack_get_status(const rg_jack *j, rg_jack_status *st);
 
-/* Deactivate and close. The live engine is not called afterwards. */
+/* Deactivate and close. The live engine is not called afterwards. With
+ * diagnostics on, prints the audio thread's summary line to stderr:
+ *   resonant: audio thread: N blocks, CPU mean X us, worst Y us, N over their period, N allocations */
 void rg_jack_close(rg_jack *j);
 
 #endif
