@@ -1,13 +1,17 @@
 #include "runtime/live.h"
 
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "runtime/engine.h"
+#include "runtime/export.h"
 #include "runtime/generate.h"
 #include "runtime/history.h"
 #include "runtime/spsc_ring.h"
@@ -425,23 +429,162 @@ bool rg_live_regen(rg_live *lv, const char *node, rg_error *err)
     return true;
 }
 
+static rg_node *take_node(rg_live *lv, const char *name, rg_error *err);
+
+/* A node published an older take again: subscribers hear /take. */
+static void post_take(rg_live *lv, rg_node *n)
+{
+    rg_live_event ev = {.kind = RG_LIVE_TAKE, .take = (int64_t)take_id(n)};
+    snprintf(ev.node, sizeof ev.node, "%s", n->name);
+    post_event(lv, &ev);
+}
+
 bool rg_live_history(rg_live *lv, const char *node, bool redo, rg_error *err)
 {
-    int idx = rg_engine_find_node(lv->latest->engine, node);
-    if (idx < 0)
-        return rg_error_set(err, RG_ERR_UNKNOWN_NODE, NULL, 0, 0, "unknown node '%s'", node);
-    rg_node *n = rg_engine_node(lv->latest->engine, idx);
-    if (!n->type->generate)
-        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "node '%s' (%s) makes no takes", node,
-                            n->type->name);
+    rg_node *n = take_node(lv, node, err);
+    if (!n)
+        return false;
     gen_pause(lv); /* history belongs to the generation domain */
     bool ok = redo ? rg_history_redo(n, err) : rg_history_undo(n, err);
-    if (ok) {
-        rg_live_event ev = {.kind = RG_LIVE_TAKE, .take = (int64_t)take_id(n)};
-        snprintf(ev.node, sizeof ev.node, "%s", node);
-        post_event(lv, &ev);
-    }
+    if (ok)
+        post_take(lv, n);
     gen_resume(lv);
+    return ok;
+}
+
+/* The node `name` of the newest state if it makes takes; an error that
+ * says which it is not. */
+static rg_node *take_node(rg_live *lv, const char *name, rg_error *err)
+{
+    int idx = rg_engine_find_node(lv->latest->engine, name);
+    if (idx < 0) {
+        rg_error_set(err, RG_ERR_UNKNOWN_NODE, NULL, 0, 0, "unknown node '%s'", name);
+        return NULL;
+    }
+    rg_node *n = rg_engine_node(lv->latest->engine, idx);
+    if (!n->type->generate) {
+        rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "node '%s' (%s) makes no takes", name,
+                     n->type->name);
+        return NULL;
+    }
+    return n;
+}
+
+bool rg_live_select_take(rg_live *lv, const char *node, uint64_t id, rg_error *err)
+{
+    rg_node *n = take_node(lv, node, err);
+    if (!n)
+        return false;
+    gen_pause(lv);
+    bool ok = rg_history_select(n, id, err);
+    if (ok)
+        post_take(lv, n);
+    gen_resume(lv);
+    return ok;
+}
+
+/* Exports only read takes, so they do not cancel a generation pass unless
+ * one is running: then they must (a take being published while it is read
+ * could be freed under the reader), and the pass starts again. */
+static bool gen_hold(rg_live *lv)
+{
+    if (pthread_mutex_trylock(&lv->gen.lock) == 0)
+        return false;
+    gen_pause(lv);
+    return true;
+}
+
+static void gen_release(rg_live *lv, bool cancelled)
+{
+    if (cancelled) {
+        atomic_store(&lv->gen.job.cancel, false);
+        pthread_cond_signal(&lv->gen.wake);
+    }
+    pthread_mutex_unlock(&lv->gen.lock);
+}
+
+static bool export_name(const char *name, rg_error *err)
+{
+    if (rg_export_name_ok(name))
+        return true;
+    return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                        "'%s' is not a plain file name (letters, digits, _ - . only, not starting "
+                        "with '.')", name);
+}
+
+/* The export directory as an absolute path, if it is one. */
+static bool export_dir(const char *dir, char *real, rg_error *err)
+{
+    struct stat st;
+    if (!realpath(dir, real) || stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
+        return rg_error_set(err, RG_ERR_IO, NULL, 0, 0, "the output directory '%s' does not exist",
+                            dir);
+    return true;
+}
+
+bool rg_live_export_take(rg_live *lv, const char *node, const char *dir, const char *name,
+                         char *path, size_t path_size, rg_error *err)
+{
+    char real[PATH_MAX];
+    if (!export_name(name, err))
+        return false;
+    if (!take_node(lv, node, err) || !export_dir(dir, real, err))
+        return false;
+    bool cancelled = gen_hold(lv);
+    bool ok = rg_export_take(lv->latest->engine, node, real, name, path, path_size, err);
+    gen_release(lv, cancelled);
+    return ok;
+}
+
+/* Files written so far by a stems export, removed again if a later one fails. */
+typedef struct {
+    char (*paths)[PATH_MAX];
+    int n;
+} written_files;
+
+static bool export_audio_nodes(rg_engine *e, const char *dir, const char *name, written_files *w,
+                               rg_error *err)
+{
+    for (int i = 0; i < rg_engine_node_count(e); i++) {
+        rg_node *n = rg_engine_node(e, i);
+        rg_data *d = rg_node_published(n, 0);
+        bool audio = d && d->kind == RG_DATA_AUDIO;
+        rg_data_unref(d);
+        if (!audio)
+            continue;
+        char base[256];
+        snprintf(base, sizeof base, "%s-%s", name, n->name);
+        if (!rg_export_take(e, n->name, dir, base, w->paths[w->n], PATH_MAX, err))
+            return false;
+        w->n++;
+    }
+    return true;
+}
+
+bool rg_live_export_stems(rg_live *lv, const char *dir, const char *name,
+                          void (*on_file)(void *user, const char *path), void *user, rg_error *err)
+{
+    char real[PATH_MAX];
+    if (!export_name(name, err))
+        return false;
+    if (!export_dir(dir, real, err))
+        return false;
+    rg_engine *e = lv->latest->engine;
+    written_files w = {calloc((size_t)rg_engine_node_count(e) + 1, sizeof *w.paths), 0};
+    if (!w.paths)
+        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    bool cancelled = gen_hold(lv);
+    bool ok = export_audio_nodes(e, real, name, &w, err);
+    gen_release(lv, cancelled);
+    if (ok && w.n == 0)
+        ok = rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "nothing to export: no node has an audio take yet");
+    for (int i = 0; i < w.n; i++) {
+        if (!ok)
+            unlink(w.paths[i]); /* all or nothing */
+        else if (on_file)
+            on_file(user, w.paths[i]);
+    }
+    free(w.paths);
     return ok;
 }
 

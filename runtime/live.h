@@ -129,6 +129,24 @@ bool rg_live_regen(rg_live *lv, const char *node, rg_error *err);
  * newer) take is published again and what depends on it follows. */
 bool rg_live_history(rg_live *lv, const char *node, bool redo, rg_error *err);
 
+/* Publish the take `id` of `node`'s history again (rg_history_select): it
+ * plays from the next bar line, as a regenerated take does, and what depends
+ * on it follows. Fails (nothing changes) for an unknown node or id. */
+bool rg_live_select_take(rg_live *lv, const char *node, uint64_t id, rg_error *err);
+
+/* Write the audio of `node`'s current take into the existing directory
+ * `dir` as NAME.wav (runtime/export.h: plain names only, never overwriting;
+ * a generator exports its decoder's audio). `path` receives the absolute
+ * path written. */
+bool rg_live_export_take(rg_live *lv, const char *node, const char *dir, const char *name,
+                         char *path, size_t path_size, rg_error *err);
+
+/* Every node's audio take as DIR/NAME-NODE.wav. All or nothing: if one file
+ * cannot be written, those written before it are removed. `on_file` hears
+ * each path once all are written. */
+bool rg_live_export_stems(rg_live *lv, const char *dir, const char *name,
+                          void (*on_file)(void *user, const char *path), void *user, rg_error *err);
+
 /* Whether the worker has nothing to do: every take is up to date (or the
  * last attempt failed and nothing changed since). */
 bool rg_live_generation_idle(rg_live *lv);

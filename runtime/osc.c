@@ -43,11 +43,13 @@ struct rg_osc {
     sync_waiter waiters[MAX_SYNC_WAITERS];
     unsigned char packet[RG_OSC_MAX_PACKET];
     rg_osc_stats stats;
+    char *out_dir;
 };
 
 rg_live *rg_osc_live(rg_osc *o) { return o->lv; }
 int rg_osc_port(const rg_osc *o) { return o->port; }
 void rg_osc_get_stats(const rg_osc *o, rg_osc_stats *st) { *st = o->stats; }
+const char *rg_osc_out_dir(const rg_osc *o) { return o->out_dir; }
 
 /* ---- setup ----------------------------------------------------------------- */
 
@@ -175,6 +177,12 @@ rg_osc *rg_osc_new(rg_live *lv, const rg_osc_config *cfg, rg_error *err)
     for (int i = 0; i < RG_OSC_MAX_CLIENTS; i++)
         o->conns[i].fd = -1;
     struct in_addr ip;
+    o->out_dir = strdup(cfg->out_dir ? cfg->out_dir : rg_live_base_dir(lv));
+    if (!o->out_dir) {
+        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+        rg_osc_free(o);
+        return NULL;
+    }
     if (!parse_config(o, cfg, &ip, err) || !open_sockets(o, &ip, cfg->port, err)) {
         rg_osc_free(o);
         return NULL;
@@ -209,6 +217,7 @@ void rg_osc_free(rg_osc *o)
         close(o->udp_fd);
     if (o->tcp_fd >= 0)
         close(o->tcp_fd);
+    free(o->out_dir);
     free(o);
 }
 
@@ -260,10 +269,14 @@ void rg_osc_send(rg_osc *o, const rg_osc_peer *to, const char *path, lo_message 
     free(data);
 }
 
-void rg_osc_reply_done(rg_osc_cmd *c)
+void rg_osc_reply_done(rg_osc_cmd *c) { rg_osc_reply_done_with(c, NULL, 0); }
+
+void rg_osc_reply_done_with(rg_osc_cmd *c, const char *const *results, int n)
 {
     lo_message m = lo_message_new();
     lo_message_add_string(m, c->path);
+    for (int i = 0; i < n; i++)
+        lo_message_add_string(m, results[i]);
     rg_osc_send(c->o, c->from, "/done", m);
     lo_message_free(m);
 }

@@ -28,6 +28,7 @@ typedef struct {
     int port;            /* 0 picks a free port (the same for UDP and TCP) */
     const char *allow[RG_OSC_MAX_ALLOW]; /* CIDRs allowed to talk; none = anyone who can reach it */
     int n_allow;
+    const char *out_dir; /* where /take/export and /export write; NULL = the patch directory */
 } rg_osc_config;
 
 rg_osc *rg_osc_new(rg_live *lv, const rg_osc_config *cfg, rg_error *err);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "graph/patch.h"
 #include "runtime/osc_internal.h"
@@ -443,6 +444,79 @@ static bool history_step(rg_osc_cmd *c, bool redo)
 static bool cmd_undo(rg_osc_cmd *c) { return history_step(c, false); }
 static bool cmd_redo(rg_osc_cmd *c) { return history_step(c, true); }
 
+/* /take/select node id: the take of that id (from a /take event) plays
+ * again from the next bar line, as undo and redo do. */
+static bool cmd_take_select(rg_osc_cmd *c)
+{
+    if (!check_args(c, "sn", ",si node take-id"))
+        return false;
+    double id = number(c->types[1], c->argv[1]);
+    if (!(id >= 1 && id == floor(id) && id < 9e15))
+        return fail(c, "a take id is a whole number from 1 (as /take reports it), not %g", id);
+    rg_error err = {0};
+    if (!rg_live_select_take(rg_osc_live(c->o), str_arg(c, 0), (uint64_t)id, &err))
+        return fail_err(c, &err);
+    rg_osc_reply_done(c);
+    return true;
+}
+
+/* /take/export node name: the node's take as NAME.wav in the output
+ * directory; /done carries the path written. */
+static bool cmd_take_export(rg_osc_cmd *c)
+{
+    if (!check_args(c, "ss", ",ss node name"))
+        return false;
+    char path[PATH_MAX];
+    rg_error err = {0};
+    if (!rg_live_export_take(rg_osc_live(c->o), str_arg(c, 0), rg_osc_out_dir(c->o), str_arg(c, 1),
+                             path, sizeof path, &err))
+        return fail_err(c, &err);
+    const char *results[] = {path};
+    rg_osc_reply_done_with(c, results, 1);
+    return true;
+}
+
+typedef struct {
+    char **paths;
+    int n;
+} path_list;
+
+static void add_path(void *user, const char *path)
+{
+    path_list *l = user;
+    char **grown = realloc(l->paths, (size_t)(l->n + 1) * sizeof *grown);
+    if (!grown)
+        return;
+    l->paths = grown;
+    if ((l->paths[l->n] = strdup(path)))
+        l->n++;
+}
+
+/* /export [name]: every track's audio take as NAME-NODE.wav (the default
+ * name is the local time, export-YYYYMMDD-HHMMSS); /done lists the paths. */
+static bool cmd_export(rg_osc_cmd *c)
+{
+    if (c->argc > 1 || (c->argc == 1 && !is_string(c->types[0])))
+        return fail(c, "expects an optional ,s name; got ,%s", c->types);
+    char name[64];
+    if (c->argc == 0) {
+        time_t now = time(NULL);
+        strftime(name, sizeof name, "export-%Y%m%d-%H%M%S", localtime(&now));
+    }
+    path_list files = {0};
+    rg_error err = {0};
+    bool ok = rg_live_export_stems(rg_osc_live(c->o), rg_osc_out_dir(c->o),
+                                   c->argc ? str_arg(c, 0) : name, add_path, &files, &err);
+    if (ok)
+        rg_osc_reply_done_with(c, (const char *const *)files.paths, files.n);
+    else
+        fail_err(c, &err);
+    for (int i = 0; i < files.n; i++)
+        free(files.paths[i]);
+    free(files.paths);
+    return ok;
+}
+
 /* A handler answers the sender itself on success (/done, /pong, ...) and
  * returns false with the reason in c->why for a /fail. */
 typedef struct {
@@ -469,6 +543,9 @@ static const command commands[] = {
     {"/lock", cmd_lock},
     {"/undo", cmd_undo},
     {"/redo", cmd_redo},
+    {"/take/select", cmd_take_select},
+    {"/take/export", cmd_take_export},
+    {"/export", cmd_export},
 };
 
 /* ---- /<node>/<param> --------------------------------------------------------- */

@@ -36,6 +36,12 @@ rg_live *rg_osc_live(rg_osc *o);
 void rg_osc_send(rg_osc *o, const rg_osc_peer *to, const char *path, lo_message m);
 void rg_osc_reply_done(rg_osc_cmd *c);
 void rg_osc_reply_fail(rg_osc_cmd *c);
+/* `/done ,s... ADDRESS RESULT...`: a /done that carries results (the
+ * paths an export wrote). */
+void rg_osc_reply_done_with(rg_osc_cmd *c, const char *const *results, int n);
+
+/* Where exports go (rg_osc_config.out_dir). */
+const char *rg_osc_out_dir(const rg_osc *o);
 
 /* Subscriptions (/notify) and /sync waiters, kept by osc.c. */
 bool rg_osc_subscribe(rg_osc *o, const rg_osc_peer *p, bool on, char *why, int why_size);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,8 @@ static const char run_help[] =
     "      --osc-listen ADDR   address to listen on (default 127.0.0.1; 0.0.0.0 for the LAN)\n"
     "      --osc-allow CIDR    only accept OSC from these addresses (repeatable)\n"
     "      --no-osc            no OSC server\n"
+    "      --out-dir DIR       where /take/export and /export write WAV files (default: the\n"
+    "                          patch's directory)\n"
     "      --seconds S         stop after S seconds (default: run until interrupted)\n"
     "  -h, --help              this help\n"
     "\n"
@@ -66,7 +69,7 @@ static int usage_error(const char *fmt, const char *arg)
 }
 
 enum { O_JACK_NAME = 256, O_JACK_SERVER, O_AUTO, O_RECONNECT, O_TBM, O_NOFOLLOW, O_NOJACK,
-       O_RATE, O_PORT, O_LISTEN, O_ALLOW, O_NOOSC, O_SECONDS };
+       O_RATE, O_PORT, O_LISTEN, O_ALLOW, O_NOOSC, O_SECONDS, O_OUTDIR };
 
 static int parse_number_opt(const char *name, const char *arg, double lo, double hi, double *out)
 {
@@ -95,6 +98,7 @@ static int parse_one(run_options *o, int c)
     case O_NOJACK: o->no_jack = true; break;
     case O_NOOSC: o->no_osc = true; break;
     case O_LISTEN: o->osc.listen = optarg; break;
+    case O_OUTDIR: o->osc.out_dir = optarg; break;
     case O_RATE:
         if ((rc = parse_number_opt("--rate", optarg, 8000, 384000, &v)) == RG_EXIT_OK)
             o->rate = (int)v;
@@ -126,6 +130,7 @@ static int run_parse(int argc, char **argv, run_options *o)
         {"osc-port", required_argument, 0, O_PORT}, {"osc-listen", required_argument, 0, O_LISTEN},
         {"osc-allow", required_argument, 0, O_ALLOW}, {"no-osc", no_argument, 0, O_NOOSC},
         {"seconds", required_argument, 0, O_SECONDS}, {"help", no_argument, 0, 'h'},
+        {"out-dir", required_argument, 0, O_OUTDIR},
         {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
@@ -140,6 +145,9 @@ static int run_parse(int argc, char **argv, run_options *o)
     if (optind != argc - 1)
         return usage_error("%s", optind >= argc ? "which patch? (resonant run PATCH)" : "give one patch file");
     o->patch = argv[optind];
+    struct stat st;
+    if (o->osc.out_dir && (stat(o->osc.out_dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return usage_error("--out-dir '%s' is not a directory", o->osc.out_dir);
     return RG_EXIT_OK;
 }
 

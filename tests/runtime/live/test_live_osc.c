@@ -7,6 +7,7 @@
  * Threads: a control thread runs rg_osc_poll; the test thread is the OSC
  * client and, when it says so, the audio thread (rec_run). */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 
 #include <cmocka.h>
 #include <lo/lo.h>
+#include <sndfile.h>
 
 #include "runtime/audio_file.h"
 #include "runtime/osc.h"
@@ -36,6 +38,7 @@ static const char test_patch[] =
 
 typedef struct {
     char dir[64];
+    char out_dir[96]; /* where exports go: inside dir */
     rg_live *lv;
     rg_osc *osc;
     pthread_t control;
@@ -67,7 +70,9 @@ static int setup(void **state)
     f->lv = rg_live_new(g, RATE, f->dir, &err);
     rg_graph_free(g);
     assert_non_null(f->lv);
-    rg_osc_config cfg = {.port = 0};
+    snprintf(f->out_dir, sizeof f->out_dir, "%s/exports", f->dir);
+    assert_int_equal(mkdir(f->out_dir, 0755), 0);
+    rg_osc_config cfg = {.port = 0, .out_dir = f->out_dir};
     f->osc = rg_osc_new(f->lv, &cfg, &err);
     assert_non_null(f->osc);
     rec_init(&f->rec, f->lv, 4.0);
@@ -154,7 +159,7 @@ static bool read_full(int fd, void *buf, size_t n)
 typedef struct {
     char path[64];
     char types[16];
-    char s[2][512];  /* the first two string arguments */
+    char s[4][512];  /* the first four string arguments */
     double num;      /* the first numeric argument */
 } reply;
 
@@ -186,7 +191,7 @@ static bool next_reply(fixture *f, bool tcp, reply *r)
     bool got_num = false;
     for (int i = 0; i < lo_message_get_argc(m); i++) {
         char t = r->types[i];
-        if (t == 's' && ns < 2)
+        if (t == 's' && ns < 4)
             snprintf(r->s[ns++], sizeof r->s[0], "%s", &argv[i]->s);
         else if (!got_num && (t == 'i' || t == 'f' || t == 'd' || t == 'h')) {
             r->num = t == 'i' ? argv[i]->i : t == 'f' ? argv[i]->f : t == 'd' ? argv[i]->d : (double)argv[i]->h;
@@ -550,6 +555,210 @@ static void takes_and_regen(void **state)
     assert_true(rg_live_generation_idle(f->lv));
 }
 
+/* A stereo float WAV of `frames` frames at RATE whose samples say where
+ * they are (left k/frames, right -k/frames, times `scale`). */
+static void write_ramp(const char *path, int frames, float scale)
+{
+    rg_error err = {0};
+    rg_audio_writer *w = rg_writer_open(path, 2, RATE, RG_SAMPLE_FLOAT, &err);
+    assert_non_null(w);
+    float *x = malloc((size_t)frames * 2 * sizeof *x);
+    for (int k = 0; k < frames; k++) {
+        x[2 * k] = scale * (float)k / (float)frames;
+        x[2 * k + 1] = -scale * (float)k / (float)frames;
+    }
+    assert_true(rg_writer_write(w, x, frames, &err));
+    assert_true(rg_writer_close(w, &err));
+    free(x);
+}
+
+/* A written export: a valid WAV (read back with libsndfile) of the take's
+ * length and samples. */
+static void check_export(const char *path, int frames, float scale)
+{
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(path, SFM_READ, &info);
+    if (!sf)
+        fail_msg("%s: %s", path, sf_strerror(NULL));
+    assert_int_equal(info.frames, frames);
+    assert_int_equal(info.channels, 2);
+    assert_int_equal(info.samplerate, RATE);
+    assert_int_equal(info.format & SF_FORMAT_TYPEMASK, SF_FORMAT_WAV);
+    float *x = malloc((size_t)frames * 2 * sizeof *x);
+    assert_int_equal(sf_readf_float(sf, x, frames), frames);
+    sf_close(sf);
+    for (int k = 0; k < frames; k += 97)
+        assert_float_equal(x[2 * k], scale * (float)k / (float)frames, 1e-7);
+    free(x);
+}
+
+/* Files in a directory (not counting . and ..). */
+static int count_files(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* Replies until `path` arrives; a /take on the way is a failure (a command
+ * that failed must not have changed any take). */
+static void no_take_before(fixture *f, const char *path)
+{
+    reply r;
+    for (int i = 0; i < 50; i++) {
+        assert_true(next_reply(f, false, &r));
+        if (!strcmp(r.path, "/take"))
+            fail_msg("a /take for '%s' came after a command that failed", r.s[0]);
+        if (!strcmp(r.path, path))
+            return;
+    }
+    fail_msg("no %s", path);
+}
+
+/* Two takes of a file_in (the file read twice); the take id of each. */
+static void two_takes(fixture *f, const char *node, int *first, int *second)
+{
+    reply r;
+    assert_true(wait_for(f, false, "/take", &r));
+    assert_string_equal(r.s[0], node);
+    *first = (int)r.num;
+    expect_done(f, false, "/regen", make("s", node));
+    assert_true(wait_for(f, false, "/take", &r));
+    *second = (int)r.num;
+    assert_true(*second != *first);
+}
+
+/* /take/select publishes a take of the history again (a /take follows);
+ * every bad input is a /fail that changes nothing. */
+static void take_select(void **state)
+{
+    fixture *f = *state;
+    char wav[256];
+    snprintf(wav, sizeof wav, "%s/loop.wav", f->dir);
+    write_ramp(wav, 4800, 0.5f);
+    expect_done(f, false, "/notify", make("i", 1));
+    expect_done(f, false, "/node/add", make("ssss", "loop", "file_in", "path", "loop.wav"));
+    int first, second;
+    two_takes(f, "loop", &first, &second);
+
+    expect_done(f, false, "/take/select", make("si", "loop", first));
+    reply r;
+    assert_true(wait_for(f, false, "/take", &r));
+    assert_string_equal(r.s[0], "loop");
+    assert_int_equal((int)r.num, first);
+    /* Now at the older take: nothing earlier, the second one later. */
+    expect_fail(f, false, "/undo", make("s", "loop"), "no earlier take");
+
+    expect_fail(f, false, "/take/select", make("si", "nobody", first), "unknown node 'nobody'");
+    expect_fail(f, false, "/take/select", make("si", "low", first), "makes no takes");
+    expect_fail(f, false, "/take/select", make("si", "loop", second + 1000), "no take");
+    expect_fail(f, false, "/take/select", make("si", "loop", 0), "whole number");
+    expect_fail(f, false, "/take/select", make("sf", "loop", 1.5), "whole number");
+    expect_fail(f, false, "/take/select", make("ss", "loop", "x"), "expects ,si");
+    expect_fail(f, false, "/take/select", make("s", "loop"), "expects ,si");
+    send_msg(f, false, "/ping", make(""));
+    no_take_before(f, "/pong");
+    expect_fail(f, false, "/undo", make("s", "loop"), "no earlier take");
+    /* A whole float is an id too (TouchOSC sends floats). */
+    expect_done(f, false, "/take/select", make("sf", "loop", (double)second));
+    assert_true(wait_for(f, false, "/take", &r));
+    assert_int_equal((int)r.num, second);
+    expect_fail(f, false, "/redo", make("s", "loop"), "no later take");
+}
+
+/* /take/export and /export: valid WAVs of the take's length in the output
+ * directory, never overwriting, and no name or link leads out of it. */
+static void take_and_stem_export(void **state)
+{
+    fixture *f = *state;
+    char wav[256], path[PATH_MAX + 64];
+    expect_fail(f, false, "/export", make("s", "early"), "nothing to export");
+    snprintf(wav, sizeof wav, "%s/loop.wav", f->dir);
+    write_ramp(wav, 4800, 0.5f);
+    snprintf(wav, sizeof wav, "%s/loop2.wav", f->dir);
+    write_ramp(wav, 7200, 0.25f);
+    expect_done(f, false, "/notify", make("i", 1));
+    expect_done(f, false, "/node/add", make("ssss", "loop", "file_in", "path", "loop.wav"));
+    reply r;
+    assert_true(wait_for(f, false, "/take", &r));
+    expect_done(f, false, "/node/add", make("ssss", "loop2", "file_in", "path", "loop2.wav"));
+    assert_true(wait_for(f, false, "/take", &r));
+    char real[PATH_MAX];
+    assert_non_null(realpath(f->out_dir, real));
+
+    send_msg(f, false, "/take/export", make("ss", "loop", "mine"));
+    assert_true(wait_for(f, false, "/done", &r));
+    assert_string_equal(r.types, "ss");
+    snprintf(path, sizeof path, "%s/mine.wav", real);
+    assert_string_equal(r.s[1], path);
+    check_export(path, 4800, 0.5f);
+    /* The same name again: a new file, the first one untouched. */
+    send_msg(f, false, "/take/export", make("ss", "loop2", "mine"));
+    assert_true(wait_for(f, false, "/done", &r));
+    snprintf(path, sizeof path, "%s/mine-2.wav", real);
+    assert_string_equal(r.s[1], path);
+    check_export(path, 7200, 0.25f);
+    snprintf(path, sizeof path, "%s/mine.wav", real);
+    check_export(path, 4800, 0.5f);
+
+    /* A link planted in the output directory is not followed out of it. */
+    char link[512], outside[512];
+    snprintf(outside, sizeof outside, "%s/outside.wav", f->dir);
+    snprintf(link, sizeof link, "%s/evil.wav", f->out_dir);
+    assert_int_equal(symlink(outside, link), 0);
+    send_msg(f, false, "/take/export", make("ss", "loop", "evil"));
+    assert_true(wait_for(f, false, "/done", &r));
+    snprintf(path, sizeof path, "%s/evil-2.wav", real);
+    assert_string_equal(r.s[1], path);
+    assert_int_equal(access(outside, F_OK), -1);
+
+    int files = count_files(f->out_dir), in_dir = count_files(f->dir);
+    const char *bad[] = {"../x", "/abs", "a/b", ".hidden", "", "..", "x y", "a\\b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        expect_fail(f, false, "/take/export", make("ss", "loop", bad[i]), "not a plain file name");
+        expect_fail(f, false, "/export", make("s", bad[i]), "not a plain file name");
+    }
+    expect_fail(f, false, "/take/export", make("ss", "nobody", "x"), "unknown node 'nobody'");
+    expect_fail(f, false, "/take/export", make("ss", "low", "x"), "makes no takes");
+    expect_fail(f, false, "/take/export", make("s", "loop"), "expects ,ss");
+    expect_fail(f, false, "/export", make("i", 3), "optional ,s name");
+    expect_fail(f, false, "/export", make("ss", "a", "b"), "optional ,s name");
+    assert_int_equal(count_files(f->out_dir), files);
+    assert_int_equal(count_files(f->dir), in_dir);
+    assert_int_equal(access("/abs.wav", F_OK), -1);
+
+    /* Stems: every audio take, NAME-NODE.wav, all paths in the /done. */
+    send_msg(f, false, "/export", make("s", "set"));
+    assert_true(wait_for(f, false, "/done", &r));
+    assert_string_equal(r.types, "sss");
+    snprintf(path, sizeof path, "%s/set-loop.wav", real);
+    assert_string_equal(r.s[1], path);
+    check_export(path, 4800, 0.5f);
+    snprintf(path, sizeof path, "%s/set-loop2.wav", real);
+    assert_string_equal(r.s[2], path);
+    check_export(path, 7200, 0.25f);
+    /* Without a name: the time of day. */
+    send_msg(f, false, "/export", make(""));
+    assert_true(wait_for(f, false, "/done", &r));
+    assert_string_equal(r.types, "sss");
+    assert_non_null(strstr(r.s[1], "/export-"));
+    assert_non_null(strstr(r.s[1], "-loop.wav"));
+    check_export(r.s[1], 4800, 0.5f);
+
+    /* The output directory gone: a /fail that says so, nothing written. */
+    char moved[256];
+    snprintf(moved, sizeof moved, "%s/moved", f->dir);
+    assert_int_equal(rename(f->out_dir, moved), 0);
+    in_dir = count_files(f->dir);
+    expect_fail(f, false, "/take/export", make("ss", "loop", "x"), "does not exist");
+    expect_fail(f, false, "/export", make("s", "x"), "does not exist");
+    assert_int_equal(count_files(f->dir), in_dir);
+}
+
 /* --osc-allow: a sender outside every range gets nothing; the packet is
  * counted as denied. The server runs on this thread, so no timing. */
 static void allow_list_filters_senders(void **state)
@@ -602,6 +811,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(patch_paths_are_confined, setup, teardown),
         cmocka_unit_test_setup_teardown(tcp_flood_gets_every_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(takes_and_regen, setup, teardown),
+        cmocka_unit_test_setup_teardown(take_select, setup, teardown),
+        cmocka_unit_test_setup_teardown(take_and_stem_export, setup, teardown),
         cmocka_unit_test(allow_list_filters_senders),
     };
     return cmocka_run_group_tests_name("live_osc", tests, NULL, NULL);
