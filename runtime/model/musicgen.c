@@ -25,6 +25,7 @@
 
 #include "runtime/model/spm.h"
 #include "runtime/model/t5.h"
+#include "runtime/model/track_context.h"
 #include "runtime/model/weights.h"
 
 #define LN_EPS 1e-5f /* nn.LayerNorm's default, which MusicGen keeps */
@@ -50,6 +51,7 @@ struct rg_musicgen {
     dec_layer *layers;
     rg_tensor out_ln_w, out_ln_b;
     rg_tensor heads;                  /* the K lm_heads stacked: [K * card, hidden] */
+    rg_track_weights *track;          /* NULL: a plain MusicGen */
 };
 
 static bool tensor_failed(const rg_musicgen *m, rg_status st, const char *what, rg_error *err) {
@@ -260,7 +262,8 @@ static bool load_parts(rg_musicgen *m, rg_weights *w, rg_dtype wtype, rg_error *
                             "not a MusicGen checkpoint: no decoder.* tensors");
     if (!read_config(w, &m->cfg, err) || !load_decoder(&ld)) return false;
     rg_weights_select(w, "", ""); /* enc_to_dec_proj is at the top level */
-    return load_projection(&ld);
+    return load_projection(&ld) && rg_track_load(w, m->dev, wtype, m->cfg.hidden, m->cfg.card,
+                                                 m->cfg.codebooks, &m->track, err);
 }
 
 bool rg_musicgen_load(const char *path, rg_device *dev, const rg_musicgen_options *opt,
@@ -303,6 +306,7 @@ void rg_musicgen_free(rg_musicgen *m) {
     for (size_t i = 0; i < sizeof rest / sizeof *rest; i++) rg_tensor_destroy(rest[i]);
     rg_t5_free(m->t5);
     rg_spm_free(m->spm);
+    rg_track_free(m->track);
     free(m);
 }
 
@@ -329,8 +333,7 @@ void rg_lm_cond_free(rg_lm_cond *c) {
 /* states = enc_to_dec_proj(T5(ids)); the mask is all ones for one prompt. */
 bool rg_musicgen_condition_ids(rg_musicgen *m, const int32_t *ids, int n, rg_lm_cond *out,
                                rg_error *err) {
-    out->states = NULL;
-    out->len = 0;
+    *out = (rg_lm_cond){0};
     if (n == 0) return true; /* the null condition */
     if (n < 0 || n > RG_T5_MAX_TOKENS)
         return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
@@ -364,8 +367,7 @@ bool rg_musicgen_condition_ids(rg_musicgen *m, const int32_t *ids, int n, rg_lm_
 
 bool rg_musicgen_condition_text(rg_musicgen *m, const char *prompt, rg_lm_cond *out,
                                 rg_error *err) {
-    out->states = NULL;
-    out->len = 0;
+    *out = (rg_lm_cond){0};
     if (!m->spm)
         return rg_error_set(err, RG_ERR_NODE_INIT, m->path, 0, 0,
                             "no spiece.model beside the weights: cannot tokenise prompts");
@@ -380,8 +382,7 @@ bool rg_musicgen_condition_text(rg_musicgen *m, const char *prompt, rg_lm_cond *
 
 bool rg_musicgen_condition_states(rg_musicgen *m, const float *states, int len, rg_lm_cond *out,
                                   rg_error *err) {
-    out->states = NULL;
-    out->len = 0;
+    *out = (rg_lm_cond){0};
     if (len == 0) return true;
     if (len < 0 || len > RG_T5_MAX_TOKENS)
         return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0, "conditioning of %d tokens", len);
@@ -406,6 +407,105 @@ bool rg_lm_cond_read(const rg_musicgen *m, const rg_lm_cond *c, float *out, rg_e
 }
 
 /* ------------------------------------------------------------------------ */
+/* Track context                                                            */
+/* ------------------------------------------------------------------------ */
+
+int rg_musicgen_track_roles(const rg_musicgen *m) { return m->track ? m->track->roles : 0; }
+
+int rg_musicgen_track_role(const rg_musicgen *m, const char *name) {
+    for (int i = 0; name && i < rg_musicgen_track_roles(m); i++)
+        if (strcmp(m->track->role_names[i], name) == 0) return i;
+    return -1;
+}
+
+const char *rg_musicgen_track_role_name(const rg_musicgen *m, int i) {
+    return i >= 0 && i < rg_musicgen_track_roles(m) ? m->track->role_names[i] : NULL;
+}
+
+static bool track_error(const rg_musicgen *m, rg_error *err, const char *fmt, int a, int b) {
+    char what[200];
+    snprintf(what, sizeof what, fmt, a, b);
+    return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0, "track context: %s", what);
+}
+
+static bool check_track_args(const rg_musicgen *m, const rg_lm_cond *text, int role, float bpm,
+                             const rg_lm_track *tracks, int n_tracks, rg_error *err) {
+    if (!m->track)
+        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
+                            "a plain MusicGen: this model has no track context "
+                            "(track_context.* tensors)");
+    int roles = m->track->roles, max = rg_musicgen_max_frames(m);
+    if (role < 0 || role >= roles) return track_error(m, err, "role %d is not one of 0..%d", role, roles - 1);
+    if (!(bpm > 0.0f && bpm < 1000.0f))
+        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
+                            "track context: tempo %g bpm is outside (0, 1000)", (double)bpm);
+    if (text && text->len > 0 && (!text->states || text->states->shape[2] != m->cfg.hidden))
+        return track_error(m, err, "the text conditioning is not %d wide (%d rows)", m->cfg.hidden,
+                           text->len);
+    if (n_tracks < 0 || n_tracks > RG_LM_MAX_TRACKS || (n_tracks > 0 && !tracks))
+        return track_error(m, err, "%d locked tracks (at most %d)", n_tracks, RG_LM_MAX_TRACKS);
+    for (int j = 0; j < n_tracks; j++) {
+        const rg_lm_track *t = &tracks[j];
+        if (t->role < 0 || t->role >= roles)
+            return track_error(m, err, "locked track %d has role %d", j, t->role);
+        if (t->frames < 1 || t->frames > max || !t->codes)
+            return track_error(m, err, "locked track %d has %d frames", j, t->frames);
+        for (int i = 0; i < m->cfg.codebooks * t->frames; i++)
+            if (t->codes[i] < 0 || t->codes[i] >= m->cfg.card)
+                return track_error(m, err, "locked track %d has code %d (another codec?)", j,
+                                   t->codes[i]);
+    }
+    return true;
+}
+
+/* [1, len, hidden] memory: the text rows copied, then each track's block. */
+static rg_status fill_track_memory(rg_musicgen *m, const rg_lm_cond *text,
+                                   const rg_lm_track *tracks, int n_tracks, rg_tensor *mem) {
+    int text_len = text ? text->len : 0, row = text_len;
+    rg_status st = RG_OK;
+    if (text_len > 0) {
+        rg_cmd *cmd = NULL;
+        st = rg_cmd_create(m->dev, &cmd);
+        if (st == RG_OK) {
+            rg_tensor dst = rg_tensor_slice(*mem, 1, 0, text_len);
+            rg_op_copy(cmd, text->states, &dst);
+            st = rg_cmd_run(cmd);
+        }
+        rg_cmd_destroy(cmd);
+    }
+    for (int j = 0; j < n_tracks && st == RG_OK; j++) {
+        int64_t shape[2] = {tracks[j].frames, m->cfg.hidden};
+        rg_tensor dst = rg_tensor_reshape(rg_tensor_slice(*mem, 1, row, tracks[j].frames), 2, shape);
+        st = rg_track_memory(m->track, m->dev, tracks[j].role, tracks[j].codes, tracks[j].frames,
+                             &dst);
+        row += tracks[j].frames;
+    }
+    return st;
+}
+
+bool rg_musicgen_condition_track(rg_musicgen *m, const rg_lm_cond *text, int role, float bpm,
+                                 const rg_lm_track *tracks, int n_tracks, rg_lm_cond *out,
+                                 rg_error *err) {
+    *out = (rg_lm_cond){0};
+    if (!check_track_args(m, text, role, bpm, tracks, n_tracks, err)) return false;
+    int len = text ? text->len : 0;
+    for (int j = 0; j < n_tracks; j++) len += tracks[j].frames;
+    rg_lm_cond c = {.len = len, .track = true, .role = role, .bpm = bpm};
+    if (len > 0) {
+        int64_t shape[3] = {1, len, m->cfg.hidden};
+        c.states = calloc(1, sizeof *c.states);
+        rg_status st = c.states ? rg_tensor_create(m->dev, RG_F32, 3, shape, c.states) : RG_ERR_OOM;
+        if (st == RG_OK) st = fill_track_memory(m, text, tracks, n_tracks, c.states);
+        if (st != RG_OK) {
+            rg_lm_cond_free(&c);
+            return tensor_failed(m, st, "building the track context", err);
+        }
+    }
+    *out = c;
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Decoding session                                                         */
 /* ------------------------------------------------------------------------ */
 
@@ -418,6 +518,9 @@ struct rg_lm_session {
     float guidance;
     int max_steps, pos;
     int cond_len;     /* 0: no cross-attention at all (null condition) */
+    bool track;       /* add the track context's role and beat terms */
+    int role;
+    float bpm;
     rg_cmd *cmd;
     rg_tensor t[S_COUNT];
     /* What the layers are recorded on: `t` (one position) while stepping,
@@ -509,6 +612,9 @@ static rg_status upload_positions(rg_lm_session *s) {
     float *tab = malloc((size_t)s->max_steps * d * sizeof *tab);
     if (!tab) return RG_ERR_OOM;
     fill_positions(tab, s->max_steps, d);
+    /* The role and beat terms are, like the positions, a function of the
+     * step alone: folded into the same table, added once per step. */
+    if (s->track) rg_track_add_input_terms(s->m->track, s->role, s->bpm, s->max_steps, tab);
     rg_status st = rg_tensor_write_f32(&s->t[S_POS], tab);
     free(tab);
     return st;
@@ -526,6 +632,9 @@ static bool check_session_args(rg_musicgen *m, const rg_lm_cond *cond, int max_s
         return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
                             "conditioning does not match this model (width %d expected)",
                             m->cfg.hidden);
+    if (cond && cond->track && (!m->track || cond->role < 0 || cond->role >= m->track->roles))
+        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
+                            "a track condition for another model (no role %d here)", cond->role);
     return true;
 }
 
@@ -537,6 +646,9 @@ bool rg_lm_session_create(rg_musicgen *m, const rg_lm_cond *cond, float guidance
     if (!s) return oom(m, err);
     s->m = m;
     s->cond_len = cond ? cond->len : 0;
+    s->track = cond && cond->track;
+    s->role = s->track ? cond->role : 0;
+    s->bpm = s->track ? cond->bpm : 0.0f;
     /* With the null condition both branches are the same: one row is enough. */
     s->batch = guidance > 0.0f && s->cond_len > 0 ? 2 : 1;
     s->guidance = guidance;

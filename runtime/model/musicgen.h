@@ -74,6 +74,12 @@ int rg_musicgen_max_frames(const rg_musicgen *m);
 typedef struct {
     rg_tensor *states; /* NULL when len == 0 */
     int len;
+    /* Track-aware models only (set by rg_musicgen_condition_track): the
+     * decoder input also gets the role's and the bar position's embeddings.
+     * false (what every other constructor and {0} give): plain MusicGen. */
+    bool track;
+    int role;  /* index into the model's roles */
+    float bpm; /* tempo of the take, for the bar position of each frame */
 } rg_lm_cond;
 
 /* Condition on token ids (</s> included, as the tokenizer gives them). */
@@ -90,6 +96,46 @@ bool rg_musicgen_condition_states(rg_musicgen *m, const float *states, int len, 
 void rg_lm_cond_free(rg_lm_cond *c);
 /* Copy a condition's states to the host ([len][hidden] floats). */
 bool rg_lm_cond_read(const rg_musicgen *m, const rg_lm_cond *c, float *out, rg_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Track context (ResonantGen's own track-aware checkpoints)                 */
+/* ------------------------------------------------------------------------ */
+
+/* A checkpoint with `track_context.*` tensors (docs/models.md, "Track-aware
+ * models") generates one track of a song at a time: it is told the role of
+ * the track it makes, the tempo, and the codes of the tracks already locked,
+ * which it hears through cross-attention after the prompt. */
+
+/* Number of roles of a track-aware model; 0 for a plain MusicGen. */
+int rg_musicgen_track_roles(const rg_musicgen *m);
+/* The index of role `name` ("drums", "bass", ...), or -1 if the model has
+ * no such role (or no track context). */
+int rg_musicgen_track_role(const rg_musicgen *m, const char *name);
+/* The name of role `i` (NULL when out of range). */
+const char *rg_musicgen_track_role_name(const rg_musicgen *m, int i);
+
+/* A locked track: its role and its codes, [K][frames] row-major, each in
+ * 0..card-1, from this model's codec. Frame t is the same instant as frame t
+ * of the take being generated (both start on the same downbeat). */
+typedef struct {
+    int role;
+    const int32_t *codes;
+    int frames;
+} rg_lm_track;
+
+#define RG_LM_MAX_TRACKS 8
+
+/* The condition of a track-aware take: memory = [text ; one block per locked
+ * track] (text->len + the tracks' frames rows), and the decoder-input terms
+ * of `role` at `bpm` (> 0, at most 999). `text` is not consumed (free both);
+ * it may be the null condition (an empty prompt: then the memory is the
+ * tracks alone). n_tracks 0 is generation without locked tracks. The null
+ * branch of classifier-free guidance stays all zeros of the same length, as
+ * the model was trained. Errors: a plain MusicGen, a bad role, tempo, code
+ * or length, each named. */
+bool rg_musicgen_condition_track(rg_musicgen *m, const rg_lm_cond *text, int role, float bpm,
+                                 const rg_lm_track *tracks, int n_tracks, rg_lm_cond *out,
+                                 rg_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Decoding                                                                 */

@@ -394,3 +394,18 @@ bool rg_config_double_array(const rg_weights *w, const char *key, double *out, i
     }
     return true;
 }
+
+bool rg_config_string_array(const rg_weights *w, const char *key, char *out, size_t item_size,
+                            int max, int *count, rg_error *err)
+{
+    json_t *array;
+    if (!config_array(w, key, max, count, &array, err))
+        return false;
+    for (int i = 0; i < *count; i++) {
+        json_t *v = json_array_get(array, (size_t)i);
+        if (!json_is_string(v) || strlen(json_string_value(v)) >= item_size)
+            return wrong_type(w, key, "an array of short strings", err);
+        snprintf(out + (size_t)i * item_size, item_size, "%s", json_string_value(v));
+    }
+    return true;
+}

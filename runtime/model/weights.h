@@ -69,5 +69,9 @@ bool rg_config_int_array(const rg_weights *w, const char *key, int *out, int max
                          rg_error *err);
 bool rg_config_double_array(const rg_weights *w, const char *key, double *out, int max,
                             int *count, rg_error *err);
+/* Strings, each copied into an `item_size`-byte slot of `out` (a longer one
+ * is an error). */
+bool rg_config_string_array(const rg_weights *w, const char *key, char *out, size_t item_size,
+                            int max, int *count, rg_error *err);
 
 #endif

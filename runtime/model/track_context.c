@@ -1,0 +1,173 @@
+/* The track context of track-aware checkpoints (see track_context.h). */
+#include "runtime/model/track_context.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/model/musicgen.h"
+
+#define LN_EPS 1e-5f /* nn.LayerNorm's default, as train/lm.py's TrackContext */
+
+static bool load_error(const rg_weights *w, rg_error *err, const char *what) {
+    return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0, "track context: %s", what);
+}
+
+static bool read_config(rg_weights *w, rg_track_weights *t, rg_error *err) {
+    int rate = 0;
+    if (!rg_config_string_array(w, "roles", &t->role_names[0][0], RG_TRACK_ROLE_CHARS,
+                                RG_TRACK_MAX_ROLES, &t->roles, err) ||
+        !rg_config_int(w, "beat_bins", 0, &t->beat_bins, err) ||
+        !rg_config_int(w, "frame_rate", 0, &rate, err))
+        return false;
+    t->frame_rate = rate;
+    if (t->roles < 1)
+        return load_error(w, err, "config.json \"track_context\" needs \"roles\" (role names)");
+    if (t->beat_bins < 1 || rate < 1)
+        return load_error(w, err,
+                          "config.json \"track_context\" needs positive \"beat_bins\" and "
+                          "\"frame_rate\"");
+    return true;
+}
+
+/* A [rows, hidden] table read to the host. */
+static bool read_host(rg_weights *w, const char *name, int rows, int hidden, float **out,
+                      rg_error *err) {
+    int64_t shape[2] = {rows, hidden};
+    *out = malloc((size_t)rows * hidden * sizeof **out);
+    if (!*out) return load_error(w, err, "out of memory");
+    return rg_weights_read(w, name, 2, shape, *out, err);
+}
+
+static bool upload(rg_weights *w, rg_device *dev, const char *name, rg_dtype dtype, int ndim,
+                   const int64_t *shape, rg_tensor *out, rg_error *err) {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    float *host = malloc((size_t)n * sizeof *host);
+    if (!host) return load_error(w, err, "out of memory");
+    bool ok = rg_weights_read(w, name, ndim, shape, host, err);
+    rg_status st = RG_OK;
+    if (ok) st = rg_tensor_create(dev, dtype, ndim, shape, out);
+    if (ok && st == RG_OK) st = rg_tensor_write_f32(out, host);
+    free(host);
+    if (ok && st != RG_OK)
+        return rg_error_set(err, RG_ERR_INTERNAL, rg_weights_path(w), 0, 0,
+                            "track context: uploading '%s': %s", name, rg_status_name(st));
+    return ok;
+}
+
+static bool load_tensors(rg_weights *w, rg_device *dev, rg_dtype wtype, rg_track_weights *t,
+                         rg_error *err) {
+    for (int k = 0; k < t->codebooks; k++) {
+        char name[64];
+        int64_t shape[2] = {t->card + 1, t->hidden};
+        snprintf(name, sizeof name, "embed_tokens.%d.weight", k);
+        if (!upload(w, dev, name, wtype, 2, shape, &t->embed[k], err)) return false;
+    }
+    int64_t d[1] = {t->hidden};
+    return upload(w, dev, "layer_norm.weight", RG_F32, 1, d, &t->ln_w, err) &&
+           upload(w, dev, "layer_norm.bias", RG_F32, 1, d, &t->ln_b, err) &&
+           read_host(w, "role_embed.weight", t->roles, t->hidden, &t->role_embed, err) &&
+           read_host(w, "target_role_embed.weight", t->roles, t->hidden, &t->target_role_embed,
+                     err) &&
+           read_host(w, "beat_embed.weight", t->beat_bins, t->hidden, &t->beat_embed, err);
+}
+
+bool rg_track_load(rg_weights *w, rg_device *dev, rg_dtype wtype, int hidden, int card,
+                   int codebooks, rg_track_weights **out, rg_error *err) {
+    *out = NULL;
+    if (!rg_weights_select(w, "track_context.", "track_context")) return true; /* plain */
+    rg_track_weights *t = calloc(1, sizeof *t);
+    bool ok = t != NULL;
+    if (ok) {
+        t->hidden = hidden;
+        t->card = card;
+        t->codebooks = codebooks;
+        ok = codebooks <= RG_TRACK_MAX_CODEBOOKS && read_config(w, t, err) &&
+             load_tensors(w, dev, wtype, t, err);
+    } else {
+        load_error(w, err, "out of memory");
+    }
+    rg_weights_select(w, "", "");
+    if (!ok) {
+        rg_track_free(t);
+        return false;
+    }
+    *out = t;
+    return true;
+}
+
+void rg_track_free(rg_track_weights *t) {
+    if (!t) return;
+    for (int k = 0; k < RG_TRACK_MAX_CODEBOOKS; k++) rg_tensor_destroy(&t->embed[k]);
+    rg_tensor_destroy(&t->ln_w);
+    rg_tensor_destroy(&t->ln_b);
+    free(t->role_embed);
+    free(t->target_role_embed);
+    free(t->beat_embed);
+    free(t);
+}
+
+int rg_track_beat_bin(const rg_track_weights *t, int pos, float bpm) {
+    /* the reference's order: positions / frame_rate * bpm / 240 */
+    double bars = (double)pos / t->frame_rate * (double)bpm / 240.0;
+    int bin = (int)floor((bars - floor(bars)) * t->beat_bins);
+    return bin < 0 ? 0 : bin >= t->beat_bins ? t->beat_bins - 1 : bin;
+}
+
+void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm, int n,
+                              float *rows) {
+    const float *target = t->target_role_embed + (size_t)role * t->hidden;
+    for (int s = 0; s < n; s++) {
+        const float *beat = t->beat_embed + (size_t)rg_track_beat_bin(t, s, bpm) * t->hidden;
+        float *row = rows + (size_t)s * t->hidden;
+        for (int i = 0; i < t->hidden; i++) row[i] += target[i] + beat[i];
+    }
+}
+
+/* Host rows role_embed[role] + sin(t) for t < frames. */
+static float *context_offsets(const rg_track_weights *t, int role, int frames) {
+    int d = t->hidden;
+    float *rows = malloc((size_t)frames * d * sizeof *rows);
+    if (!rows) return NULL;
+    const float *r = t->role_embed + (size_t)role * d;
+    for (int f = 0; f < frames; f++) {
+        float *row = rows + (size_t)f * d;
+        rg_musicgen_position(f, d, row);
+        for (int i = 0; i < d; i++) row[i] += r[i];
+    }
+    return rows;
+}
+
+rg_status rg_track_memory(const rg_track_weights *t, rg_device *dev, int role,
+                          const int32_t *codes, int frames, const rg_tensor *out) {
+    int64_t ids_shape[2] = {t->codebooks, frames}, x_shape[2] = {frames, t->hidden};
+    rg_tensor ids = {0}, x = {0}, offsets = {0};
+    rg_cmd *cmd = NULL;
+    float *host = context_offsets(t, role, frames);
+    rg_status st = host ? RG_OK : RG_ERR_OOM;
+    if (st == RG_OK) st = rg_tensor_create(dev, RG_I32, 2, ids_shape, &ids);
+    if (st == RG_OK) st = rg_tensor_create(dev, RG_F32, 2, x_shape, &x);
+    if (st == RG_OK) st = rg_tensor_create(dev, RG_F32, 2, x_shape, &offsets);
+    if (st == RG_OK) st = rg_tensor_write(&ids, codes);
+    if (st == RG_OK) st = rg_tensor_write_f32(&offsets, host);
+    if (st == RG_OK) st = rg_cmd_create(dev, &cmd);
+    if (st == RG_OK) {
+        int64_t one[1] = {frames};
+        for (int k = 0; k < t->codebooks; k++) {
+            rg_tensor row = rg_tensor_reshape(rg_tensor_slice(ids, 0, k, 1), 1, one);
+            rg_op_embedding(cmd, &t->embed[k], &row, &x, k > 0);
+        }
+        rg_op_add(cmd, &x, &offsets, &x);
+        rg_op_layer_norm(cmd, &x, &t->ln_w, &t->ln_b, LN_EPS, &offsets);
+        rg_op_copy(cmd, &offsets, out);
+        st = rg_cmd_run(cmd);
+    }
+    rg_cmd_destroy(cmd);
+    rg_tensor_destroy(&ids);
+    rg_tensor_destroy(&x);
+    rg_tensor_destroy(&offsets);
+    free(host);
+    return st;
+}

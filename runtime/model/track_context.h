@@ -1,0 +1,66 @@
+/* The track context of ResonantGen's own track-aware checkpoints: the
+ * `track_context.*` tensors and the "track_context" config section that
+ * train/lm.py adds to a MusicGen composite (docs/models.md, "Track-aware
+ * models"; TrackMusicGenRef in train/lm.py is the specification).
+ *
+ * Two things change against plain MusicGen, and this file computes both:
+ *   - the decoder input of step s gains target_role_embed[role] +
+ *     beat_embed[bin(s)], the role of the track being made and its position
+ *     in the bar at the patch's tempo (host rows, added to the positions);
+ *   - the cross-attention memory gains, after the text, one block per locked
+ *     track: LayerNorm(sum_k embed_tokens[k][c_k,t] + role_embed[r] + sin(t)).
+ * musicgen.c owns the model and calls these; callers use musicgen.h.
+ */
+#ifndef RG_TRACK_CONTEXT_H
+#define RG_TRACK_CONTEXT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "graph/error.h"
+#include "runtime/model/weights.h"
+#include "runtime/tensor/tensor.h"
+
+#define RG_TRACK_MAX_ROLES 16
+#define RG_TRACK_ROLE_CHARS 32
+#define RG_TRACK_MAX_CODEBOOKS 16
+
+typedef struct {
+    int roles;          /* R: rows of the role tables */
+    int beat_bins;      /* B: bins per bar */
+    double frame_rate;  /* codec frames per second */
+    int hidden, card, codebooks;
+    char role_names[RG_TRACK_MAX_ROLES][RG_TRACK_ROLE_CHARS];
+    rg_tensor embed[RG_TRACK_MAX_CODEBOOKS]; /* [card + 1, hidden], weight dtype */
+    rg_tensor ln_w, ln_b;                    /* [hidden], f32 */
+    float *role_embed;                       /* host [R][hidden] */
+    float *target_role_embed;                /* host [R][hidden] */
+    float *beat_embed;                       /* host [B][hidden] */
+} rg_track_weights;
+
+/* Read the track context of the checkpoint `w` (any selection; it is left
+ * selecting the top level). A checkpoint without `track_context.*` tensors
+ * gives *out = NULL and true: a plain MusicGen. Errors name the tensor or
+ * config key. */
+bool rg_track_load(rg_weights *w, rg_device *dev, rg_dtype wtype, int hidden, int card,
+                   int codebooks, rg_track_weights **out, rg_error *err);
+void rg_track_free(rg_track_weights *t);
+
+/* The bar-position bin of frame `pos` at `bpm`, as train/lm.py's beat_bins:
+ * floor(frac(pos / frame_rate * bpm / 240) * B), in double precision, with
+ * bpm rounded to float first (the reference holds it in a float tensor). */
+int rg_track_beat_bin(const rg_track_weights *t, int pos, float bpm);
+
+/* rows[s] += target_role_embed[role] + beat_embed[bin(s)] for s < n: the
+ * decoder-input terms of steps 0..n-1. */
+void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm, int n,
+                              float *rows);
+
+/* Write the memory block of one locked track into `out` ([frames, hidden]
+ * f32, may be a view into a larger memory): codes are [K][frames]
+ * row-major, each in 0..card-1 (checked by the caller). Runs on the device
+ * before returning. */
+rg_status rg_track_memory(const rg_track_weights *t, rg_device *dev, int role,
+                          const int32_t *codes, int frames, const rg_tensor *out);
+
+#endif

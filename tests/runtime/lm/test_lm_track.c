@@ -1,0 +1,392 @@
+/* The engine's track context (runtime/model/track_context.c through
+ * musicgen.h) against the PyTorch reference, lm.TrackMusicGenRef, on a
+ * track-aware model in the layout train/export.py writes:
+ *   - the cross-attention memory [text ; locked drums] within 1e-4 of the
+ *     reference's scale (CPU; 1e-3 on Vulkan);
+ *   - the first step's logits (conditional, null, guided) likewise, with and
+ *     without the locked track;
+ *   - greedy guided decoding gives the reference's token grid, with and
+ *     without the locked track (steps whose top two logits are closer than
+ *     2e-3, where float rounding may decide, are not compared; at most a
+ *     tenth of them may be such);
+ *   - the locked track changes the logits (the context is used at all), and
+ *     a track condition on a plain MusicGen, a bad role, tempo or code is an
+ *     error that says so.
+ * RESONANT_TRACK_MODEL is the model folder and RESONANT_TRACK_EXPECTED the
+ * reference's values, made by train/make_track_fixtures.py: the committed
+ * tiny random model (tests/fixtures/lm_track, the default) or the shipped
+ * models/default (expected values made at build time). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/model/musicgen.h"
+#include "runtime/model/safetensors.h"
+
+#include "runtime/tensor/tensor.h"
+
+#define GUIDANCE 3.0f
+#define NEAR_TIE 2e-3f
+
+static rg_device *dev;
+static rg_musicgen *model;
+static rg_st_file expected;
+static double tolerance;
+static int target_role, locked_role, frames;
+static float bpm;
+
+static const rg_st_tensor *find(const char *name) {
+    const rg_st_tensor *t = rg_st_find(&expected, name);
+    if (!t) fail_msg("expected.safetensors has no '%s'", name);
+    return t;
+}
+
+static float *floats(const char *name, int64_t *n) {
+    const rg_st_tensor *t = find(name);
+    *n = rg_st_numel(t);
+    float *out = malloc((size_t)*n * sizeof *out);
+    rg_error err = {0};
+    assert_true(rg_st_read_f32(&expected, t, out, &err));
+    return out;
+}
+
+static const int32_t *ints(const char *name, int64_t *n) {
+    const rg_st_tensor *t = find(name);
+    assert_int_equal(t->dtype, RG_ST_I32);
+    *n = rg_st_numel(t);
+    return (const int32_t *)(expected.data + t->begin);
+}
+
+/* max |got - want| relative to max |want|. */
+static double rel_error(const float *got, const float *want, int64_t n) {
+    double worst = 0, scale = 1e-12;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= worst)) worst = d; /* NaN counts as the worst */
+        if (fabs(want[i]) > scale) scale = fabs(want[i]);
+    }
+    return worst / scale;
+}
+
+static void expect_close(const char *what, const float *got, const char *name) {
+    int64_t n;
+    float *want = floats(name, &n);
+    double e = rel_error(got, want, n);
+    fprintf(stderr, "# %s: relative error %.3g\n", what, e);
+    free(want);
+    assert_true(e <= tolerance);
+}
+
+static int setup(void **state) {
+    (void)state;
+    const char *root = getenv("RESONANT_SOURCE_DIR");
+    const char *dir = getenv("RESONANT_TRACK_MODEL"), *exp = getenv("RESONANT_TRACK_EXPECTED");
+    char model_dir[1100], path[1100];
+    snprintf(model_dir, sizeof model_dir, "%s/tests/fixtures/lm_track/tiny", root ? root : ".");
+    snprintf(path, sizeof path, "%s/tests/fixtures/lm_track/expected.safetensors", root ? root : ".");
+    if (dir) snprintf(model_dir, sizeof model_dir, "%s", dir);
+    if (exp) snprintf(path, sizeof path, "%s", exp);
+    char msg[256];
+    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_OK) {
+        fprintf(stderr, "# no device: %s\n", msg);
+        return -1;
+    }
+    tolerance = rg_device_backend(dev) == RG_BACKEND_VULKAN ? 1e-3 : 1e-4;
+    fprintf(stderr, "# model %s on %s, tolerance %g\n", model_dir, rg_device_name(dev), tolerance);
+    rg_error err = {0};
+    if (!rg_st_open(path, &expected, &err) || !rg_musicgen_load(model_dir, dev, NULL, &model, &err)) {
+        fprintf(stderr, "# %s: %s\n", err.file, err.message);
+        return -1;
+    }
+    int64_t n;
+    const int32_t *meta = ints("meta", &n);
+    target_role = meta[0];
+    locked_role = meta[1];
+    frames = meta[2];
+    bpm = (float)meta[3] / 1000.0f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    rg_musicgen_free(model);
+    rg_st_close(&expected);
+    rg_device_destroy(dev);
+    return 0;
+}
+
+/* The condition of one case: the prompt's states, then the track context. */
+static void condition(bool with_context, rg_lm_cond *out) {
+    int64_t n, nc;
+    const int32_t *ids = ints("ids", &n);
+    const int32_t *codes = ints("context", &nc);
+    rg_lm_cond text;
+    rg_error err = {0};
+    assert_true(rg_musicgen_condition_ids(model, ids, (int)n, &text, &err));
+    rg_lm_track drums = {.role = locked_role, .codes = codes, .frames = frames};
+    bool ok = rg_musicgen_condition_track(model, &text, target_role, bpm, &drums,
+                                          with_context ? 1 : 0, out, &err);
+    if (!ok) fprintf(stderr, "# %s\n", err.message);
+    assert_true(ok);
+    rg_lm_cond_free(&text);
+}
+
+static const char *case_name(bool with_context) { return with_context ? "ctx" : "noctx"; }
+
+static void check_memory(bool with_context) {
+    rg_lm_cond cond;
+    condition(with_context, &cond);
+    char name[64];
+    snprintf(name, sizeof name, "%s.memory", case_name(with_context));
+    int64_t n;
+    float *want = floats(name, &n);
+    int hidden = rg_musicgen_get_config(model)->hidden;
+    assert_int_equal((int64_t)cond.len * hidden, n);
+    float *got = malloc((size_t)n * sizeof *got);
+    rg_error err = {0};
+    assert_true(rg_lm_cond_read(model, &cond, got, &err));
+    expect_close(name, got, name);
+    free(got);
+    free(want);
+    rg_lm_cond_free(&cond);
+}
+
+static void test_memory_with_context(void **state) {
+    (void)state;
+    check_memory(true);
+}
+
+static void test_memory_without_context(void **state) {
+    (void)state;
+    check_memory(false);
+}
+
+static void first_column(int32_t *col) {
+    const rg_musicgen_config *c = rg_musicgen_get_config(model);
+    for (int k = 0; k < c->codebooks; k++) col[k] = c->card;
+}
+
+static rg_lm_sampling greedy(void) {
+    rg_lm_sampling sp = rg_lm_sampling_default();
+    sp.guidance = GUIDANCE;
+    sp.temperature = 0.0f;
+    return sp;
+}
+
+/* One guided first step; the three logits come back in `out` ([3][K*card]). */
+static void first_step(bool with_context, float *out) {
+    const rg_musicgen_config *c = rg_musicgen_get_config(model);
+    size_t one = (size_t)c->codebooks * c->card;
+    rg_lm_cond cond;
+    condition(with_context, &cond);
+    rg_lm_sampling sp = greedy();
+    rg_lm_session *s;
+    rg_error err = {0};
+    int32_t in[16], next[16];
+    first_column(in);
+    assert_true(rg_lm_session_create(model, &cond, sp.guidance, 4, &s, &err));
+    assert_true(rg_lm_session_step(s, in, &sp, frames, next, &err));
+    assert_true(rg_lm_session_logits(s, RG_LM_LOGITS_COND, out, &err));
+    assert_true(rg_lm_session_logits(s, RG_LM_LOGITS_NULL, out + one, &err));
+    assert_true(rg_lm_session_logits(s, RG_LM_LOGITS_MIXED, out + 2 * one, &err));
+    rg_lm_session_free(s);
+    rg_lm_cond_free(&cond);
+}
+
+static void check_first_step(bool with_context) {
+    const rg_musicgen_config *c = rg_musicgen_get_config(model);
+    size_t one = (size_t)c->codebooks * c->card;
+    float *got = malloc(3 * one * sizeof *got);
+    first_step(with_context, got);
+    static const char *const parts[3] = {"cond", "null", "mixed"};
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.first.%s", case_name(with_context), parts[i]);
+        expect_close(name, got + i * one, name);
+    }
+    free(got);
+}
+
+static void test_first_step_with_context(void **state) {
+    (void)state;
+    check_first_step(true);
+}
+
+static void test_first_step_without_context(void **state) {
+    (void)state;
+    check_first_step(false);
+}
+
+/* The locked track must move the conditional logits (else the engine would
+ * pass the tests above only if the context did nothing). */
+static void test_context_changes_logits(void **state) {
+    (void)state;
+    const rg_musicgen_config *c = rg_musicgen_get_config(model);
+    size_t one = (size_t)c->codebooks * c->card;
+    float *with = malloc(3 * one * sizeof *with), *without = malloc(3 * one * sizeof *without);
+    first_step(true, with);
+    first_step(false, without);
+    double e = rel_error(with, without, (int64_t)one);
+    fprintf(stderr, "# conditional logits with vs without the locked track: %.3g apart\n", e);
+    assert_true(e > 100 * tolerance);
+    free(with);
+    free(without);
+}
+
+/* Each step is fed the reference's previous column (as the reference's own
+ * greedy run was), so one near-tie, where float rounding may pick the other
+ * token, does not derail the rest: every step whose top two logits are
+ * NEAR_TIE apart or more must give the reference's tokens, and near-ties
+ * must be rare (a tenth of the steps at most). With no near-tie this is
+ * exactly free-running greedy decoding. */
+static void check_greedy(bool with_context) {
+    const rg_musicgen_config *c = rg_musicgen_get_config(model);
+    int steps = frames + c->codebooks - 1;
+    char name[64], gap_name[64];
+    snprintf(name, sizeof name, "%s.greedy", case_name(with_context));
+    snprintf(gap_name, sizeof gap_name, "%s.gap", case_name(with_context));
+    int64_t n, ng;
+    const int32_t *want = ints(name, &n);
+    float *gap = floats(gap_name, &ng);
+    assert_int_equal(n, (int64_t)c->codebooks * steps);
+    assert_int_equal(ng, steps);
+
+    rg_lm_cond cond;
+    condition(with_context, &cond);
+    rg_lm_sampling sp = greedy();
+    rg_lm_session *s;
+    rg_error err = {0};
+    assert_true(rg_lm_session_create(model, &cond, sp.guidance, steps, &s, &err));
+    int32_t col[16], next[16];
+    first_column(col);
+    int wrong = 0, ties = 0;
+    for (int step = 0; step < steps; step++) {
+        assert_true(rg_lm_session_step(s, col, &sp, frames, next, &err));
+        bool tie = gap[step] < NEAR_TIE;
+        ties += tie;
+        for (int k = 0; k < c->codebooks; k++) {
+            col[k] = want[k * steps + step];
+            if (next[k] != col[k] && !tie && wrong++ == 0)
+                fprintf(stderr, "# %s: step %d codebook %d: got %d, reference %d\n", name, step, k,
+                        next[k], col[k]);
+        }
+    }
+    fprintf(stderr, "# %s: %d steps, %d tokens differ, %d near-tie steps not compared\n", name,
+            steps, wrong, ties);
+    rg_lm_session_free(s);
+    rg_lm_cond_free(&cond);
+    free(gap);
+    assert_int_equal(wrong, 0);
+    assert_true(ties * 10 <= steps);
+}
+
+static void test_greedy_with_context(void **state) {
+    (void)state;
+    check_greedy(true);
+}
+
+static void test_greedy_without_context(void **state) {
+    (void)state;
+    check_greedy(false);
+}
+
+static void expect_error(bool ok, const rg_error *err, const char *word) {
+    assert_false(ok);
+    fprintf(stderr, "# error: %s\n", err->message);
+    assert_non_null(strstr(err->message, word));
+}
+
+static void test_bad_arguments(void **state) {
+    (void)state;
+    int64_t nc;
+    const int32_t *codes = ints("context", &nc);
+    int32_t *bad = malloc((size_t)nc * sizeof *bad);
+    memcpy(bad, codes, (size_t)nc * sizeof *bad);
+    bad[nc - 1] = rg_musicgen_get_config(model)->card; /* the special token is not a code */
+    rg_lm_track ok_track = {.role = locked_role, .codes = codes, .frames = frames};
+    rg_lm_track bad_track = {.role = locked_role, .codes = bad, .frames = frames};
+    rg_lm_track bad_role = {.role = 99, .codes = codes, .frames = frames};
+    rg_lm_cond out;
+    rg_error err = {0};
+    expect_error(rg_musicgen_condition_track(model, NULL, 99, bpm, NULL, 0, &out, &err), &err,
+                 "role");
+    expect_error(rg_musicgen_condition_track(model, NULL, target_role, 0.0f, NULL, 0, &out, &err),
+                 &err, "tempo");
+    expect_error(rg_musicgen_condition_track(model, NULL, target_role, bpm, &bad_track, 1, &out,
+                                             &err),
+                 &err, "code");
+    expect_error(rg_musicgen_condition_track(model, NULL, target_role, bpm, &bad_role, 1, &out,
+                                             &err),
+                 &err, "role");
+    assert_null(out.states);
+    /* No text and no track: no memory, but the role and beat terms. */
+    assert_true(rg_musicgen_condition_track(model, NULL, target_role, bpm, NULL, 0, &out, &err));
+    assert_int_equal(out.len, 0);
+    assert_true(out.track);
+    /* The tracks alone (an empty prompt). */
+    rg_lm_cond tracks_only;
+    assert_true(rg_musicgen_condition_track(model, &out, target_role, bpm, &ok_track, 1,
+                                            &tracks_only, &err));
+    assert_int_equal(tracks_only.len, frames);
+    rg_lm_cond_free(&tracks_only);
+    free(bad);
+}
+
+static void test_roles(void **state) {
+    (void)state;
+    assert_int_equal(rg_musicgen_track_roles(model), 4);
+    assert_int_equal(rg_musicgen_track_role(model, "bass"), target_role);
+    assert_int_equal(rg_musicgen_track_role(model, "drums"), locked_role);
+    assert_int_equal(rg_musicgen_track_role(model, "kazoo"), -1);
+    assert_string_equal(rg_musicgen_track_role_name(model, target_role), "bass");
+    assert_null(rg_musicgen_track_role_name(model, 4));
+}
+
+/* A plain MusicGen (the tests/fixtures/lm tiny model) has no roles and
+ * refuses a track condition. */
+static void test_plain_musicgen_refuses(void **state) {
+    (void)state;
+    const char *root = getenv("RESONANT_SOURCE_DIR");
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/lm/tiny", root ? root : ".");
+    rg_musicgen *plain;
+    rg_error err = {0};
+    assert_true(rg_musicgen_load(dir, dev, NULL, &plain, &err));
+    assert_int_equal(rg_musicgen_track_roles(plain), 0);
+    assert_int_equal(rg_musicgen_track_role(plain, "bass"), -1);
+    rg_lm_cond out;
+    expect_error(rg_musicgen_condition_track(plain, NULL, 0, 120.0f, NULL, 0, &out, &err), &err,
+                 "no track context");
+    rg_musicgen_free(plain);
+}
+
+/* Under RESONANT_VALIDATION=1 (the Vulkan run) every command list above
+ * must have passed the Khronos validation layer silently. */
+static void test_no_validation_messages(void **state) {
+    (void)state;
+    assert_int_equal(rg_device_validation_count(dev), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_memory_with_context),
+        cmocka_unit_test(test_memory_without_context),
+        cmocka_unit_test(test_first_step_with_context),
+        cmocka_unit_test(test_first_step_without_context),
+        cmocka_unit_test(test_context_changes_logits),
+        cmocka_unit_test(test_greedy_with_context),
+        cmocka_unit_test(test_greedy_without_context),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_plain_musicgen_refuses),
+        cmocka_unit_test(test_no_validation_messages),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
