@@ -251,6 +251,8 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False):
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, elapsed = ck["step"], ck.get("elapsed", 0.0)
+    for g in opt.param_groups:  # the config's rate, also when continuing a run at another one
+        g["lr"] = t["lr"]
     sr, hop = model.cfg.sampling_rate, model.cfg.hop_length
     pool = SongPool(t, sr)
     mel = MelLoss(sr, t["mel_sizes"], t["n_mels"])

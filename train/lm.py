@@ -61,7 +61,12 @@ from t5_ref import T5Config  # noqa: E402
 ROLES = corpus.ROLES
 TRAIN_DEFAULTS = dict(seed=0, batch=8, frames=200, lr=3e-4, warmup=200, steps=2000, songs=256,
                       song_bars=4, encode_batch=8, p_uncond=0.1, p_no_context=0.3, p_keep_track=0.6,
-                      checkpoint_every=100, log_every=10, spm_vocab=256, spm_captions=4000, threads=0)
+                      checkpoint_every=100, log_every=10, spm_vocab=256, spm_captions=4000, threads=0,
+                      schedule_s=None)
+# schedule_s: stop after this many seconds of training steps (summed over
+# resumed runs) and decay the learning rate over that time rather than over
+# `steps`, so a run on a shared machine ends annealed whatever its speed.
+# The batches stay a function of the step; only the rate depends on time.
 
 
 def load_config(path):
@@ -344,10 +349,17 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False):
     log_path = os.path.join(out_dir, "log.jsonl")
     logs, window = [], []
     model.train()
-    while step < steps:
+    budget = t.get("schedule_s")  # a wall-clock budget instead of a step count (see TRAIN_DEFAULTS)
+
+    def done():
+        return step >= steps or (budget is not None and elapsed >= budget)
+
+    while not done():
         t0 = time.time()
-        # linear warm-up then cosine decay, a function of the step (resumable)
-        lr = t["lr"] * min(1.0, (step + 1) / t["warmup"]) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, t["steps"]))))
+        # linear warm-up then cosine decay, a function of the step (resumable),
+        # or of the training time spent when the run has a time budget
+        progress = elapsed / budget if budget else step / max(1, t["steps"])
+        lr = t["lr"] * min(1.0, (step + 1) / t["warmup"]) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
         for g in opt.param_groups:
             g["lr"] = lr
         torch.manual_seed(t["seed"] * 7919 + step)  # dropout, reproducible on resume
@@ -361,7 +373,7 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False):
         dt = time.time() - t0
         elapsed += dt
         window.append((loss.item(), dt))
-        if step % t["log_every"] == 0 or step == steps:
+        if step % t["log_every"] == 0 or done():
             w = np.array(window)
             frames = t["batch"] * t["frames"] * len(w)
             entry = dict(step=step, loss=round(float(w[:, 0].mean()), 5), lr=round(lr, 7),
@@ -372,7 +384,7 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False):
             if not quiet:
                 print(json.dumps(entry), flush=True)
             window = []
-        if step % t["checkpoint_every"] == 0 or step == steps:
+        if step % t["checkpoint_every"] == 0 or done():
             codec_mod.save_checkpoint(ck_path, dict(model=model.state_dict(), opt=opt.state_dict(), step=step,
                                                     elapsed=elapsed, config=cfg, train_config=t,
                                                     vocab_size=tok.vocab_size))
