@@ -17,7 +17,45 @@ rg_data *rg_data_new(rg_data_kind kind, void *payload, void (*free_payload)(void
     d->id = atomic_fetch_add(&next_id, 1);
     d->payload = payload;
     d->free_payload = free_payload;
+    atomic_init(&d->ready, 0);
+    atomic_init(&d->growth, RG_GROWTH_COMPLETE);
     return d;
+}
+
+void rg_data_begin_growth(rg_data *d, int64_t length)
+{
+    d->length = length;
+    atomic_store_explicit(&d->ready, 0, memory_order_relaxed);
+    atomic_store_explicit(&d->growth, RG_GROWTH_GROWING, memory_order_release);
+}
+
+void rg_data_grow(rg_data *d, int64_t ready)
+{
+    if (ready > d->length)
+        ready = d->length;
+    if (ready > atomic_load_explicit(&d->ready, memory_order_relaxed))
+        atomic_store_explicit(&d->ready, ready, memory_order_release);
+}
+
+void rg_data_complete(rg_data *d)
+{
+    atomic_store_explicit(&d->ready, d->length, memory_order_release);
+    atomic_store_explicit(&d->growth, RG_GROWTH_COMPLETE, memory_order_release);
+}
+
+void rg_data_abandon(rg_data *d)
+{
+    atomic_store_explicit(&d->growth, RG_GROWTH_ABANDONED, memory_order_release);
+}
+
+int64_t rg_data_ready(const rg_data *d)
+{
+    return atomic_load_explicit(&((rg_data *)d)->ready, memory_order_acquire);
+}
+
+rg_growth rg_data_growth(const rg_data *d)
+{
+    return (rg_growth)atomic_load_explicit(&((rg_data *)d)->growth, memory_order_acquire);
 }
 
 rg_data *rg_data_ref(rg_data *d)
@@ -42,4 +80,9 @@ void rg_audio_take_free(void *take)
     if (t)
         free(t->samples);
     free(t);
+}
+
+const rg_grid *rg_data_grid(const rg_data *d)
+{
+    return d && d->kind == RG_DATA_GRID ? d->payload : NULL;
 }

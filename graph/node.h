@@ -182,6 +182,14 @@ struct rg_node_type {
      * take seconds: report progress with rg_job_report and return early
      * (false, err unset) when rg_job_cancelled. May be NULL. */
     bool (*generate)(rg_node *node, rg_job *job, rg_error *err);
+    /* Generation domain, optional: catch up with an input take that is still
+     * growing (graph/data.h), e.g. decode the frames that are ready now. The
+     * scheduler (runtime/generate.c) calls it on the worker each time a node
+     * this one reads reports progress, and once more when that node's
+     * generate() returns (its take is then complete or abandoned); generate()
+     * still runs afterwards in schedule order and finishes the take. Reports
+     * no progress. May be NULL. */
+    bool (*stream)(rg_node *node, rg_job *job, rg_error *err);
     /* One line about the node's current take (tempo, key, ...), for
      * `resonant render --report` and /take events. Off the audio thread.
      * May be NULL. */

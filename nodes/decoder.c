@@ -1,7 +1,19 @@
 /* decoder: codec tokens in, audio out. When new tokens arrive (from a
  * generator or an encoder) it decodes them with EnCodec on the generation
  * worker, resamples the take to the engine rate, offers it on its output
- * (for a synchronizer) and plays it, looping, from the next bar line. */
+ * (for a synchronizer) and plays it, looping, from the next bar line.
+ *
+ * Streaming: with `chunk` > 0 it decodes chunk by chunk into a growing audio
+ * take (graph/data.h) that it publishes and hands to its player before the
+ * first chunk. A chunk is decoded as soon as its tokens and the `overlap`
+ * after them are ready, so while a generator is still making a growing
+ * tokens take, the scheduler lets the decoder catch up between the
+ * generator's steps (its `stream` callback): audio starts before the take
+ * ends. The chunks, their order and the streaming resampler are the same
+ * whether the tokens arrive growing or whole, so a streamed take is bit for
+ * bit the take decoded from the finished tokens. With `chunk` = 0 the whole
+ * take is decoded at once when its tokens are complete. */
+#include <soxr.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +27,26 @@
 
 enum { P_MODEL, P_CODEBOOKS, P_CHUNK, P_OVERLAP, P_CROSSFADE };
 
+/* A take being decoded chunk by chunk. */
+typedef struct {
+    rg_data *src;     /* the tokens (referenced); NULL when nothing is being decoded */
+    rg_data *out;     /* the growing audio take (referenced; published and playing) */
+    rg_data *before;  /* what was published before it, put back if it is abandoned */
+    int n_q;
+    int64_t chunk, context; /* codec frames */
+    int64_t next;     /* codec frames decoded */
+    int64_t written;  /* audio frames in `out` */
+    float *part;      /* one chunk, planar at the codec rate */
+    float *inter;     /* the same, interleaved and trimmed */
+    soxr_t soxr;      /* NULL when the rates agree */
+    double compute;   /* seconds spent decoding */
+} stream_state;
+
 typedef struct {
     rg_codec_slot codec;
     rg_take_player player;
+    stream_state st;
+    uint64_t decoded_id; /* the tokens whose take is published, whole */
     double rate;
     /* the last take, for describe() */
     int codebooks;
@@ -39,8 +68,9 @@ static const rg_param_def params[] = {
     [P_CODEBOOKS] = {"codebooks", RG_PARAM_INT, 0, 0, 64, NULL, NULL,
                      "codebooks to decode (0: all the tokens have); fewer sound coarser"},
     [P_CHUNK] = {"chunk", RG_PARAM_FLOAT, 0, 0, 600, NULL, NULL,
-                 "decode in chunks of this many seconds, reporting progress after each "
-                 "(0: the whole take at once)"},
+                 "decode in chunks of this many seconds, reporting progress after each; a "
+                 "growing take is decoded and played while it is made (0: the whole take at once, "
+                 "when its tokens are complete)"},
     [P_OVERLAP] = {"overlap", RG_PARAM_FLOAT, 0.16, 0, 10, NULL, NULL,
                    "seconds of tokens a chunk sees on each side (0.16 s: about -58 dB from a "
                    "whole-take decode)"},
@@ -62,54 +92,18 @@ static int64_t seconds_to_frames(double seconds, const rg_encodec_config *cfg)
     return (int64_t)(seconds * cfg->sampling_rate / cfg->hop_length + 0.5);
 }
 
-/* Decode all frames into planar [channels][frames * hop], chunk by chunk;
- * false with err unset when the job was cancelled. */
-static bool decode_chunks(rg_node *n, rg_job *job, rg_encodec *m, const rg_tokens *tk, int n_q,
-                          float *planar, rg_error *err)
-{
-    const rg_encodec_config *cfg = rg_encodec_get_config(m);
-    int64_t frames = tk->frames, hop = cfg->hop_length;
-    int64_t chunk = seconds_to_frames(n->params[P_CHUNK].num, cfg);
-    if (chunk < 1 || chunk >= frames)
-        return rg_encodec_decode(m, tk->codes, n_q, frames, planar, err);
-    int64_t context = seconds_to_frames(n->params[P_OVERLAP].num, cfg);
-    float *part = malloc((size_t)(chunk * hop * cfg->audio_channels) * sizeof *part);
-    if (!part)
-        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-    bool ok = true;
-    for (int64_t start = 0; start < frames && ok; start += chunk) {
-        int64_t count = frames - start < chunk ? frames - start : chunk;
-        ok = !rg_job_cancelled(job) &&
-             rg_encodec_decode_range(m, tk->codes, n_q, frames, start, count, context, part, err);
-        for (int c = 0; ok && c < cfg->audio_channels; c++)
-            memcpy(planar + c * frames * hop + start * hop, part + c * count * hop,
-                   (size_t)(count * hop) * sizeof *part);
-        if (ok)
-            rg_job_report(job, n, (double)(start + count) / frames);
-    }
-    free(part);
-    return ok;
-}
-
-/* The decoded audio as a take at the engine rate, labelled like its tokens. */
-static rg_data *make_take(decoder_state *s, const rg_data *in, const float *planar,
+/* `audio` (malloc'd, interleaved at the engine rate; NULL: out of memory)
+ * as a take, labelled like its tokens; it is freed on failure. */
+static rg_data *wrap_take(decoder_state *s, const rg_data *in, float *audio, int64_t frames,
                           rg_error *err)
 {
-    const rg_tokens *tk = rg_data_tokens(in);
-    const rg_encodec_config *cfg = &s->codec.cfg;
-    int64_t frames;
-    float *audio = rg_codec_output(planar, cfg->audio_channels, tk->frames * cfg->hop_length,
-                                   tk->samples, cfg->sampling_rate, s->rate, &frames, err);
     rg_audio_take *t = audio ? malloc(sizeof *t) : NULL;
-    if (!t) {
-        free(audio);
-        if (audio)
-            rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-        return NULL;
-    }
-    *t = (rg_audio_take){audio, frames, cfg->audio_channels, s->rate};
-    rg_data *d = rg_data_new(RG_DATA_AUDIO, t, rg_audio_take_free);
+    rg_data *d = t ? rg_data_new(RG_DATA_AUDIO, t, rg_audio_take_free) : NULL;
+    if (t)
+        *t = (rg_audio_take){audio, frames, s->codec.cfg.audio_channels, s->rate};
     if (!d) {
+        if (!t)
+            free(audio);
         rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
         return NULL;
     }
@@ -118,6 +112,18 @@ static rg_data *make_take(decoder_state *s, const rg_data *in, const float *plan
     d->tempo = in->tempo;
     d->bars = in->bars;
     return d;
+}
+
+/* The decoded audio as a take at the engine rate. */
+static rg_data *make_take(decoder_state *s, const rg_data *in, const float *planar,
+                          rg_error *err)
+{
+    const rg_tokens *tk = rg_data_tokens(in);
+    const rg_encodec_config *cfg = &s->codec.cfg;
+    int64_t frames;
+    float *audio = rg_codec_output(planar, cfg->audio_channels, tk->frames * cfg->hop_length,
+                                   tk->samples, cfg->sampling_rate, s->rate, &frames, err);
+    return audio ? wrap_take(s, in, audio, frames, err) : NULL;
 }
 
 static rg_data *decode_take(rg_node *n, rg_job *job, const rg_data *in, rg_error *err)
@@ -137,7 +143,8 @@ static rg_data *decode_take(rg_node *n, rg_job *job, const rg_data *in, rg_error
         return NULL;
     }
     rg_data *d = NULL;
-    if (decode_chunks(n, job, m, tk, n_q, planar, err))
+    (void)job;
+    if (rg_encodec_decode(m, tk->codes, n_q, tk->frames, planar, err))
         d = make_take(s, in, planar, err);
     free(planar);
     return d;
@@ -150,6 +157,247 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Codec frames of the tokens that may be read now. */
+static int64_t tokens_ready(const rg_data *in)
+{
+    return rg_data_growth(in) == RG_GROWTH_COMPLETE ? rg_data_tokens(in)->frames : rg_data_ready(in);
+}
+
+static void stream_release(stream_state *st)
+{
+    rg_data_unref(st->src);
+    rg_data_unref(st->out);
+    rg_data_unref(st->before);
+    free(st->part);
+    free(st->inter);
+    if (st->soxr)
+        soxr_delete(st->soxr);
+    *st = (stream_state){0};
+}
+
+/* The take being made is given up (its tokens were abandoned, or the job
+ * was cancelled): readers and the player drop it, and the port shows the
+ * take from before again. */
+static void stream_abandon(rg_node *n)
+{
+    stream_state *st = &((decoder_state *)n->state)->st;
+    if (!st->src)
+        return;
+    rg_data_abandon(st->out);
+    rg_node_publish(n, 0, st->before);
+    st->before = NULL;
+    stream_release(st);
+}
+
+/* Audio frames of the take at the engine rate: what soxr_oneshot would
+ * make of `samples` codec-rate samples. */
+static int64_t engine_frames(int64_t samples, double from, double to)
+{
+    return from == to ? samples : (int64_t)((double)samples * to / from + 0.5);
+}
+
+/* A silent take of `frames` frames, for a stream to fill. */
+static rg_data *empty_take(decoder_state *s, const rg_data *in, int64_t frames, rg_error *err)
+{
+    size_t n = (size_t)(frames > 0 ? frames : 1) * s->codec.cfg.audio_channels;
+    return wrap_take(s, in, calloc(n, sizeof(float)), frames, err);
+}
+
+/* Start decoding `in` chunk by chunk: the whole audio take is allocated,
+ * published and handed to the player now, with nothing ready yet. */
+static bool stream_begin(rg_node *n, rg_data *in, rg_error *err)
+{
+    decoder_state *s = n->state;
+    stream_state *st = &s->st;
+    const rg_tokens *tk = rg_data_tokens(in);
+    const rg_encodec_config *cfg = &s->codec.cfg;
+    if (!rg_codec_accepts(cfg, tk, "its tokens", err))
+        return false;
+    int asked = (int)n->params[P_CODEBOOKS].num;
+    int64_t chunk = seconds_to_frames(n->params[P_CHUNK].num, cfg);
+    *st = (stream_state){
+        .n_q = asked > 0 && asked < tk->n_codebooks ? asked : tk->n_codebooks,
+        .chunk = chunk < 1 ? 1 : chunk,
+        .context = seconds_to_frames(n->params[P_OVERLAP].num, cfg),
+    };
+    size_t chunk_samples = (size_t)(st->chunk * cfg->hop_length * cfg->audio_channels);
+    st->part = malloc(chunk_samples * sizeof *st->part);
+    st->inter = malloc(chunk_samples * sizeof *st->inter);
+    st->out = empty_take(s, in, engine_frames(tk->samples, cfg->sampling_rate, s->rate), err);
+    if (!st->part || !st->inter || !st->out) {
+        stream_release(st);
+        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    }
+    if (cfg->sampling_rate != s->rate) {
+        soxr_error_t e = NULL;
+        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+        soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
+        st->soxr = soxr_create(cfg->sampling_rate, s->rate, (unsigned)cfg->audio_channels, &e, &io,
+                               &q, NULL);
+        if (!st->soxr) {
+            stream_release(st);
+            return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "resampling: %s", e ? e : "?");
+        }
+    }
+    rg_data_begin_growth(st->out, ((rg_audio_take *)st->out->payload)->frames);
+    st->src = rg_data_ref(in);
+    st->before = rg_node_published(n, 0);
+    rg_node_publish(n, 0, rg_data_ref(st->out));
+    rg_take_player_post(&s->player, st->out);
+    return true;
+}
+
+/* Resample `count` interleaved codec-rate frames (NULL: the end) into the
+ * take, never past its length. */
+static bool stream_write(decoder_state *s, const float *in, size_t count, rg_error *err)
+{
+    stream_state *st = &s->st;
+    rg_audio_take *t = st->out->payload;
+    float *dst = t->samples + st->written * t->channels;
+    size_t room = (size_t)(t->frames - st->written), made = 0;
+    if (!st->soxr) {
+        made = count < room ? count : room;
+        if (in)
+            memcpy(dst, in, made * t->channels * sizeof *dst);
+    } else {
+        /* Until soxr has taken all the input (or, flushing, has nothing
+         * more to give) or the take is full. */
+        for (;;) {
+            size_t used = 0, out = 0;
+            soxr_error_t e = soxr_process(st->soxr, in, count, &used, dst + made * t->channels,
+                                          room - made, &out);
+            if (e)
+                return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "resampling: %s", e);
+            made += out;
+            if (in) {
+                in += used * t->channels;
+                count -= used;
+            }
+            if ((in ? count == 0 : out == 0) || made == room || (used == 0 && out == 0))
+                break;
+        }
+    }
+    st->written += (int64_t)made;
+    rg_data_grow(st->out, st->written);
+    return true;
+}
+
+/* Decode the next chunk into the take. */
+static bool stream_chunk(rg_node *n, rg_encodec *m, rg_error *err)
+{
+    decoder_state *s = n->state;
+    stream_state *st = &s->st;
+    const rg_tokens *tk = rg_data_tokens(st->src);
+    const rg_encodec_config *cfg = &s->codec.cfg;
+    int64_t hop = cfg->hop_length, frames = tk->frames;
+    int64_t count = frames - st->next < st->chunk ? frames - st->next : st->chunk;
+    if (!rg_encodec_decode_range(m, tk->codes, st->n_q, frames, st->next, count, st->context,
+                                 st->part, err))
+        return false;
+    /* Only the take's own samples: the last frame may run past them. */
+    int64_t first = st->next * hop, last = (st->next + count) * hop;
+    if (last > tk->samples)
+        last = tk->samples;
+    int channels = cfg->audio_channels;
+    for (int64_t i = 0; first + i < last; i++)
+        for (int c = 0; c < channels; c++)
+            st->inter[i * channels + c] = st->part[c * count * hop + i];
+    st->next += count;
+    return stream_write(s, st->inter, (size_t)(last > first ? last - first : 0), err);
+}
+
+/* The last chunk is in: flush the resampler (whatever it does not make
+ * stays silent, the take being allocated at its exact length) and mark the
+ * take complete. */
+static bool stream_finish(rg_node *n, rg_error *err)
+{
+    decoder_state *s = n->state;
+    stream_state *st = &s->st;
+    if (st->soxr && !stream_write(s, NULL, 0, err))
+        return false;
+    rg_data_complete(st->out);
+    const rg_tokens *tk = rg_data_tokens(st->src);
+    s->decoded_id = st->src->id;
+    s->codebooks = tk->n_codebooks;
+    s->frames = tk->frames;
+    s->seconds = (double)((const rg_audio_take *)st->out->payload)->frames / s->rate;
+    s->compute_seconds = st->compute;
+    stream_release(st);
+    return true;
+}
+
+/* Decode every chunk whose tokens (and their overlap) are ready. Reports
+ * progress if asked (not from the stream callback). false with err unset:
+ * cancelled. */
+static bool stream_catch_up(rg_node *n, rg_job *job, bool report, rg_error *err)
+{
+    decoder_state *s = n->state;
+    stream_state *st = &s->st;
+    rg_encodec *m;
+    if (!rg_codec_slot_model(&s->codec, &m, err))
+        return false;
+    int64_t frames = rg_data_tokens(st->src)->frames;
+    while (st->src && st->next < frames) {
+        int64_t end = st->next + st->chunk + st->context;
+        if (tokens_ready(st->src) < (end < frames ? end : frames))
+            return true; /* wait for more tokens */
+        if (rg_job_cancelled(job))
+            return false;
+        double started = now();
+        if (!stream_chunk(n, m, err))
+            return false;
+        st->compute += now() - started;
+        if (report)
+            rg_job_report(job, n, (double)st->next / frames);
+    }
+    return stream_finish(n, err);
+}
+
+/* The stream callback: while a generator makes the tokens, decode what is
+ * ready. Starts on a growing take; a take given up upstream is given up
+ * here. Errors end the stream; generate() meets them again and reports. */
+static bool decoder_stream(rg_node *n, rg_job *job, rg_error *err)
+{
+    decoder_state *s = n->state;
+    if (s->st.src && rg_data_growth(s->st.src) == RG_GROWTH_ABANDONED)
+        stream_abandon(n);
+    if (n->params[P_CHUNK].num <= 0)
+        return true;
+    rg_data *in = rg_node_read(n, 0, 0);
+    bool ok = true;
+    if (in && rg_data_tokens(in) && in != s->st.src && rg_data_is_growing(in) &&
+        in->id != s->decoded_id) {
+        stream_abandon(n); /* a newer take replaces one still being decoded */
+        rg_encodec *m;
+        ok = rg_codec_slot_model(&s->codec, &m, err) && stream_begin(n, in, err);
+    }
+    if (ok && s->st.src && in == s->st.src)
+        ok = stream_catch_up(n, job, false, err);
+    if (!ok && s->st.src)
+        stream_abandon(n);
+    rg_data_unref(in);
+    return ok;
+}
+
+/* The whole take at once (chunk = 0), as before streaming. */
+static bool decode_whole(rg_node *n, rg_job *job, rg_data *in, rg_error *err)
+{
+    decoder_state *s = n->state;
+    double started = now();
+    rg_data *d = decode_take(n, job, in, err);
+    if (!d)
+        return false;
+    const rg_tokens *tk = rg_data_tokens(in);
+    s->codebooks = tk->n_codebooks;
+    s->frames = tk->frames;
+    s->seconds = (double)((const rg_audio_take *)d->payload)->frames / s->rate;
+    s->compute_seconds = now() - started;
+    s->decoded_id = in->id;
+    rg_take_player_post(&s->player, d);
+    rg_node_publish(n, 0, d);
+    return true;
+}
+
 static bool decoder_generate(rg_node *n, rg_job *job, rg_error *err)
 {
     decoder_state *s = n->state;
@@ -160,27 +408,25 @@ static bool decoder_generate(rg_node *n, rg_job *job, rg_error *err)
         rg_data_unref(in);
         return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "its input carries no tokens");
     }
+    bool ok;
     rg_encodec *loaded; /* load first, so the timing is of the decode alone */
-    if (!rg_codec_slot_model(&s->codec, &loaded, err)) {
-        rg_data_unref(in);
-        return false;
-    }
-    double started = now();
-    rg_data *d = decode_take(n, job, in, err);
-    if (d) {
-        const rg_tokens *tk = rg_data_tokens(in);
-        s->codebooks = tk->n_codebooks;
-        s->frames = tk->frames;
-        s->seconds = (double)((const rg_audio_take *)d->payload)->frames / s->rate;
-        s->compute_seconds = now() - started;
-    }
+    if (in != s->st.src)
+        stream_abandon(n);
+    if (!rg_codec_slot_model(&s->codec, &loaded, err))
+        ok = false;
+    else if (rg_data_growth(in) == RG_GROWTH_ABANDONED || in->id == s->decoded_id)
+        ok = true; /* given up upstream, or decoded while it streamed */
+    else if (n->params[P_CHUNK].num <= 0)
+        ok = decode_whole(n, job, in, err);
+    else
+        ok = (s->st.src || stream_begin(n, in, err)) && stream_catch_up(n, job, true, err) &&
+             !s->st.src; /* all decoded (the tokens are complete by now) */
+    if (!ok && s->st.src)
+        stream_abandon(n);
     rg_data_unref(in);
-    if (!d)
-        return false;
-    rg_take_player_post(&s->player, d);
-    rg_node_publish(n, 0, d);
-    rg_job_report(job, n, 1.0);
-    return true;
+    if (ok)
+        rg_job_report(job, n, 1.0);
+    return ok;
 }
 
 static void decoder_describe(const rg_node *n, char *buf, int size)
@@ -210,6 +456,7 @@ static void decoder_housekeep(rg_node *n)
 static void decoder_destroy(rg_node *n)
 {
     decoder_state *s = n->state;
+    stream_release(&s->st);
     rg_take_player_destroy(&s->player);
     rg_codec_slot_free(&s->codec);
 }
@@ -224,6 +471,7 @@ const rg_node_type rg_node_decoder = {
     .state_size = sizeof(decoder_state),
     .init = decoder_init,
     .generate = decoder_generate,
+    .stream = decoder_stream,
     .describe = decoder_describe,
     .process = decoder_process,
     .housekeep = decoder_housekeep,

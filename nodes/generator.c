@@ -1,9 +1,21 @@
 /* generator: conditioning (and optionally a take to continue) in, codec
  * tokens out. On the generation worker it runs MusicGen's decoder for the
- * take's length — `bars` at the transport's tempo and meter, or `seconds` —
- * with classifier-free guidance and top-k/top-p/temperature sampling, and
- * publishes the codes on `tokens` for a decoder. Progress is reported per
- * decoding step; a newer request cancels the run between steps.
+ * take's length — `bars` at the tempo and meter of its `grid` input (else
+ * the transport's), or `seconds` — with classifier-free guidance and
+ * top-k/top-p/temperature sampling, and publishes the codes on `tokens` for
+ * a decoder.
+ *
+ * The take is published when the job starts, as a growing take (graph/data.h)
+ * of its whole length, and grows as the model finishes frames (a frame is
+ * final once all its codebooks are, three steps after its first): a decoder
+ * reading it decodes while the model runs, so audio can start before the
+ * take ends. Progress is reported per decoding step; a newer request cancels
+ * the run between steps, and a cancelled take is abandoned and the previous
+ * one published again, so no half take stays on the port.
+ *
+ * `cond`: the conditioner's offer (runtime/model/cond.h). The generator
+ * hears the text composed from it with its own `track` and the tempo, e.g.
+ * "bass, dark minimal techno, 124 bpm"; the take carries that text.
  *
  * `context`: tokens of another take (an encoder's, or a locked generator's).
  * MusicGen hears them as an audio prompt: the new take continues the last
@@ -13,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <math.h>
+#include <stdint.h>
 
 #include "nodes/registry.h"
 #include "runtime/model/cond.h"
@@ -20,7 +34,7 @@
 #include "runtime/model/musicgen.h"
 #include "runtime/model/tokens.h"
 
-enum { IN_COND, IN_CONTEXT };
+enum { IN_COND, IN_CONTEXT, IN_GRID };
 enum { P_MODEL, P_TRACK, P_BARS, P_SECONDS, P_SEED, P_TEMPERATURE, P_TOP_K, P_TOP_P, P_GUIDANCE,
        P_LOCK, P_COUNT };
 
@@ -34,6 +48,8 @@ static const rg_port_def inputs[] = {
                  "a conditioner's output; unconnected: unconditional generation"},
     [IN_CONTEXT] = {"context", RG_PORT_TOKENS, 0, 1,
                     "a take to continue from (MusicGen's audio prompt), same codec"},
+    [IN_GRID] = {"grid", RG_PORT_GRID, 0, 1,
+                 "tempo and meter for `bars` and the prompt; unconnected: the transport's"},
 };
 static const rg_port_def outputs[] = {
     {"tokens", RG_PORT_TOKENS, 0, 0, "the take's codec tokens, for a decoder"},
@@ -42,9 +58,10 @@ static const rg_param_def params[] = {
     [P_MODEL] = {"model", RG_PARAM_STRING, 0, 0, 0, "", NULL,
                  "MusicGen checkpoint folder, relative to the patch file (the conditioner's)"},
     [P_TRACK] = {"track", RG_PARAM_STRING, 0, 0, 0, "", NULL,
-                 "what this track is (drums, bass, ...): a label on the take; MusicGen "
-                 "checkpoints take the instrument from the prompt"},
-    [P_BARS] = {"bars", RG_PARAM_INT, 4, 1, 64, NULL, NULL, "take length in bars at the tempo"},
+                 "what this track is (drums, bass, ...): the {track} of the conditioner's "
+                 "template, so this generator hears its own text"},
+    [P_BARS] = {"bars", RG_PARAM_INT, 4, 1, 64, NULL, NULL,
+                "take length in bars at the grid's tempo and meter (rounded up to whole frames)"},
     [P_SECONDS] = {"seconds", RG_PARAM_FLOAT, 0, 0, 60, NULL, NULL,
                    "take length in seconds; 0: use bars"},
     [P_SEED] = {"seed", RG_PARAM_INT, -1, -1, 999999, NULL, NULL,
@@ -67,13 +84,42 @@ static bool generator_init(rg_node *n, const rg_host_info *host, rg_error *err) 
     return rg_lm_slot_init(&s->lm, host->base_dir, n->params[P_MODEL].str, err);
 }
 
-/* Seconds of the take: `seconds`, else `bars` at the transport's tempo. */
-static double take_seconds(const rg_node *n, const rg_job *job) {
+/* The track role this generator makes (its `track` parameter), "" if none:
+ * the {track} of its prompt. */
+static const char *track_role(const rg_node *n) {
+    return n->params[P_TRACK].str ? n->params[P_TRACK].str : "";
+}
+
+/* Tempo and meter the take is made for: a value on the `grid` input, else
+ * the transport's, else 120 bpm 4/4. */
+static rg_transport take_grid(const rg_node *n, const rg_job *job) {
+    rg_transport t = {.tempo = 120, .meter_num = 4, .meter_den = 4};
+    if (job && job->transport) t = *job->transport;
+    rg_data *d = n->n_in_cables[IN_GRID] ? rg_node_read(n, IN_GRID, 0) : NULL;
+    const rg_grid *g = rg_data_grid(d);
+    if (g && g->tempo > 0 && g->meter_num > 0 && g->meter_den > 0) {
+        t.tempo = g->tempo;
+        t.meter_num = g->meter_num;
+        t.meter_den = g->meter_den;
+    }
+    rg_data_unref(d);
+    if (!(t.tempo > 0)) t.tempo = 120;
+    if (t.meter_num <= 0 || t.meter_den <= 0) t.meter_num = t.meter_den = 4;
+    return t;
+}
+
+/* Seconds of the take: `seconds`, else `bars` at the grid's tempo. */
+static double take_seconds(const rg_node *n, const rg_transport *grid) {
     if (n->params[P_SECONDS].num > 0) return n->params[P_SECONDS].num;
-    const rg_transport *t = job ? job->transport : NULL;
-    double tempo = t && t->tempo > 0 ? t->tempo : 120.0;
-    int num = t && t->meter_num > 0 ? t->meter_num : 4, den = t && t->meter_den > 0 ? t->meter_den : 4;
-    return n->params[P_BARS].num * num * (60.0 / tempo) * (4.0 / den);
+    return n->params[P_BARS].num * grid->meter_num * (60.0 / grid->tempo) * (4.0 / grid->meter_den);
+}
+
+/* Frames for `seconds`, rounded up so the take covers all of it (the
+ * synchronizer cuts it to the bar); a hair of float error does not add a
+ * frame. */
+static int take_frames(double seconds, const rg_musicgen_config *c) {
+    double frames = seconds * c->sample_rate / c->hop;
+    return frames > 2e9 ? INT32_MAX : (int)ceil(frames - 1e-6);
 }
 
 static uint64_t take_seed(const rg_node *n, generator_state *s) {
@@ -82,24 +128,25 @@ static uint64_t take_seed(const rg_node *n, generator_state *s) {
     return (t * 0x9e3779b97f4a7c15ULL) ^ (++s->takes * 0xbf58476d1ce4e5b9ULL) ^ (uintptr_t)s;
 }
 
-/* The conditioning on the `cond` input as the model's; len 0 if none. */
-static bool read_cond(rg_node *n, generator_state *s, rg_musicgen *m, rg_lm_cond *out,
-                      char *prompt, rg_error *err) {
-    out->states = NULL;
-    out->len = 0;
+/* The conditioning on the `cond` input as the model's (len 0 if none), and
+ * the text it is of: the conditioner's prompt composed with this track and
+ * the grid's tempo, encoded by the conditioner's bank unless it was before. */
+static bool read_cond(rg_node *n, generator_state *s, rg_musicgen *m, const rg_transport *grid,
+                      rg_lm_cond *out, char *text, size_t size, rg_error *err) {
+    *out = (rg_lm_cond){0};
     rg_data *d = n->n_in_cables[IN_COND] ? rg_node_read(n, IN_COND, 0) : NULL;
     const rg_cond *c = rg_data_cond(d);
+    rg_cond_states states;
     bool ok = true;
     if (d && !c) ok = rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "its cond input carries no conditioning");
     else if (c && strcmp(c->model, s->lm.path) != 0)
         ok = rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
                           "its conditioning was made by %s, but it runs %s (use one model)",
                           c->model, s->lm.path);
-    else if (c && c->len > 0 && c->width != rg_musicgen_get_config(m)->hidden)
-        ok = rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "conditioning width does not match");
     else if (c)
-        ok = rg_musicgen_condition_states(m, c->states, c->len, out, err);
-    if (ok && d) snprintf(prompt, 512, "%s", d->prompt);
+        ok = rg_cond_text(c, track_role(n), grid, text, size, err) &&
+             rg_cond_states_for(c, m, text, &states, err) &&
+             rg_musicgen_condition_states(m, states.states, states.len, out, err);
     rg_data_unref(d);
     return ok;
 }
@@ -124,34 +171,45 @@ static bool read_context(rg_node *n, const rg_musicgen *m, rg_data **out, rg_err
     return true;
 }
 
+/* A growing tokens take: the model's codes are copied into it, frame by
+ * frame as they become final, then its ready count is raised. */
 typedef struct {
     rg_node *node;
     rg_job *job;
-    int skip; /* context frames that are not part of the take */
+    rg_data *take;
+    const int32_t *codes; /* the model's [K][total], context first */
+    int codebooks, total;
+    int skip;   /* context frames that are not part of the take */
+    int copied; /* take frames copied so far */
 } progress_ctx;
 
 static bool on_progress(void *user, int done, int total) {
     progress_ctx *p = user;
+    rg_tokens *tk = p->take->payload;
     int made = done - p->skip, all = total - p->skip;
+    if (made > p->copied) {
+        for (int k = 0; k < p->codebooks; k++)
+            memcpy(tk->codes + (size_t)k * tk->frames + p->copied,
+                   p->codes + (size_t)k * p->total + p->skip + p->copied,
+                   (size_t)(made - p->copied) * sizeof *tk->codes);
+        p->copied = made;
+        rg_data_grow(p->take, made); /* after the copy: readers see whole frames */
+    }
     rg_job_report(p->job, p->node, made <= 0 ? 0.0 : (double)made / all);
     return !rg_job_cancelled(p->job);
 }
 
-/* Codes [K][total] -> a tokens value with the last `frames` frames. */
-static rg_data *tokens_value(const rg_musicgen *m, const int32_t *codes, int total, int frames,
-                             rg_error *err) {
+/* An empty take of `frames` frames in this model's codec, growing. */
+static rg_data *growing_tokens(const rg_musicgen *m, int frames, rg_error *err) {
     const rg_musicgen_config *c = rg_musicgen_get_config(m);
     rg_tokens *tk = calloc(1, sizeof *tk);
-    int32_t *out = malloc((size_t)c->codebooks * frames * sizeof *out);
-    if (!tk || !out) {
+    int32_t *codes = calloc((size_t)c->codebooks * frames, sizeof *codes);
+    if (!tk || !codes) {
         free(tk);
-        free(out);
+        free(codes);
         rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
         return NULL;
     }
-    for (int k = 0; k < c->codebooks; k++)
-        memcpy(out + (size_t)k * frames, codes + (size_t)k * total + (total - frames),
-               (size_t)frames * sizeof *out);
     snprintf(tk->codec, sizeof tk->codec, "encodec");
     tk->sample_rate = (uint32_t)c->sample_rate;
     tk->hop_length = (uint32_t)c->hop;
@@ -160,9 +218,13 @@ static rg_data *tokens_value(const rg_musicgen *m, const int32_t *codes, int tot
     tk->channels = 1;
     tk->frames = frames;
     tk->samples = (int64_t)frames * c->hop;
-    tk->codes = out;
+    tk->codes = codes;
     rg_data *d = rg_tokens_data(tk);
-    if (!d) rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    if (!d) {
+        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+        return NULL;
+    }
+    rg_data_begin_growth(d, frames);
     return d;
 }
 
@@ -174,10 +236,12 @@ static rg_lm_sampling sampling(const rg_node *n, uint64_t seed) {
                             .seed = seed};
 }
 
-/* Run the model: `frames` new frames after what fits of the context. */
-static rg_data *make_take(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond *cond,
-                          const rg_tokens *ctx_tk, int frames, uint64_t seed, rg_error *err) {
+/* Run the model into the growing `take`: its frames after what fits of the
+ * context. */
+static bool run_model(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond *cond,
+                      const rg_tokens *ctx_tk, rg_data *take, uint64_t seed, rg_error *err) {
     const rg_musicgen_config *c = rg_musicgen_get_config(m);
+    int frames = (int)((rg_tokens *)take->payload)->frames;
     int room = rg_musicgen_max_frames(m) - frames;
     int skip = ctx_tk ? (int)(ctx_tk->frames < room ? ctx_tk->frames : room) : 0;
     int total = frames + skip;
@@ -186,25 +250,40 @@ static rg_data *make_take(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_c
     if (!codes || (skip && !ctx)) {
         free(codes);
         free(ctx);
-        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-        return NULL;
+        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
     }
     for (int k = 0; skip && k < c->codebooks; k++) /* the context's last `skip` frames */
         memcpy(ctx + (size_t)k * skip, ctx_tk->codes + (size_t)k * ctx_tk->frames + (ctx_tk->frames - skip),
                (size_t)skip * sizeof *ctx);
     rg_lm_context context = {ctx, skip};
     rg_lm_sampling sp = sampling(n, seed);
-    progress_ctx pc = {n, job, skip};
+    progress_ctx pc = {n, job, take, codes, c->codebooks, total, skip, 0};
     rg_error run_err = {0};
-    rg_data *d = NULL;
-    if (rg_musicgen_generate(m, cond, &sp, skip ? &context : NULL, total, on_progress, &pc, codes,
-                             &run_err))
-        d = tokens_value(m, codes, total, frames, err);
+    bool ok = rg_musicgen_generate(m, cond, &sp, skip ? &context : NULL, total, on_progress, &pc,
+                                   codes, &run_err);
+    if (ok) /* every frame is final now, whatever progress last said */
+        on_progress(&pc, total, total);
     else if (!rg_job_cancelled(job)) /* a cancelled run returns with err unset */
         *err = run_err;
     free(codes);
     free(ctx);
-    return d;
+    return ok;
+}
+
+/* Publish `take` while it grows; on failure or cancel abandon it and put
+ * back what was published before. */
+static bool make_take(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond *cond,
+                      const rg_tokens *ctx, rg_data *take, uint64_t seed, rg_error *err) {
+    rg_data *before = rg_node_published(n, 0);
+    rg_node_publish(n, 0, rg_data_ref(take));
+    if (!run_model(n, job, m, cond, ctx, take, seed, err)) {
+        rg_data_abandon(take);
+        rg_node_publish(n, 0, before);
+        return false;
+    }
+    rg_data_complete(take);
+    rg_data_unref(before);
+    return true;
 }
 
 static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
@@ -212,33 +291,34 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     rg_musicgen *m;
     if (!rg_lm_slot_model(&s->lm, &m, err)) return false;
     const rg_musicgen_config *c = rg_musicgen_get_config(m);
-    double seconds = take_seconds(n, job);
-    int frames = (int)(seconds * c->sample_rate / c->hop + 0.5);
+    rg_transport grid = take_grid(n, job);
+    double seconds = take_seconds(n, &grid);
+    int frames = take_frames(seconds, c);
     if (frames < 1 || frames > rg_musicgen_max_frames(m))
         return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
                             "a take of %.2f s is %d frames; this model makes 1..%d (%.1f s)",
                             seconds, frames, rg_musicgen_max_frames(m),
                             (double)rg_musicgen_max_frames(m) * c->hop / c->sample_rate);
-    char prompt[512] = "";
+    char text[512] = "";
     rg_lm_cond cond;
-    rg_data *ctx = NULL;
-    if (!read_cond(n, s, m, &cond, prompt, err)) return false;
-    if (!read_context(n, m, &ctx, err)) {
+    rg_data *ctx = NULL, *take = NULL;
+    if (!read_cond(n, s, m, &grid, &cond, text, sizeof text, err)) return false;
+    if (!read_context(n, m, &ctx, err) || !(take = growing_tokens(m, frames, err))) {
+        rg_data_unref(ctx);
         rg_lm_cond_free(&cond);
         return false;
     }
     uint64_t seed = take_seed(n, s);
-    rg_data *d = make_take(n, job, m, &cond, rg_data_tokens(ctx), frames, seed, err);
+    snprintf(take->prompt, sizeof take->prompt, "%s", text);
+    take->seed = seed;
+    take->tempo = grid.tempo;
+    take->bars = n->params[P_SECONDS].num > 0 ? 0 : (int)n->params[P_BARS].num;
+    bool ok = make_take(n, job, m, &cond, rg_data_tokens(ctx), take, seed, err);
+    rg_data_unref(take);
     rg_data_unref(ctx);
     rg_lm_cond_free(&cond);
-    if (!d) return false;
-    snprintf(d->prompt, sizeof d->prompt, "%s", prompt);
-    d->seed = seed;
-    d->tempo = job && job->transport ? job->transport->tempo : 0;
-    d->bars = n->params[P_SECONDS].num > 0 ? 0 : (int)n->params[P_BARS].num;
-    rg_node_publish(n, 0, d);
-    rg_job_report(job, n, 1.0);
-    return true;
+    if (ok) rg_job_report(job, n, 1.0);
+    return ok;
 }
 
 static void generator_process(rg_node *n, const rg_process_ctx *ctx) {
@@ -253,9 +333,10 @@ static void generator_destroy(rg_node *n) {
 
 const rg_node_type rg_node_generator = {
     .name = "generator",
-    .doc = "Generates a take of codec tokens with MusicGen from a conditioner's prompt, "
-           "optionally continuing another take, for `bars` at the tempo or `seconds`.",
-    .inputs = inputs, .n_inputs = 2,
+    .doc = "Generates a take of codec tokens with MusicGen from a conditioner's prompt for its "
+           "`track`, optionally continuing another take, for `bars` at the grid's tempo or "
+           "`seconds`; the take grows while it is made, so a decoder can start on it.",
+    .inputs = inputs, .n_inputs = 3,
     .outputs = outputs, .n_outputs = 1,
     .params = params, .n_params = P_COUNT,
     .state_size = sizeof(generator_state),

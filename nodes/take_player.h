@@ -1,8 +1,20 @@
-/* Plays whole takes on the audio thread: a take posted by the generation
- * domain starts at the next bar line, sample-accurately, while the old one
- * fades out over a short crossfade; takes loop on the bar grid. The audio
- * thread never allocates or frees: new takes arrive through one lock-free
- * queue, finished ones leave through another and housekeeping releases them. */
+/* Plays takes on the audio thread: a take posted by the generation domain
+ * starts at the next bar line, sample-accurately, while the old one fades
+ * out over a short crossfade; takes loop on the bar grid. The audio thread
+ * never allocates or frees: new takes arrive through one lock-free queue,
+ * finished ones leave through another and housekeeping releases them.
+ *
+ * Growing takes (graph/data.h) are played while they are made. One starts
+ * at a bar line only once so much of it is ready that, at the rate it has
+ * been growing (measured on the audio clock since it was posted, with a
+ * 1.5x margin), it will be complete before playback catches up; a take that
+ * has not grown yet waits, and the old take keeps playing meanwhile. The
+ * player never reads past the ready count: the take it replaced (the
+ * backup) keeps its place in time while the new one plays, and if the new
+ * one is abandoned (its job was cancelled) or is about to run dry, the
+ * player crossfades back to the backup, in time. A take that ran dry is
+ * queued again and restarts from its beginning at a later bar line, once
+ * the rule above lets it; an abandoned one is dropped. */
 #ifndef RG_TAKE_PLAYER_H
 #define RG_TAKE_PLAYER_H
 
@@ -13,9 +25,14 @@ typedef struct {
     rg_spsc_ring inbox;    /* rg_data * (RG_DATA_AUDIO), generation -> audio thread */
     rg_spsc_ring retired;  /* rg_data *, audio thread -> housekeeping */
     rg_data *playing, *pending, *fading;  /* audio thread only */
-    int64_t play_pos, fade_pos;
+    rg_data *backup;       /* what played before a growing `playing`, kept in time */
+    int64_t play_pos, fade_pos, backup_pos;
+    int64_t pending_ready0;  /* ready frames of `pending` when it arrived */
+    int64_t pending_waited;  /* audio frames since it arrived */
+    int64_t min_start;       /* ready frames a growing take needs at least to start */
     int fade_left, fade_frames;
     bool loop;
+    _Atomic uint64_t fallbacks;   /* times a growing take was left for the backup */
     _Atomic uint64_t playing_id;  /* id of the take being heard, for status and tests */
 } rg_take_player;
 

@@ -1,5 +1,10 @@
 /* The take player: a posted take starts exactly on the next bar line, the
- * old one crossfades out, and the newest of several posts wins. */
+ * old one crossfades out, and the newest of several posts wins. Growing
+ * takes: the player waits until enough is ready for the rate the take grows
+ * at, never reads a frame that is not ready (those hold NaN here, so one
+ * read would show in the output), and goes back to the old take, in time,
+ * when a growing take is abandoned or runs dry. Growth is driven block by
+ * block on the audio clock, so nothing depends on timing. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -146,6 +151,181 @@ static void bar_offsets(void **state)
     assert_int_equal(rg_next_bar_offset(&t, 256), 5);
 }
 
+/* A ramp the test can place in time: frame i holds base + i / frames. */
+static float ramp(float base, int64_t i, int64_t frames) { return base + (float)i / (float)frames; }
+
+static rg_data *ramp_take(float base, int64_t frames)
+{
+    rg_data *d = constant_take(0, frames);
+    rg_audio_take *t = d->payload;
+    for (int64_t i = 0; i < frames; i++)
+        t->samples[i] = ramp(base, i, frames);
+    return d;
+}
+
+/* A growing take whose frames that are not ready yet are NaN. */
+static rg_data *growing_take(int64_t frames)
+{
+    rg_data *d = constant_take(NAN, frames);
+    rg_data_begin_growth(d, frames);
+    return d;
+}
+
+static void grow_to(rg_data *d, int64_t ready)
+{
+    rg_audio_take *t = d->payload;
+    if (ready > t->frames)
+        ready = t->frames;
+    for (int64_t i = rg_data_ready(d); i < ready; i++)
+        t->samples[i] = ramp(1.0f, i, t->frames);
+    rg_data_grow(d, ready);
+    if (ready == t->frames)
+        rg_data_complete(d);
+}
+
+/* Run block by block, growing `d` by `per_block` frames before each block,
+ * until `until`; returns the first frame at which the output is no longer
+ * the old take (a ramp of BAR frames from frame 0), or -1. The first frame
+ * of a crossfade is all old take, so a take starting at a bar line shows at
+ * the frame after it. */
+static int64_t run_growing(rig *r, rg_data *d, double per_block, int64_t until)
+{
+    double grown = (double)rg_data_ready(d);
+    int64_t first = -1;
+    while (r->recorded < until) {
+        grown += per_block;
+        if (rg_data_growth(d) == RG_GROWTH_GROWING)
+            grow_to(d, (int64_t)grown);
+        int64_t from = r->recorded;
+        int64_t step = until - r->recorded < BLOCK ? until - r->recorded : BLOCK;
+        rig_run(r, r->recorded + step);
+        for (int64_t i = from; first < 0 && i < r->recorded; i++)
+            if (r->recording[i] != ramp(0.0f, i % BAR, BAR))
+                first = i;
+    }
+    return first;
+}
+
+static void assert_no_nan(const rig *r)
+{
+    for (int64_t i = 0; i < r->recorded; i++)
+        if (isnan(r->recording[i]))
+            fail_msg("frame %ld was read before it was ready", (long)i);
+}
+
+static void growing_take_faster_than_real_time_starts_at_the_first_bar(void **state)
+{
+    (void)state;
+    rig r;
+    rig_start(&r, 4 * BAR);
+    rg_data *old = ramp_take(0.0f, BAR), *g = growing_take(2 * BAR);
+    rg_take_player_post(&r.player, old);
+    rig_run(&r, 1000);
+    rg_take_player_post(&r.player, g);
+    int64_t first = run_growing(&r, g, 2.0 * BLOCK, 4 * BAR); /* twice real time */
+    assert_no_nan(&r);
+    /* Half the take (a bar) is ready long before the first bar line at twice
+     * real time: it starts there, while frames are still missing. */
+    assert_int_equal(first, BAR + 1);
+    for (int64_t i = 1000; i < BAR; i++) /* the old take plays on until then */
+        assert_true(r.recording[i] == ramp(0.0f, i % BAR, BAR));
+    for (int64_t i = BAR + FADE; i < 3 * BAR; i++)
+        assert_true(r.recording[i] == ramp(1.0f, (i - BAR) % (2 * BAR), 2 * BAR));
+    assert_int_equal(atomic_load(&r.player.fallbacks), 0);
+    assert_int_equal(atomic_load(&r.player.playing_id), g->id);
+    rg_data_unref(old);
+    rg_data_unref(g);
+    rig_stop(&r);
+}
+
+static void growing_take_slower_than_real_time_waits_until_it_can_play_through(void **state)
+{
+    (void)state;
+    enum { LONG = 4 * BAR };
+    rig r;
+    rig_start(&r, 8 * BAR);
+    rg_data *old = ramp_take(0.0f, BAR), *g = growing_take(LONG);
+    rg_take_player_post(&r.player, old);
+    rig_run(&r, 1000);
+    rg_take_player_post(&r.player, g);
+    int64_t first = run_growing(&r, g, 0.75 * BLOCK, 8 * BAR); /* 0.75x real time */
+    assert_no_nan(&r);
+    /* At 0.75x with the 1.5x margin the player counts on 0.5x: it needs half
+     * the take ready, which takes 2.67 bars to make; it starts at the bar
+     * line after that (bar 3), never runs dry, and the old take plays
+     * without a gap until then. */
+    assert_int_equal(first, 3 * BAR + 1);
+    for (int64_t i = 1000; i < 3 * BAR; i++)
+        assert_true(r.recording[i] == ramp(0.0f, i % BAR, BAR));
+    for (int64_t i = 3 * BAR + FADE; i < 7 * BAR; i++)
+        assert_true(r.recording[i] == ramp(1.0f, i - 3 * BAR, LONG));
+    assert_int_equal(atomic_load(&r.player.fallbacks), 0);
+    rg_data_unref(old);
+    rg_data_unref(g);
+    rig_stop(&r);
+}
+
+static void abandoned_take_returns_to_the_old_one_in_time(void **state)
+{
+    (void)state;
+    rig r;
+    rig_start(&r, 3 * BAR);
+    rg_data *old = ramp_take(0.0f, BAR), *g = growing_take(4 * BAR);
+    rg_take_player_post(&r.player, old);
+    rig_run(&r, 1000);
+    rg_take_player_post(&r.player, g);
+    assert_int_equal(run_growing(&r, g, 2.0 * BLOCK, BAR + 20000), BAR + 1);
+    rg_data_abandon(g); /* the job was cancelled */
+    int64_t at = r.recorded;
+    rig_run(&r, 3 * BAR);
+    assert_no_nan(&r);
+    /* The old take is back within one block and a crossfade, at the place
+     * it would have reached had it played on. */
+    for (int64_t i = at + BLOCK + FADE; i < 3 * BAR; i++)
+        assert_true(r.recording[i] == ramp(0.0f, i % BAR, BAR));
+    assert_int_equal(atomic_load(&r.player.playing_id), old->id);
+    assert_null(r.player.pending); /* an abandoned take is not queued again */
+    rg_data_unref(old);
+    rg_data_unref(g);
+    rig_stop(&r);
+}
+
+static void take_that_runs_dry_falls_back_and_restarts_when_whole(void **state)
+{
+    (void)state;
+    rig r;
+    rig_start(&r, 6 * BAR);
+    rg_data *old = ramp_take(0.0f, BAR), *g = growing_take(2 * BAR);
+    rg_take_player_post(&r.player, old);
+    rig_run(&r, 1000);
+    rg_take_player_post(&r.player, g);
+    /* Fast enough at first (it starts at bar 1), then it stalls. */
+    assert_int_equal(run_growing(&r, g, 1.6 * BLOCK, BAR + BLOCK), BAR + 1);
+    int64_t stalled = rg_data_ready(g);
+    assert_true(stalled < 2 * BAR);
+    rig_run(&r, 3 * BAR);
+    assert_no_nan(&r);
+    assert_int_equal(atomic_load(&r.player.fallbacks), 1);
+    assert_int_equal(atomic_load(&r.player.playing_id), old->id);
+    /* It left a crossfade before the last ready frame, back to the old take
+     * at its place in time. */
+    int64_t left_at = BAR + stalled - FADE;
+    assert_true(left_at < 3 * BAR - FADE);
+    assert_true(r.recording[left_at - 1] == ramp(1.0f, left_at - 1 - BAR, 2 * BAR));
+    for (int64_t i = left_at + FADE; i < 3 * BAR; i++)
+        assert_true(r.recording[i] == ramp(0.0f, i % BAR, BAR));
+    /* Once whole, it starts again from its beginning at the next bar line. */
+    grow_to(g, 2 * BAR);
+    rig_run(&r, 6 * BAR);
+    assert_no_nan(&r);
+    assert_true(r.recording[3 * BAR - 1] < 1.0f);
+    for (int64_t i = 3 * BAR + FADE; i < 5 * BAR; i++)
+        assert_true(r.recording[i] == ramp(1.0f, i - 3 * BAR, 2 * BAR));
+    rg_data_unref(old);
+    rg_data_unref(g);
+    rig_stop(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +333,10 @@ int main(void)
         cmocka_unit_test(newest_post_wins),
         cmocka_unit_test(released_takes_are_freed_off_the_audio_thread),
         cmocka_unit_test(bar_offsets),
+        cmocka_unit_test(growing_take_faster_than_real_time_starts_at_the_first_bar),
+        cmocka_unit_test(growing_take_slower_than_real_time_waits_until_it_can_play_through),
+        cmocka_unit_test(abandoned_take_returns_to_the_old_one_in_time),
+        cmocka_unit_test(take_that_runs_dry_falls_back_and_restarts_when_whole),
     };
     return cmocka_run_group_tests_name("take_player", tests, NULL, NULL);
 }

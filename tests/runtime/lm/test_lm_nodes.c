@@ -1,7 +1,9 @@
 /* The conditioner and generator nodes in a patch, on the tiny fixture
  * checkpoint: the generation pass turns a prompt into tokens that match the
  * PyTorch reference's greedy decoding, the take's length follows `bars` at
- * the patch tempo or `seconds`, takes carry their prompt and seed, a bad
+ * the patch tempo (or a `grid` value) or `seconds`, takes carry their
+ * prompt and seed, each generator hears its own composed text and each
+ * distinct text is encoded once, the take grows while it is made, a bad
  * model folder fails at load time, and conditioning from another checkpoint
  * is refused. */
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 #include "graph/patch.h"
 #include "runtime/generate.h"
 #include "runtime/model/cond.h"
+#include "runtime/model/lm_slot.h"
 #include "runtime/model/safetensors.h"
 #include "runtime/model/tokens.h"
 
@@ -57,7 +60,9 @@ static void test_prompt_to_tokens_matches_reference(void **state) {
     (void)state;
     rig r;
     rg_error err = {0};
-    const char *patch = "node text conditioner " MODEL "prompt=\"dark minimal techno in A minor\"\n"
+    /* {prompt} alone: the reference was made from the bare prompt */
+    const char *patch = "node text conditioner " MODEL "prompt=\"dark minimal techno in A minor\" "
+                        "template=\"{prompt}\"\n"
                         "node gen generator " MODEL "seconds=1 seed=7 temperature=0 guidance=3\n"
                         "text.cond -> gen.cond\n";
     if (!start(patch, &r, &err) || !generate(&r, &err)) fail_msg("%s", err.message);
@@ -109,7 +114,7 @@ static void test_bars_follow_the_tempo(void **state) {
     stop(&r);
 }
 
-static void test_conditioner_publishes_states(void **state) {
+static void test_conditioner_offers_prompt_and_template(void **state) {
     (void)state;
     rig r;
     rg_error err = {0};
@@ -118,8 +123,208 @@ static void test_conditioner_publishes_states(void **state) {
     rg_data *d = published(&r, "text");
     const rg_cond *c = rg_data_cond(d);
     assert_non_null(c);
-    assert_int_equal(c->len, 0); /* whitespace only: the null condition */
-    assert_null(c->states);
+    assert_string_equal(c->prompt, "  ");
+    assert_string_equal(c->template, "{track}, {prompt}, {tempo} bpm, {key}");
+    assert_non_null(c->bank);
+    assert_int_equal(rg_cond_bank_encodes(c->bank), 0); /* nothing asked for yet */
+    rg_data_unref(d);
+    stop(&r);
+    assert_true(start("node text conditioner " MODEL "template=\"{track}, {mood}\"\n", &r, &err));
+    assert_false(generate(&r, &err));
+    fprintf(stderr, "# %s\n", err.message);
+    assert_non_null(strstr(err.message, "unknown field 'mood'"));
+    stop(&r);
+}
+
+static void set_string(rig *r, const char *node, const char *param, const char *value) {
+    rg_node *n = rg_engine_node(r->e, rg_engine_find_node(r->e, node));
+    int p = rg_node_type_param(n->type, param);
+    free(n->params[p].str);
+    n->params[p].str = strdup(value);
+    atomic_fetch_add(&n->param_version, 1);
+}
+
+/* Two generators on one conditioner: each hears the prompt composed with
+ * its own track and the tempo, the two texts are encoded once each, and
+ * new takes with the same prompt run the encoder no more. */
+static void test_each_track_hears_its_own_text_encoded_once(void **state) {
+    (void)state;
+    rig r;
+    rg_error err = {0};
+    const char *patch = "tempo 124\n"
+                        "node text  conditioner " MODEL "prompt=\"dark minimal techno\" key=\"A minor\"\n"
+                        "node drums generator " MODEL "track=drums seconds=0.2 seed=1\n"
+                        "node bass  generator " MODEL "track=bass seconds=0.2 seed=1\n"
+                        "node any   generator " MODEL "seconds=0.2 seed=1\n"
+                        "text.cond -> drums.cond\ntext.cond -> bass.cond\ntext.cond -> any.cond\n";
+    if (!start(patch, &r, &err) || !generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *drums = published(&r, "drums"), *bass = published(&r, "bass"), *any = published(&r, "any");
+    assert_string_equal(drums->prompt, "drums, dark minimal techno, 124 bpm, A minor");
+    assert_string_equal(bass->prompt, "bass, dark minimal techno, 124 bpm, A minor");
+    assert_string_equal(any->prompt, "dark minimal techno, 124 bpm, A minor"); /* no track: left out */
+    rg_data *cd = published(&r, "text");
+    const rg_cond *c = rg_data_cond(cd);
+    assert_int_equal(rg_cond_bank_encodes(c->bank), 3);
+
+    /* The states of the two texts differ (read from the bank: no encoding). */
+    rg_lm_slot slot = {0};
+    rg_musicgen *m;
+    assert_true(rg_lm_slot_init(&slot, root, "tests/fixtures/lm/tiny", &err));
+    assert_true(rg_lm_slot_model(&slot, &m, &err));
+    rg_cond_states a, b;
+    assert_true(rg_cond_states_for(c, m, drums->prompt, &a, &err));
+    size_t bytes = (size_t)a.len * a.width * sizeof(float);
+    float *copy = malloc(bytes);
+    memcpy(copy, a.states, bytes);
+    assert_true(rg_cond_states_for(c, m, bass->prompt, &b, &err));
+    assert_true(a.len > 0 && b.len > 0);
+    assert_true(a.len != b.len || memcmp(copy, b.states, bytes) != 0);
+    free(copy);
+    assert_int_equal(rg_cond_bank_encodes(c->bank), 3);
+
+    /* New takes, same prompt: new tokens, no encoding. */
+    assert_true(rg_engine_request_regen(r.e, "drums", &err));
+    assert_true(rg_engine_request_regen(r.e, "text", &err));
+    if (!generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *drums2 = published(&r, "drums");
+    assert_true(drums2->id != drums->id);
+    assert_int_equal(rg_cond_bank_encodes(c->bank), 3);
+
+    /* A new prompt: each generator's new text is encoded, once. */
+    set_string(&r, "text", "prompt", "acid house");
+    if (!generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *bass2 = published(&r, "bass");
+    assert_string_equal(bass2->prompt, "bass, acid house, 124 bpm, A minor");
+    assert_int_equal(rg_cond_bank_encodes(c->bank), 6);
+
+    rg_lm_slot_free(&slot);
+    rg_data_unref(drums);
+    rg_data_unref(drums2);
+    rg_data_unref(bass);
+    rg_data_unref(bass2);
+    rg_data_unref(any);
+    rg_data_unref(cd);
+    stop(&r);
+}
+
+/* bars=2 at 120 bpm 4/4 is exactly 4 s: 200 frames at 50 frames/s. A
+ * length that is not a whole number of frames is rounded up. */
+static void test_two_bars_at_120_is_four_seconds(void **state) {
+    (void)state;
+    rig r;
+    rg_error err = {0};
+    assert_true(start("tempo 120\nmeter 4/4\nnode gen generator " MODEL "bars=2 temperature=0\n", &r, &err));
+    if (!generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *d = published(&r, "gen");
+    assert_int_equal(rg_data_tokens(d)->frames, 200);
+    assert_int_equal(d->tempo, 120);
+    rg_data_unref(d);
+    stop(&r);
+    /* 1 bar at 119 bpm: 2.0168 s = 100.84 frames -> 101 */
+    assert_true(start("tempo 119\nnode gen generator " MODEL "bars=1 temperature=0\n", &r, &err));
+    if (!generate(&r, &err)) fail_msg("%s", err.message);
+    d = published(&r, "gen");
+    assert_int_equal(rg_data_tokens(d)->frames, 101);
+    rg_data_unref(d);
+    stop(&r);
+}
+
+/* A value on the `grid` input wins over the transport. */
+static const rg_port_def clock_out[] = {{"grid", RG_PORT_GRID, 0, 0, "tempo grid"}};
+
+static bool clock_generate(rg_node *n, rg_job *job, rg_error *err) {
+    (void)job;
+    rg_grid *g = malloc(sizeof *g);
+    *g = (rg_grid){.tempo = 150, .meter_num = 3, .meter_den = 4};
+    rg_data *d = rg_data_new(RG_DATA_GRID, g, free);
+    if (!d) return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    rg_node_publish(n, 0, d);
+    return true;
+}
+
+static void no_audio(rg_node *n, const rg_process_ctx *ctx) {
+    (void)n;
+    (void)ctx;
+}
+
+static const rg_node_type clock_type = {
+    .name = "clock", .doc = "publishes 150 bpm 3/4 on its grid",
+    .outputs = clock_out, .n_outputs = 1, .generate = clock_generate, .process = no_audio,
+};
+
+static void test_grid_input_sets_the_tempo(void **state) {
+    (void)state;
+    const rg_registry *builtin = rg_builtin_registry();
+    const rg_node_type *types[64];
+    int n = 0;
+    for (int i = 0; i < builtin->count && n < 63; i++) types[n++] = builtin->types[i];
+    types[n++] = &clock_type;
+    rg_registry reg = {types, n};
+    const char *text = "tempo 120\nmeter 4/4\nnode clk clock\n"
+                       "node gen generator " MODEL "bars=2 temperature=0\nclk.grid -> gen.grid\n";
+    rg_error err = {0};
+    rig r;
+    r.g = rg_patch_parse(&reg, text, strlen(text), "grid.rpatch", &err);
+    assert_non_null(r.g);
+    rg_host_info host = {.sample_rate = 48000, .max_block = 64, .base_dir = root};
+    r.e = rg_engine_new(r.g, &host, &err);
+    assert_non_null(r.e);
+    if (!generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *d = published(&r, "gen");
+    assert_int_equal(rg_data_tokens(d)->frames, 120); /* 2 bars of 3/4 at 150 = 2.4 s */
+    assert_int_equal(d->tempo, 150);
+    rg_data_unref(d);
+    stop(&r);
+}
+
+/* The take is published when the job starts and grows: at every progress
+ * report the published take is the new one, its ready count never goes
+ * down, and it was seen incomplete before it was complete. */
+typedef struct {
+    rig *r;
+    uint64_t before_id;
+    int64_t last_ready, first_partial, reports;
+    bool decreased, saw_old;
+} growth_watch;
+
+static void watch_growth(rg_job *job, const rg_node *node, double fraction) {
+    (void)fraction;
+    growth_watch *w = job->user;
+    if (strcmp(node->name, "gen") != 0) return;
+    rg_data *d = published(w->r, "gen");
+    w->reports++;
+    if (!d || d->id == w->before_id) {
+        w->saw_old = true;
+    } else {
+        int64_t ready = rg_data_ready(d);
+        if (ready < w->last_ready) w->decreased = true;
+        if (rg_data_is_growing(d) && ready > 0 && w->first_partial < 0) w->first_partial = ready;
+        w->last_ready = ready;
+    }
+    rg_data_unref(d);
+}
+
+static void test_take_grows_while_it_is_made(void **state) {
+    (void)state;
+    rig r;
+    rg_error err = {0};
+    assert_true(start("node gen generator " MODEL "seconds=1 seed=5 temperature=0\n", &r, &err));
+    growth_watch w = {.r = &r, .first_partial = -1};
+    rg_job job = {.transport = rg_engine_transport(r.e), .on_progress = watch_growth, .user = &w};
+    if (!rg_engine_generate(r.e, &job, NULL, &err)) fail_msg("%s", err.message);
+    rg_data *d = published(&r, "gen");
+    assert_true(w.reports > 10);
+    assert_false(w.saw_old); /* published before the first step */
+    assert_false(w.decreased);
+    assert_true(w.first_partial > 0 && w.first_partial < 50);
+    assert_int_equal(rg_data_growth(d), RG_GROWTH_COMPLETE);
+    assert_int_equal(rg_data_ready(d), 50);
+    /* The same take as without streaming: greedy, so the same as a second run. */
+    assert_true(rg_engine_request_regen(r.e, "gen", &err));
+    if (!generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *again = published(&r, "gen");
+    assert_memory_equal(rg_data_tokens(d)->codes, rg_data_tokens(again)->codes, 4 * 50 * sizeof(int32_t));
+    rg_data_unref(again);
     rg_data_unref(d);
     stop(&r);
 }
@@ -132,9 +337,7 @@ static void test_bad_models_fail_at_load(void **state) {
     fprintf(stderr, "# %s\n", err.message);
     assert_non_null(strstr(err.message, "no/such/folder"));
     rg_graph_free(r.g);
-    assert_false(start("node gen generator\n", &r, &err));
-    assert_non_null(strstr(err.message, "no model given"));
-    rg_graph_free(r.g);
+    /* (An empty model= loads the shipped default: runtime/model/model_path.h.) */
     assert_false(start("node gen generator model=\"tests/fixtures/encodec/32k\"\n", &r, &err));
     assert_non_null(strstr(err.message, "not a MusicGen checkpoint"));
     rg_graph_free(r.g);
@@ -152,12 +355,17 @@ static void test_too_long_a_take_is_an_error(void **state) {
 }
 
 /* A newer request cancels the job between decoding steps: the pass stops
- * with no error and the generator publishes nothing. */
+ * with no error, the growing take is abandoned and the port is back to what
+ * it was (nothing, here). */
+static rg_data *growing_seen;
+
 static void cancel_after_three(rg_job *job, const rg_node *node, double fraction) {
-    (void)node;
     (void)fraction;
     int *calls = job->user;
-    if (++*calls == 3) atomic_store(&job->cancel, true);
+    if (++*calls == 3) {
+        atomic_store(&job->cancel, true);
+        growing_seen = rg_node_published((rg_node *)node, 0);
+    }
 }
 
 static void test_cancel_between_steps(void **state) {
@@ -172,6 +380,9 @@ static void test_cancel_between_steps(void **state) {
     assert_int_equal(err.code, RG_ERR_NONE);
     assert_int_equal(calls, 3);
     assert_null(published(&r, "gen"));
+    assert_non_null(growing_seen);
+    assert_int_equal(rg_data_growth(growing_seen), RG_GROWTH_ABANDONED);
+    rg_data_unref(growing_seen);
     stop(&r);
 }
 
@@ -181,7 +392,11 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prompt_to_tokens_matches_reference),
         cmocka_unit_test(test_bars_follow_the_tempo),
-        cmocka_unit_test(test_conditioner_publishes_states),
+        cmocka_unit_test(test_conditioner_offers_prompt_and_template),
+        cmocka_unit_test(test_each_track_hears_its_own_text_encoded_once),
+        cmocka_unit_test(test_two_bars_at_120_is_four_seconds),
+        cmocka_unit_test(test_grid_input_sets_the_tempo),
+        cmocka_unit_test(test_take_grows_while_it_is_made),
         cmocka_unit_test(test_bad_models_fail_at_load),
         cmocka_unit_test(test_too_long_a_take_is_an_error),
         cmocka_unit_test(test_cancel_between_steps),
