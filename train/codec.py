@@ -235,17 +235,26 @@ def load_checkpoint_model(path):
     return model.eval()
 
 
-def train(model_cfg, t, out_dir, steps=None, quiet=False):
+def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     """Train until step `steps` (default t['steps']), resuming from
-    out_dir/checkpoint.pt if it exists. Returns the list of logged dicts."""
+    out_dir/checkpoint.pt if it exists (else starting from the model of the
+    checkpoint `init_from`, if given, with a new optimiser). With
+    t['decoder_only'] the encoder and codebooks are frozen: the codes of any
+    audio stay what they were, so a generator trained on them stays valid,
+    and only the decoder learns to render them better. Returns the list of
+    logged dicts."""
     os.makedirs(out_dir, exist_ok=True)
     if t["threads"]:
         torch.set_num_threads(t["threads"])
     torch.manual_seed(t["seed"])
     model = new_model(model_cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=t["lr"], betas=(0.5, 0.9))
+    decoder_only = t.get("decoder_only", False)
+    params = model.decoder.parameters() if decoder_only else model.parameters()
+    opt = torch.optim.Adam(params, lr=t["lr"], betas=(0.5, 0.9))
     ck_path = os.path.join(out_dir, "checkpoint.pt")
     step, elapsed = 0, 0.0
+    if init_from and not os.path.exists(ck_path):
+        model.load_state_dict(torch.load(init_from, map_location="cpu")["model"])
     if os.path.exists(ck_path):
         ck = torch.load(ck_path, map_location="cpu")
         model.load_state_dict(ck["model"])
@@ -264,12 +273,15 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False):
         t0 = time.time()
         x = batch_at(pool, t, step, hop)
         gen = torch.Generator().manual_seed(t["seed"] * 7919 + step)
-        z = model.encoder(x)
-        zq, codes, commit, dead = quantize(model, z, t, gen, train=True)
+        if decoder_only:
+            with torch.no_grad():
+                zq, codes, commit, dead = quantize(model, model.encoder(x), t, gen, train=False)
+        else:
+            zq, codes, commit, dead = quantize(model, model.encoder(x), t, gen, train=True)
         y = model.decoder(zq)
         loss_mel = mel(y[:, 0], x[:, 0])
         loss_wave = F.l1_loss(y, x)
-        loss = loss_mel + t["wave_weight"] * loss_wave + t["commit_weight"] * commit
+        loss = loss_mel + t["wave_weight"] * loss_wave + (0.0 if decoder_only else t["commit_weight"] * commit)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -313,11 +325,13 @@ def main():
     ap.add_argument("--export", metavar="DIR", help="export the final model here")
     ap.add_argument("--dtype", choices=export.DTYPES, default="f32")
     ap.add_argument("--stems", metavar="DIR", help="train on a folder of real stems instead of the corpus")
+    ap.add_argument("--init-from", metavar="CHECKPOINT",
+                    help="start a new run from this codec checkpoint's model (e.g. decoder_only fine-tuning)")
     a = ap.parse_args()
     model_cfg, t = load_config(a.config)
     if a.stems:
         t["stems"] = a.stems
-    train(model_cfg, t, a.out, a.steps)
+    train(model_cfg, t, a.out, a.steps, init_from=a.init_from)
     if a.export:
         model = load_checkpoint_model(os.path.join(a.out, "checkpoint.pt"))
         export.export_codec(model, a.export, a.dtype)

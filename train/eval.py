@@ -14,10 +14,12 @@ TrackMusicGenRef) and the measures of train/measure.py:
   busy      share of prompts whose drums have more onsets per second with
             "busy" than with "sparse", same seed
 
-    train/eval.py MODEL_DIR [--prompts N] [--seconds 4] [--seed 0]
+    train/eval.py MODEL_DIR [--prompts N] [--seconds 4] [--seed 0] [--engine BUILD/bench/track_takes]
 prints a Markdown table and one JSON line. The prompts are built from
 corpus specs so they read like the training captions; they are fixed by
---seed (default 0) so runs are comparable.
+--seed (default 0) so runs are comparable. With --engine the takes are made
+by the engine (same sampling settings, its own random numbers) and decoded
+by its codec; without, by the PyTorch reference.
 """
 import json
 import os
@@ -69,6 +71,37 @@ class Model:
         return codes, audio
 
 
+class EngineModel:
+    """The same takes made by the engine (bench/track_takes, CPU backend):
+    codes are kept as files, handed back as their path prefix."""
+
+    def __init__(self, model_dir, exe):
+        import subprocess
+        import tempfile
+
+        with open(os.path.join(model_dir, "config.json")) as f:
+            conf = json.load(f)
+        self.rate = conf["track_context"]["frame_rate"]
+        self.sr = conf["audio_encoder"]["sampling_rate"]
+        self.tmp = tempfile.mkdtemp(prefix="rg-eval-")
+        self.n = 0
+        env = dict(os.environ, RESONANT_BACKEND=os.environ.get("RESONANT_BACKEND", "cpu"))
+        self.proc = subprocess.Popen([exe, model_dir], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=env)
+
+    def track(self, caption, role, bpm, seconds, seed, context=()):
+        out = os.path.join(self.tmp, f"t{self.n}")
+        self.n += 1
+        ctx = ",".join(f"{r}={c}.codes" for r, c in context) or "-"
+        frames = int(round(seconds * self.rate))
+        self.proc.stdin.write(f"{out} {role} {bpm} {frames} {seed} {ctx} {caption}\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        if answer != "ok " + out:
+            raise RuntimeError(f"engine: {answer or 'no answer'}")
+        return out, np.fromfile(out + ".f32", "<f4")
+
+
 def grid_share(x, sr, bpm, tol=0.025):
     t = measure.onsets(x, sr)
     if len(t) == 0:
@@ -78,8 +111,8 @@ def grid_share(x, sr, bpm, tol=0.025):
     return float((d <= tol).mean())
 
 
-def evaluate(model_dir, n=7, seconds=4.0, seed=0):
-    m = Model(model_dir)
+def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None):
+    m = EngineModel(model_dir, engine) if engine else Model(model_dir)
     rows = []
     for i, spec in enumerate(prompts(n, seed)):
         bpm = spec["bpm"]
@@ -127,8 +160,15 @@ if __name__ == "__main__":
     ap.add_argument("--prompts", type=int, default=7)
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: on a loaded machine more threads made it slower)")
+    ap.add_argument("--engine", metavar="TRACK_TAKES",
+                    help="generate with the engine (the build's bench/track_takes) instead of the "
+                         "PyTorch reference")
     a = ap.parse_args()
+    torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed)
+    rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine)
+    summary["generator"] = "engine (CPU backend)" if a.engine else "PyTorch reference"
     print(table(rows, summary))
     print(json.dumps(summary))

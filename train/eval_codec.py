@@ -101,5 +101,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
     ap.add_argument("--songs", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: on a loaded machine more threads made it slower)")
     a = ap.parse_args()
+    torch.set_num_threads(a.threads)
     print(json.dumps(evaluate(load(a.model), a.songs)))

@@ -52,6 +52,24 @@ def test_resume_matches_uninterrupted_run():
     assert np.allclose(a, b, rtol=1e-4), (a, b)
 
 
+def test_decoder_only_keeps_the_codes():
+    """Fine-tuning the decoder alone (--init-from, decoder_only) moves only
+    decoder.* and gives the same codes for the same audio, so a generator
+    trained on the codes stays valid."""
+    m, t = cfg()
+    start = os.path.join(TMP, "b", "checkpoint.pt")  # 8 steps, from the test above
+    codec.train(m, dict(t, decoder_only=True), os.path.join(TMP, "dec"), steps=3, quiet=True, init_from=start)
+    a = codec.load_checkpoint_model(start)
+    b = codec.load_checkpoint_model(os.path.join(TMP, "dec", "checkpoint.pt"))
+    sa, sb = a.state_dict(), b.state_dict()
+    moved = {k.split(".")[0] for k in sa if not torch.equal(sa[k], sb[k])}
+    assert moved == {"decoder"}, moved
+    x = torch.from_numpy(corpus.song(3, bars=1, roles=["bass"]).stems["bass"][:8000])[None]
+    with torch.no_grad():
+        assert torch.equal(a.encode(x), b.encode(x))
+    return f"{sum(not torch.equal(sa[k], sb[k]) for k in sa)} decoder tensors moved, codes equal"
+
+
 def test_loss_decreases_on_a_fixed_batch():
     m, t = cfg()
     torch.manual_seed(0)

@@ -1,0 +1,152 @@
+/* Generate takes with the engine for train/eval.py --engine: one request per
+ * line on stdin, the codes and decoded audio of each written to files.
+ *
+ *   track_takes MODEL_DIR < requests
+ *
+ * A request line (fields separated by one space, the prompt last, to the end
+ * of the line):
+ *   OUT ROLE BPM FRAMES SEED CONTEXT PROMPT...
+ * OUT.codes receives the codes, int32 [K][FRAMES] little-endian, and
+ * OUT.f32 the decoded audio, float32 [FRAMES * hop] at the codec's rate.
+ * CONTEXT is "-" or a ROLE=FILE list separated by commas, each FILE an
+ * OUT.codes of an earlier take of the same length (the locked tracks).
+ * Sampling as train/lm.py's reference: guidance 3, temperature 1, top-k 50.
+ * One line "ok OUT" or "error OUT: message" is printed per request. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/model/encodec.h"
+#include "runtime/model/musicgen.h"
+
+#include "runtime/tensor/tensor.h"
+
+#define MAX_LINE 4096
+
+typedef struct {
+    rg_musicgen *m;
+    rg_encodec *codec;
+    int kk, hop;
+} engine;
+
+static bool read_codes(const char *path, int32_t *codes, size_t n, rg_error *err) {
+    FILE *f = fopen(path, "rb");
+    bool ok = f && fread(codes, sizeof *codes, n, f) == n;
+    if (f) fclose(f);
+    return ok || rg_error_set(err, RG_ERR_IO, path, 0, 0, "cannot read %zu codes", n);
+}
+
+static bool write_file(const char *path, const void *data, size_t bytes, rg_error *err) {
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(data, 1, bytes, f) == bytes;
+    if (f && fclose(f) != 0) ok = false;
+    return ok || rg_error_set(err, RG_ERR_IO, path, 0, 0, "cannot write");
+}
+
+/* "drums=a.codes,chords=b.codes" -> tracks with codes read from the files. */
+static bool parse_context(const engine *e, char *spec, int frames, rg_lm_track *tracks,
+                          int32_t **bufs, int *n, rg_error *err) {
+    *n = 0;
+    if (strcmp(spec, "-") == 0) return true;
+    for (char *item = strtok(spec, ","); item; item = strtok(NULL, ",")) {
+        char *eq = strchr(item, '=');
+        if (!eq || *n == RG_LM_MAX_TRACKS)
+            return rg_error_set(err, RG_ERR_VALUE, item, 0, 0, "context must be ROLE=FILE,...");
+        *eq = '\0';
+        int role = rg_musicgen_track_role(e->m, item);
+        if (role < 0) return rg_error_set(err, RG_ERR_VALUE, item, 0, 0, "no such role");
+        size_t count = (size_t)e->kk * frames;
+        bufs[*n] = malloc(count * sizeof **bufs);
+        if (!bufs[*n] || !read_codes(eq + 1, bufs[*n], count, err)) return false;
+        tracks[*n] = (rg_lm_track){.role = role, .codes = bufs[*n], .frames = frames};
+        (*n)++;
+    }
+    return true;
+}
+
+static bool take(const engine *e, const char *out, const char *role, float bpm, int frames,
+                 uint64_t seed, const rg_lm_track *tracks, int n_tracks, const char *prompt,
+                 rg_error *err) {
+    int32_t *codes = malloc((size_t)e->kk * frames * sizeof *codes);
+    float *audio = malloc((size_t)frames * e->hop * sizeof *audio);
+    rg_lm_cond text = {0}, cond = {0};
+    rg_lm_sampling sp = rg_lm_sampling_default();
+    sp.top_k = 50;
+    sp.seed = seed;
+    char path[1100];
+    bool ok = codes && audio && rg_musicgen_condition_text(e->m, prompt, &text, err) &&
+              rg_musicgen_condition_track(e->m, &text, rg_musicgen_track_role(e->m, role), bpm,
+                                          tracks, n_tracks, &cond, err) &&
+              rg_musicgen_generate(e->m, &cond, &sp, NULL, frames, NULL, NULL, codes, err) &&
+              rg_encodec_decode(e->codec, codes, e->kk, frames, audio, err);
+    if (ok) {
+        snprintf(path, sizeof path, "%s.codes", out);
+        ok = write_file(path, codes, (size_t)e->kk * frames * sizeof *codes, err);
+    }
+    if (ok) {
+        snprintf(path, sizeof path, "%s.f32", out);
+        ok = write_file(path, audio, (size_t)frames * e->hop * sizeof *audio, err);
+    }
+    rg_lm_cond_free(&cond);
+    rg_lm_cond_free(&text);
+    free(codes);
+    free(audio);
+    return ok;
+}
+
+static bool request(const engine *e, char *line, char *out, rg_error *err) {
+    char role[64], context[2048];
+    float bpm;
+    int frames, used = 0;
+    unsigned long long seed;
+    line[strcspn(line, "\n")] = '\0';
+    if (sscanf(line, "%1023s %63s %f %d %llu %2047s %n", out, role, &bpm, &frames, &seed, context,
+               &used) != 6 || used == 0)
+        return rg_error_set(err, RG_ERR_VALUE, "stdin", 0, 0,
+                            "a request is OUT ROLE BPM FRAMES SEED CONTEXT PROMPT");
+    if (rg_musicgen_track_role(e->m, role) < 0)
+        return rg_error_set(err, RG_ERR_VALUE, role, 0, 0, "no such role in this model");
+    rg_lm_track tracks[RG_LM_MAX_TRACKS];
+    int32_t *bufs[RG_LM_MAX_TRACKS] = {0};
+    int n = 0;
+    bool ok = frames > 0 && frames <= rg_musicgen_max_frames(e->m)
+                  ? parse_context(e, context, frames, tracks, bufs, &n, err) &&
+                        take(e, out, role, bpm, frames, seed, tracks, n, line + used, err)
+                  : rg_error_set(err, RG_ERR_VALUE, out, 0, 0, "%d frames", frames);
+    for (int i = 0; i < RG_LM_MAX_TRACKS; i++) free(bufs[i]);
+    return ok;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: track_takes MODEL_DIR < requests\n");
+        return 2;
+    }
+    char msg[256];
+    rg_device *dev;
+    if (rg_device_create(NULL, &dev, msg, sizeof msg) != RG_OK) {
+        fprintf(stderr, "track_takes: no device: %s\n", msg);
+        return 1;
+    }
+    engine e = {0};
+    rg_error err = {0};
+    if (!rg_musicgen_load(argv[1], dev, NULL, &e.m, &err) ||
+        !rg_encodec_load(argv[1], dev, &e.codec, &err)) {
+        fprintf(stderr, "track_takes: %s: %s\n", err.file, err.message);
+        return 1;
+    }
+    e.kk = rg_musicgen_get_config(e.m)->codebooks;
+    e.hop = rg_encodec_get_config(e.codec)->hop_length;
+    char line[MAX_LINE], out[1024];
+    while (fgets(line, sizeof line, stdin)) {
+        err = (rg_error){0};
+        out[0] = '\0';
+        if (request(&e, line, out, &err)) printf("ok %s\n", out);
+        else printf("error %s: %s: %s\n", out, err.file, err.message);
+        fflush(stdout);
+    }
+    rg_encodec_free(e.codec);
+    rg_musicgen_free(e.m);
+    rg_device_destroy(dev);
+    return 0;
+}
