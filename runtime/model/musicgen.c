@@ -450,10 +450,17 @@ static bool check_track_args(const rg_musicgen *m, const rg_lm_cond *text, int r
             return track_error(m, err, "locked track %d has role %d", j, t->role);
         if (t->frames < 1 || t->frames > max || !t->codes)
             return track_error(m, err, "locked track %d has %d frames", j, t->frames);
-        for (int i = 0; i < m->cfg.codebooks * t->frames; i++)
-            if (t->codes[i] < 0 || t->codes[i] >= m->cfg.card)
-                return track_error(m, err, "locked track %d has code %d (another codec?)", j,
-                                   t->codes[i]);
+        if (t->stride != 0 && t->stride < t->frames)
+            return track_error(m, err, "locked track %d has a stride under its %d frames", j,
+                               t->frames);
+        int64_t stride = t->stride ? t->stride : t->frames;
+        for (int k = 0; k < m->cfg.codebooks; k++)
+            for (int i = 0; i < t->frames; i++) {
+                int32_t code = t->codes[k * stride + i];
+                if (code < 0 || code >= m->cfg.card)
+                    return track_error(m, err, "locked track %d has code %d (another codec?)", j,
+                                       code);
+            }
     }
     return true;
 }
@@ -477,7 +484,7 @@ static rg_status fill_track_memory(rg_musicgen *m, const rg_lm_cond *text,
         int64_t shape[2] = {tracks[j].frames, m->cfg.hidden};
         rg_tensor dst = rg_tensor_reshape(rg_tensor_slice(*mem, 1, row, tracks[j].frames), 2, shape);
         st = rg_track_memory(m->track, m->dev, tracks[j].role, tracks[j].codes, tracks[j].frames,
-                             &dst);
+                             tracks[j].stride ? tracks[j].stride : tracks[j].frames, &dst);
         row += tracks[j].frames;
     }
     return st;

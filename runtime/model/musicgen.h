@@ -114,13 +114,17 @@ int rg_musicgen_track_role(const rg_musicgen *m, const char *name);
 /* The name of role `i` (NULL when out of range). */
 const char *rg_musicgen_track_role_name(const rg_musicgen *m, int i);
 
-/* A locked track: its role and its codes, [K][frames] row-major, each in
- * 0..card-1, from this model's codec. Frame t is the same instant as frame t
- * of the take being generated (both start on the same downbeat). */
+/* A locked track: its role and its first `frames` frames of codes, each in
+ * 0..card-1, from this model's codec: codebook k's frames start at
+ * codes + k * stride (stride 0 means `frames`: [K][frames] row-major; a
+ * longer take's codes [K][T] are used in place with stride T). Frame t is
+ * the same instant as frame t of the take being generated (both start on
+ * the same downbeat). */
 typedef struct {
     int role;
     const int32_t *codes;
     int frames;
+    int64_t stride;
 } rg_lm_track;
 
 #define RG_LM_MAX_TRACKS 8

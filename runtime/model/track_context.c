@@ -140,17 +140,26 @@ static float *context_offsets(const rg_track_weights *t, int role, int frames) {
     return rows;
 }
 
+/* codes[k * stride + i] -> packed [K][frames]. */
+static int32_t *pack_codes(const int32_t *codes, int kk, int frames, int64_t stride) {
+    int32_t *out = malloc((size_t)kk * frames * sizeof *out);
+    for (int k = 0; out && k < kk; k++)
+        memcpy(out + (size_t)k * frames, codes + k * stride, (size_t)frames * sizeof *out);
+    return out;
+}
+
 rg_status rg_track_memory(const rg_track_weights *t, rg_device *dev, int role,
-                          const int32_t *codes, int frames, const rg_tensor *out) {
+                          const int32_t *codes, int frames, int64_t stride, const rg_tensor *out) {
     int64_t ids_shape[2] = {t->codebooks, frames}, x_shape[2] = {frames, t->hidden};
     rg_tensor ids = {0}, x = {0}, offsets = {0};
     rg_cmd *cmd = NULL;
     float *host = context_offsets(t, role, frames);
-    rg_status st = host ? RG_OK : RG_ERR_OOM;
+    int32_t *packed = pack_codes(codes, t->codebooks, frames, stride);
+    rg_status st = host && packed ? RG_OK : RG_ERR_OOM;
     if (st == RG_OK) st = rg_tensor_create(dev, RG_I32, 2, ids_shape, &ids);
     if (st == RG_OK) st = rg_tensor_create(dev, RG_F32, 2, x_shape, &x);
     if (st == RG_OK) st = rg_tensor_create(dev, RG_F32, 2, x_shape, &offsets);
-    if (st == RG_OK) st = rg_tensor_write(&ids, codes);
+    if (st == RG_OK) st = rg_tensor_write(&ids, packed);
     if (st == RG_OK) st = rg_tensor_write_f32(&offsets, host);
     if (st == RG_OK) st = rg_cmd_create(dev, &cmd);
     if (st == RG_OK) {
@@ -169,5 +178,6 @@ rg_status rg_track_memory(const rg_track_weights *t, rg_device *dev, int role,
     rg_tensor_destroy(&x);
     rg_tensor_destroy(&offsets);
     free(host);
+    free(packed);
     return st;
 }

@@ -57,10 +57,10 @@ void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm, in
                               float *rows);
 
 /* Write the memory block of one locked track into `out` ([frames, hidden]
- * f32, may be a view into a larger memory): codes are [K][frames]
- * row-major, each in 0..card-1 (checked by the caller). Runs on the device
- * before returning. */
+ * f32, may be a view into a larger memory): codebook k's codes are
+ * codes[k * stride + 0 .. frames-1], each in 0..card-1 (checked by the
+ * caller). Runs on the device before returning. */
 rg_status rg_track_memory(const rg_track_weights *t, rg_device *dev, int role,
-                          const int32_t *codes, int frames, const rg_tensor *out);
+                          const int32_t *codes, int frames, int64_t stride, const rg_tensor *out);
 
 #endif

@@ -339,6 +339,42 @@ static void test_bad_arguments(void **state) {
     free(bad);
 }
 
+/* A locked track read in place from a longer take ([K][T], stride T): its
+ * first `frames` frames make the same memory; the rest is not read (it
+ * holds -1, which would be refused as a code). */
+static void test_strided_track(void **state) {
+    (void)state;
+    int64_t nc;
+    const int32_t *codes = ints("context", &nc);
+    int kk = rg_musicgen_get_config(model)->codebooks, longer = frames + 7;
+    int32_t *take = malloc((size_t)kk * longer * sizeof *take);
+    for (int i = 0; i < kk * longer; i++) take[i] = -1;
+    for (int k = 0; k < kk; k++)
+        memcpy(take + (size_t)k * longer, codes + (size_t)k * frames, (size_t)frames * sizeof *take);
+    rg_lm_track drums = {.role = locked_role, .codes = take, .frames = frames, .stride = longer};
+    rg_lm_cond cond;
+    rg_error err = {0};
+    assert_true(rg_musicgen_condition_track(model, NULL, target_role, bpm, &drums, 1, &cond, &err));
+    int64_t n;
+    float *want = floats("ctx.memory", &n);
+    int hidden = rg_musicgen_get_config(model)->hidden;
+    float *got = malloc((size_t)cond.len * hidden * sizeof *got);
+    assert_int_equal(cond.len, frames);
+    assert_true(rg_lm_cond_read(model, &cond, got, &err));
+    /* the memory without text is the context block of ctx.memory, its last rows */
+    double e = rel_error(got, want + (n - (int64_t)frames * hidden), (int64_t)frames * hidden);
+    fprintf(stderr, "# strided locked track vs the reference's block: %.3g\n", e);
+    assert_true(e <= tolerance);
+    drums.stride = frames - 1;
+    rg_lm_cond bad;
+    expect_error(rg_musicgen_condition_track(model, NULL, target_role, bpm, &drums, 1, &bad, &err),
+                 &err, "stride");
+    free(got);
+    free(want);
+    free(take);
+    rg_lm_cond_free(&cond);
+}
+
 static void test_roles(void **state) {
     (void)state;
     assert_int_equal(rg_musicgen_track_roles(model), 4);
@@ -385,6 +421,7 @@ int main(void) {
         cmocka_unit_test(test_greedy_with_context),
         cmocka_unit_test(test_greedy_without_context),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_strided_track),
         cmocka_unit_test(test_plain_musicgen_refuses),
         cmocka_unit_test(test_no_validation_messages),
     };
