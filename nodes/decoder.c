@@ -67,10 +67,10 @@ static const rg_param_def params[] = {
                  "patch file"},
     [P_CODEBOOKS] = {"codebooks", RG_PARAM_INT, 0, 0, 64, NULL, NULL,
                      "codebooks to decode (0: all the tokens have); fewer sound coarser"},
-    [P_CHUNK] = {"chunk", RG_PARAM_FLOAT, 0, 0, 600, NULL, NULL,
+    [P_CHUNK] = {"chunk", RG_PARAM_FLOAT, 1, 0, 600, NULL, NULL,
                  "decode in chunks of this many seconds, reporting progress after each; a "
                  "growing take is decoded and played while it is made (0: the whole take at once, "
-                 "when its tokens are complete)"},
+                 "when its tokens are complete: no streaming)"},
     [P_OVERLAP] = {"overlap", RG_PARAM_FLOAT, 0.16, 0, 10, NULL, NULL,
                    "seconds of tokens a chunk sees on each side (0.16 s: about -58 dB from a "
                    "whole-take decode)"},

@@ -7,7 +7,8 @@
  * bit the audio decoded from the finished tokens; the audio take grows
  * monotonically and ends complete; cancelling mid-stream abandons both
  * takes, puts the previous ones back on the ports and the player keeps
- * playing the previous take, in time. */
+ * playing the previous take, in time. And the growing take itself, written
+ * by one thread while another reads it (atomics only, no lock). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,12 +268,78 @@ static void cancel_mid_stream_leaves_the_old_take_playing(void **state) {
     stop(&r);
 }
 
+/* One thread writes a growing take frame by frame, another reads every
+ * frame as soon as it is ready: the reader must see each frame's final value
+ * (the release/acquire pair on `ready`), never a ready count going down,
+ * and the complete state only after the last frame. */
+enum { GROW_FRAMES = 200000 };
+
+static float frame_value(int64_t i) { return (float)(i % 1000) + 0.5f; }
+
+static void *writer(void *arg) {
+    rg_data *d = arg;
+    rg_audio_take *t = d->payload;
+    for (int64_t i = 0; i < GROW_FRAMES; i++) {
+        t->samples[i] = frame_value(i);
+        if (i % 97 == 96) rg_data_grow(d, i + 1);
+    }
+    rg_data_complete(d);
+    return NULL;
+}
+
+typedef struct {
+    rg_data *d;
+    int64_t wrong, went_down, checked;
+} reader_result;
+
+static void *reader(void *arg) {
+    reader_result *r = arg;
+    const rg_audio_take *t = r->d->payload;
+    int64_t seen = 0;
+    for (;;) {
+        bool complete = rg_data_growth(r->d) == RG_GROWTH_COMPLETE; /* before ready */
+        int64_t ready = rg_data_ready(r->d);
+        if (ready < seen) r->went_down++;
+        for (int64_t i = seen; i < ready; i++)
+            if (t->samples[i] != frame_value(i)) r->wrong++;
+        r->checked += ready > seen ? ready - seen : 0;
+        seen = ready > seen ? ready : seen;
+        if (complete) return NULL;
+    }
+}
+
+static void growing_take_read_concurrently(void **state) {
+    (void)state;
+    rg_audio_take *t = malloc(sizeof *t);
+    *t = (rg_audio_take){calloc(GROW_FRAMES, sizeof(float)), GROW_FRAMES, 1, 48000};
+    rg_data *d = rg_data_new(RG_DATA_AUDIO, t, rg_audio_take_free);
+    rg_data_begin_growth(d, GROW_FRAMES);
+    assert_true(rg_data_is_growing(d));
+    assert_int_equal(rg_data_ready(d), 0);
+    reader_result res = {.d = d};
+    pthread_t w, r;
+    assert_int_equal(pthread_create(&r, NULL, reader, &res), 0);
+    assert_int_equal(pthread_create(&w, NULL, writer, d), 0);
+    pthread_join(w, NULL);
+    pthread_join(r, NULL);
+    assert_int_equal(res.wrong, 0);
+    assert_int_equal(res.went_down, 0);
+    assert_int_equal(res.checked, GROW_FRAMES); /* complete means every frame was ready */
+    assert_int_equal(rg_data_growth(d), RG_GROWTH_COMPLETE);
+    /* ready never goes back, nor past the length */
+    rg_data_grow(d, 5);
+    rg_data_grow(d, GROW_FRAMES * 2);
+    assert_int_equal(rg_data_ready(d), GROW_FRAMES);
+    rg_data_unref(d);
+}
+
 int main(void) {
     const char *src = getenv("RESONANT_SOURCE_DIR");
     snprintf(root, sizeof root, "%s", src ? src : ".");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(streamed_audio_starts_early_and_equals_the_finished_decode),
         cmocka_unit_test(cancel_mid_stream_leaves_the_old_take_playing),
+        cmocka_unit_test(growing_take_read_concurrently),
     };
     return cmocka_run_group_tests_name("streaming", tests, NULL, NULL);
 }
