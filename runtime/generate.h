@@ -14,7 +14,15 @@
  * unless asked directly. `*ran` counts the nodes that made a take. A node
  * that fails keeps its previous take and is not retried until something it
  * depends on changes or a new take is asked for; the other nodes still run,
- * and `err` names the first node that failed. */
+ * and `err` names the first node that failed. A cancelled node that was
+ * asked for a new take is still asked after the pass.
+ *
+ * Streaming: while a node runs, each progress report it makes also lets the
+ * nodes reading it that have a `stream` callback catch up with its growing
+ * take, on this thread, and they are called once more when it returns
+ * (docs/takes.md, "Growing takes"). For that the pass puts its own progress
+ * callback in `job` and restores the caller's (which still sees every
+ * report, with job->user as it was) before returning. */
 bool rg_engine_generate(rg_engine *e, rg_job *job, int *ran, rg_error *err);
 
 /* Ask `node` for a new take at the next pass, even if it is locked. The
