@@ -462,9 +462,13 @@ static bool read_rt_summary(rt_summary *rt, char *wall_line, size_t size)
     while (fgets(line, sizeof line, f)) {
         if (strstr(line, "callback mean"))
             snprintf(wall_line, size, "%s", line);
-        if (sscanf(line, "resonant: audio thread: %llu blocks, CPU mean %lf us, worst %lf us, %llu over their period, %lld allocations",
-                   &rt->blocks, &rt->cpu_mean_us, &rt->cpu_worst_us, &rt->overruns, &rt->allocations) == 5)
+        int used = 0;
+        if (sscanf(line, "resonant: audio thread: %llu blocks, CPU mean %lf us, worst %lf us, %llu over their period, %n",
+                   &rt->blocks, &rt->cpu_mean_us, &rt->cpu_worst_us, &rt->overruns, &used) == 4 && used > 0) {
             found = true;
+            if (sscanf(line + used, "%lld allocations", &rt->allocations) != 1)
+                rt->allocations = -1; /* "allocations not counted": no probe */
+        }
     }
     fclose(f);
     return found;
@@ -485,12 +489,14 @@ static void soak_under_osc_edits(void **state)
     (void)state;
     if (!have_jackd())
         skip();
+    /* The probe's path; empty in a sanitizer build, where it cannot work. */
     const char *probe = getenv("RG_ALLOC_PROBE");
     if (!probe)
         fail_msg("RG_ALLOC_PROBE (the path of librt_alloc_probe.so) is not set: run through meson test");
     char port[16];
     setenv("RESONANT_RT_DIAGNOSTICS", "1", 1);
-    setenv("LD_PRELOAD", probe, 1); /* for the engine only: unset once it is forked */
+    if (*probe)
+        setenv("LD_PRELOAD", probe, 1); /* for the engine only: unset once it is forked */
     start_engine(NULL, port);
     unsetenv("LD_PRELOAD");
     unsetenv("RESONANT_RT_DIAGNOSTICS");
@@ -537,13 +543,18 @@ static void soak_under_osc_edits(void **state)
     print_message("# %ld commands in %.0f s (%.0f/s), all answered (%ld busy); RSS %ld -> %ld kB; "
                   "server xruns %d; %s", sent, seconds, sent / seconds, busy, rss_start, rss_end, xruns, wall);
     if (!have_rt)
-        fail_msg("the engine printed no 'audio thread:' summary with allocations counted (%s)", err_path);
+        fail_msg("the engine printed no 'audio thread:' summary (%s)", err_path);
+    if (rt.allocations < 0 && *probe)
+        fail_msg("the engine did not find the preloaded allocation probe %s", probe);
     print_message("# audio thread: %llu blocks, CPU mean %.1f us, worst %.1f us, %llu over their period, "
                   "%lld allocations\n", rt.blocks, rt.cpu_mean_us, rt.cpu_worst_us, rt.overruns, rt.allocations);
     assert_true(rss_end - rss_start < 4096);
     assert_true(rt.blocks > 0);
     assert_int_equal(rt.overruns, 0);
-    assert_int_equal(rt.allocations, 0);
+    if (rt.allocations < 0)
+        print_message("# allocations on the audio thread not counted (sanitizer build)\n");
+    else
+        assert_int_equal(rt.allocations, 0);
 }
 
 /* The server goes away: the engine keeps its patch and keeps answering OSC;
