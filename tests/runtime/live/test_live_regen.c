@@ -1,4 +1,5 @@
-/* /regen live, through JACK: the new take must start exactly on a bar line.
+/* /regen and /take/select live, through JACK: the new take must start
+ * exactly on a bar line.
  *
  * A dummy JACK server with a unique name; `resonant run` on a patch where a
  * real generator (the tiny fixture model, on the CPU backend) feeds a
@@ -17,6 +18,9 @@
  *   - after it, the new take plays from its first frame on,
  *   - and the two takes differ audibly there, so none of this can hold by
  *     accident.
+ *
+ * The same holds twice for /regen and then for /take/select of the first
+ * regenerated take, which must also sound bit for bit as it did.
  *
  * The only assumption about timing is that generation finishes eventually
  * (waits of up to a minute). An xrun makes the recording's timeline jump;
@@ -287,14 +291,33 @@ static take export_take(const char *name)
     return (take){0};
 }
 
-/* Wait for a /take event of node `node`. */
-static void wait_take_event(const char *node)
+/* Read what is still queued up to a /pong: the first take's /take may come
+ * after the take was exported, and must not pass for a later one. */
+static void drain_events(void)
 {
+    osc_send("/ping", lo_message_new());
     reply r;
     for (double t0 = now_s(); now_s() - t0 < WAIT_S;)
-        if (osc_reply(&r, 1000) && !strcmp(r.path, "/take") && !strcmp(r.s[0], node))
+        if (osc_reply(&r, 1000) && !strcmp(r.path, "/pong"))
             return;
-    fail_msg("no new take of '%s'", node);
+    fail_msg("no /pong");
+}
+
+/* Wait for the decoder's /take; `gen_id` receives the id in the
+ * generator's /take that comes before it. */
+static void wait_new_take(int *gen_id)
+{
+    reply r;
+    *gen_id = 0;
+    for (double t0 = now_s(); now_s() - t0 < WAIT_S;) {
+        if (!osc_reply(&r, 1000) || strcmp(r.path, "/take") != 0)
+            continue;
+        if (!strcmp(r.s[0], "gen"))
+            *gen_id = r.i;
+        else if (!strcmp(r.s[0], "dec"))
+            return;
+    }
+    fail_msg("no new take of the decoder");
 }
 
 /* The sample a take plays at recording frame f, placed with its first frame at `start`. */
@@ -352,8 +375,8 @@ static double rms_difference(const take *a, long a_start, const take *b, long b_
 }
 
 /* The checks of the file comment, on one recording. `regen_at`: the
- * recording frame when /regen was sent. */
-static void check_swap(const take *old, const take *new, long regen_at)
+ * recording frame when `cmd` (/regen, /take/select) was sent. */
+static void check_swap(const take *old, const take *new, const char *cmd, long regen_at)
 {
     long end = atomic_load(&rec_frames);
     long from = regen_at - BAR / 2; /* the old take certainly plays here */
@@ -375,8 +398,8 @@ static void check_swap(const take *old, const take *new, long regen_at)
             B = c;
     }
     assert_true(B > from);
-    fprintf(stderr, "# /regen sent at frame %ld, the new take starts at %ld (take %ld frames)\n",
-            regen_at, B, new->frames);
+    fprintf(stderr, "# %s sent at frame %ld, the new take starts at %ld (take %ld frames)\n",
+            cmd, regen_at, B, new->frames);
 
     /* A bar line: B is a downbeat of the click. */
     long db[256];
@@ -499,8 +522,11 @@ static void start_engine(void)
     assert_true(osc_answer("/notify", &r));
 }
 
-/* One recording around one /regen; false if an xrun spoilt it. */
-static bool regen_round(int round)
+/* One recording around one change of take: /regen (select_id 0) or
+ * /take/select of the generator's take `select_id`. `gen_id` and `out`
+ * receive the generator's new take id and the decoder's new take. False if
+ * an xrun spoilt the recording. */
+static bool swap_round(int round, int select_id, int *gen_id, take *out)
 {
     char name[32];
     snprintf(name, sizeof name, "old%d", round);
@@ -512,46 +538,81 @@ static bool regen_round(int round)
      * plays from the first bar line, at most a bar in: from 2.5 bars on it
      * has played for more than one. */
     record_until(5 * BAR / 2);
-    long regen_at = atomic_load(&rec_frames);
-    osc_send("/regen", strings("gen", NULL));
+    drain_events();
+    long sent_at = atomic_load(&rec_frames);
+    lo_message m = strings("gen", NULL);
+    if (select_id)
+        lo_message_add_int32(m, select_id);
+    const char *cmd = select_id ? "/take/select" : "/regen";
+    osc_send(cmd, m);
     reply r;
-    if (!osc_answer("/regen", &r))
-        fail_msg("/regen: %s", r.s[1]);
-    wait_take_event("dec");
+    if (!osc_answer(cmd, &r))
+        fail_msg("%s: %s", cmd, r.s[1]);
+    wait_new_take(gen_id);
+    assert_true(*gen_id > 0);
     long take_at_frame = atomic_load(&rec_frames);
     snprintf(name, sizeof name, "new%d", round);
-    take new = export_take(name);
-    assert_int_equal(new.frames, old.frames);
+    *out = export_take(name);
+    assert_int_equal(out->frames, old.frames);
     /* It swaps in at the next bar line: within a bar of its /take. Record
      * a bar and a half beyond that. */
     record_until(take_at_frame + 5 * BAR / 2);
     atomic_store(&rec_on, false);
     bool clean = atomic_load(&n_xruns) == 0;
     if (clean)
-        check_swap(&old, &new, regen_at);
+        check_swap(&old, out, cmd, sent_at);
     else
         fprintf(stderr, "# round %d: %d xruns while recording; again\n", round, atomic_load(&n_xruns));
     free(old.x);
-    free(new.x);
     return clean;
 }
 
-static void regen_lands_on_the_bar_line(void **state)
+/* Regenerate until a round is recorded without xruns; the last new take. */
+static void regen_until_clean(int *round, int *gen_id, take *t)
+{
+    bool clean = false;
+    for (int attempt = 0; !clean && attempt < ROUNDS; attempt++) {
+        free(t->x);
+        clean = swap_round((*round)++, 0, gen_id, t);
+    }
+    if (!clean)
+        fail_msg("xruns in all %d recordings: the machine is too loaded to check the frame", ROUNDS);
+}
+
+/* /regen twice, then /take/select of the first: each new take (the
+ * selected one too) starts on a bar line, and the selected take sounds
+ * bit for bit as it did (the decoder is deterministic). */
+static void regen_and_select_land_on_the_bar_line(void **state)
 {
     (void)state;
     start_engine();
     open_recorder();
-    bool done = false;
-    for (int round = 0; round < ROUNDS && !done; round++)
-        done = regen_round(round);
-    if (!done)
-        fail_msg("xruns in all %d recordings: the machine is too loaded to check the frame", ROUNDS);
+    int round = 0, id[2];
+    take t[2] = {{0}, {0}};
+    regen_until_clean(&round, &id[0], &t[0]);
+    regen_until_clean(&round, &id[1], &t[1]);
+    assert_true(id[0] != id[1]);
+    /* Select the first; if xruns spoil that recording, the second, ... */
+    bool clean = false;
+    for (int attempt = 0, k = 0; !clean && attempt < ROUNDS; attempt++, k ^= 1) {
+        int got;
+        take again = {0};
+        clean = swap_round(round++, id[k], &got, &again);
+        assert_int_equal(got, id[k]);
+        assert_int_equal(again.frames, t[k].frames);
+        assert_memory_equal(again.x, t[k].x, (size_t)again.frames * sizeof(float));
+        free(again.x);
+    }
+    free(t[0].x);
+    free(t[1].x);
+    if (!clean)
+        fail_msg("xruns in every /take/select recording: the machine is too loaded");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(regen_lands_on_the_bar_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(regen_and_select_land_on_the_bar_line, setup, teardown),
     };
     return cmocka_run_group_tests_name("live_regen", tests, NULL, NULL);
 }
