@@ -36,7 +36,8 @@ static const rg_param_def params[] = {
                  "MusicGen checkpoint folder (model.safetensors, config.json, spiece.model), "
                  "relative to the patch file"},
     [P_PROMPT] = {"prompt", RG_PARAM_STRING, 0, 0, 0, "", NULL,
-                  "what the music should be (the {prompt} of the template)"},
+                  "what the music should be (the {prompt} of the template); empty: "
+                  "unconditional generation, whatever the template"},
     [P_TEMPLATE] = {"template", RG_PARAM_STRING, 0, 0, 0, RG_PROMPT_TEMPLATE_DEFAULT, NULL,
                     "the text each generator hears: fields {prompt}, {track} (the generator's), "
                     "{tempo}, {meter} (the transport's) and {key}; a comma-separated part with an "
@@ -66,18 +67,25 @@ static bool copy_field(char *dst, size_t size, const char *src, const char *what
     return true;
 }
 
+/* A bad template is reported here, once, rather than by every generator:
+ * composed with every field set, it must be well formed and fit. */
+static bool template_ok(const char *tmpl, char *probe, size_t size, rg_error *err) {
+    rg_prompt_fields every = {.prompt = "prompt", .track = "track", .tempo = 120,
+                              .meter_num = 4, .meter_den = 4, .key = "key"};
+    return rg_compose_prompt(tmpl, &every, probe, size, err);
+}
+
 static bool conditioner_generate(rg_node *n, rg_job *job, rg_error *err) {
     conditioner_state *s = n->state;
     rg_cond *c = calloc(1, sizeof *c);
     if (!c) return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
     memcpy(c->model, s->lm.path, sizeof c->model);
     c->bank = rg_cond_bank_ref(s->bank);
-    char probe[2048];
+    char probe[512]; /* what a generator's text may hold */
     bool ok = copy_field(c->prompt, sizeof c->prompt, param_text(n, P_PROMPT), "prompt", err) &&
               copy_field(c->template, sizeof c->template, param_text(n, P_TEMPLATE), "template", err) &&
               copy_field(c->key, sizeof c->key, param_text(n, P_KEY), "key", err) &&
-              /* a bad template is reported here, once, not by every generator */
-              rg_cond_text(c, "track", job ? job->transport : NULL, probe, sizeof probe, err);
+              template_ok(c->template, probe, sizeof probe, err);
     if (!ok) {
         rg_cond_free(c);
         return false;

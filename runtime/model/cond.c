@@ -77,9 +77,22 @@ const rg_cond *rg_data_cond(const rg_data *d)
     return d && d->kind == RG_DATA_COND ? d->payload : NULL;
 }
 
+/* Whether `s` has nothing but spaces, tabs and line breaks. */
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (!strchr(" \t\r\n", *s))
+            return false;
+    return true;
+}
+
 bool rg_cond_text(const rg_cond *c, const char *track, const rg_transport *t, char *out,
                   size_t size, rg_error *err)
 {
+    if (size > 0 && blank(c->prompt)) { /* no prompt: unconditional, whatever the template */
+        out[0] = '\0';
+        return true;
+    }
     rg_prompt_fields f = {
         .prompt = c->prompt,
         .track = track,
@@ -133,6 +146,10 @@ bool rg_cond_states_for(const rg_cond *c, rg_musicgen *m, const char *text, rg_c
 {
     rg_cond_bank *b = c->bank;
     int width = rg_musicgen_get_config(m)->hidden;
+    if (blank(text)) { /* the null condition: nothing to encode */
+        *out = (rg_cond_states){0, width, NULL};
+        return true;
+    }
     bank_entry *hit = NULL;
     for (int i = 0; i < BANK_ENTRIES && !hit; i++)
         if (b->entries[i].text && b->entries[i].width == width && strcmp(b->entries[i].text, text) == 0)

@@ -49,7 +49,9 @@ const rg_cond *rg_data_cond(const rg_data *d);
 void rg_cond_free(void *cond);
 
 /* The text a generator of `track` (NULL or "": none) hears, at the
- * transport's tempo and meter (NULL: none). Errors name a bad template. */
+ * transport's tempo and meter (NULL: none). An empty or blank prompt gives
+ * "" (the null condition: unconditional generation), whatever the template
+ * says. Errors name a bad template. */
 bool rg_cond_text(const rg_cond *c, const char *track, const rg_transport *t, char *out,
                   size_t size, rg_error *err);
 

@@ -118,15 +118,19 @@ static void test_conditioner_offers_prompt_and_template(void **state) {
     (void)state;
     rig r;
     rg_error err = {0};
-    const char *patch = "node text conditioner " MODEL "prompt=\"  \"\n";
+    const char *patch = "node text conditioner " MODEL "prompt=\"  \"\n"
+                        "node gen generator " MODEL "track=drums seconds=0.1\ntext.cond -> gen.cond\n";
     if (!start(patch, &r, &err) || !generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *g = published(&r, "gen");
+    assert_string_equal(g->prompt, ""); /* a blank prompt is unconditional, whatever the template */
+    rg_data_unref(g);
     rg_data *d = published(&r, "text");
     const rg_cond *c = rg_data_cond(d);
     assert_non_null(c);
     assert_string_equal(c->prompt, "  ");
     assert_string_equal(c->template, "{track}, {prompt}, {tempo} bpm, {key}");
     assert_non_null(c->bank);
-    assert_int_equal(rg_cond_bank_encodes(c->bank), 0); /* nothing asked for yet */
+    assert_int_equal(rg_cond_bank_encodes(c->bank), 0); /* the null condition needs no encoder */
     rg_data_unref(d);
     stop(&r);
     assert_true(start("node text conditioner " MODEL "template=\"{track}, {mood}\"\n", &r, &err));
