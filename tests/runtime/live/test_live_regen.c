@@ -579,9 +579,10 @@ static void regen_until_clean(int *round, int *gen_id, take *t)
         fail_msg("xruns in all %d recordings: the machine is too loaded to check the frame", ROUNDS);
 }
 
-/* /regen twice, then /take/select of the first: each new take (the
- * selected one too) starts on a bar line, and the selected take sounds
- * bit for bit as it did (the decoder is deterministic). */
+/* /regen twice (the second time with the generator locked), then
+ * /take/select of the first: each new take (the selected one too) starts
+ * on a bar line, and the selected take sounds bit for bit as it did (the
+ * decoder is deterministic). */
 static void regen_and_select_land_on_the_bar_line(void **state)
 {
     (void)state;
@@ -590,6 +591,14 @@ static void regen_and_select_land_on_the_bar_line(void **state)
     int round = 0, id[2];
     take t[2] = {{0}, {0}};
     regen_until_clean(&round, &id[0], &t[0]);
+    /* Locked, the generator keeps its take when what it hears changes;
+     * /regen (asked for directly) still replaces it. */
+    lo_message m = strings("gen", NULL);
+    lo_message_add_int32(m, 1);
+    osc_send("/lock", m);
+    reply r;
+    if (!osc_answer("/lock", &r))
+        fail_msg("/lock: %s", r.s[1]);
     regen_until_clean(&round, &id[1], &t[1]);
     assert_true(id[0] != id[1]);
     /* Select the first; if xruns spoil that recording, the second, ... */
