@@ -327,10 +327,14 @@ def main():
     ap.add_argument("--stems", metavar="DIR", help="train on a folder of real stems instead of the corpus")
     ap.add_argument("--init-from", metavar="CHECKPOINT",
                     help="start a new run from this codec checkpoint's model (e.g. decoder_only fine-tuning)")
+    ap.add_argument("--decoder-only", action="store_true",
+                    help="train the decoder alone (the config's decoder_only): the codes do not change")
     a = ap.parse_args()
     model_cfg, t = load_config(a.config)
     if a.stems:
         t["stems"] = a.stems
+    if a.decoder_only:
+        t["decoder_only"] = True
     train(model_cfg, t, a.out, a.steps, init_from=a.init_from)
     if a.export:
         model = load_checkpoint_model(os.path.join(a.out, "checkpoint.pt"))

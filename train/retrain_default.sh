@@ -1,17 +1,23 @@
 #!/bin/sh
 # Retrain the shipped default model (models/default/) from scratch, with one
-# command, on a CPU machine:
+# command, on a CPU machine, the way the shipped one was made
+# (models/default/README.md):
 #
 #   train/retrain_default.sh            # everything, then export to models/default
-#   RUN=/tmp/run CODEC_STEPS=300 LM_STEPS=200 train/retrain_default.sh   # shorter
-#   CODEC_CONFIG=train/configs/codec_tiny.json LM_CONFIG=train/configs/lm_tiny.json \
+#   RUN=/tmp/run CODEC_STEPS=300 DECODER_STEPS=50 train/retrain_default.sh   # shorter
+#   CODEC_CONFIG=train/configs/codec_tiny.json DECODER_CONFIG=train/configs/codec_tiny.json \
+#     LM_CONFIG=train/configs/lm_tiny.json CODEC_STEPS=8 DECODER_STEPS=2 \
 #     RUN=/tmp/r OUT=/tmp/m train/retrain_default.sh                     # smoke run, seconds
 #
-# Every phase resumes from its checkpoint when re-run with the same RUN
-# folder, so an interrupted retrain continues where it stopped. Wall-clock
-# times of each phase are appended to $RUN/times.txt. Jobs run at nice 19.
-# Needs python3-torch, python3-numpy, sentencepiece, python3-sentencepiece
-# (scripts/setup train).
+# Phases: the codec (1450 steps at lr 1e-3), its decoder alone (encoder and
+# codebooks frozen, so the codes do not change), the tokenizer, text encoder
+# and generator (on the codes of the first codec; a time budget, see
+# lm_v2.json's schedule_s), and the fp16 export of the generator with the
+# fine-tuned codec. Every phase resumes from its checkpoint when re-run with
+# the same RUN folder, so an interrupted retrain continues where it stopped.
+# Wall-clock times of each phase are appended to $RUN/times.txt. Jobs run at
+# nice 19. Needs python3-torch, python3-numpy, sentencepiece,
+# python3-sentencepiece (scripts/setup train).
 set -eu
 cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/default}
@@ -26,11 +32,14 @@ phase() { # phase NAME COMMAND...
     echo "$name $(( $(date +%s) - start )) s" >> "$RUN/times.txt"
 }
 
-phase codec $PY train/codec.py --config "${CODEC_CONFIG:-train/configs/codec_default.json}" --out "$RUN/codec" \
-    ${CODEC_STEPS:+--steps "$CODEC_STEPS"}
-phase lm $PY train/lm.py --config "${LM_CONFIG:-train/configs/lm_default.json}" --codec "$RUN/codec/checkpoint.pt" \
+phase codec $PY train/codec.py --config "${CODEC_CONFIG:-train/configs/codec_first.json}" --out "$RUN/codec" \
+    --steps "${CODEC_STEPS:-1450}"
+phase codec_decoder $PY train/codec.py --config "${DECODER_CONFIG:-train/configs/codec_decoder.json}" \
+    --out "$RUN/codec_decoder" --init-from "$RUN/codec/checkpoint.pt" --decoder-only --steps "${DECODER_STEPS:-600}"
+phase lm $PY train/lm.py --config "${LM_CONFIG:-train/configs/lm_v2.json}" --codec "$RUN/codec/checkpoint.pt" \
     --out "$RUN/lm" ${LM_STEPS:+--steps "$LM_STEPS"}
-phase export $PY train/export.py lm "$RUN/lm/checkpoint.pt" "$RUN/codec/checkpoint.pt" "$OUT" --dtype f16
+phase export $PY train/export.py lm "$RUN/lm/checkpoint.pt" "$RUN/codec_decoder/checkpoint.pt" "$OUT" --dtype f16
 cp "$RUN/codec/log.jsonl" "$OUT/codec_log.jsonl"
+cp "$RUN/codec_decoder/log.jsonl" "$OUT/codec_decoder_log.jsonl"
 cp "$RUN/lm/log.jsonl" "$OUT/lm_log.jsonl"
 cat "$RUN/times.txt"
