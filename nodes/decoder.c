@@ -64,7 +64,7 @@ static const rg_port_def outputs[] = {
 static const rg_param_def params[] = {
     [P_MODEL] = {"model", RG_PARAM_STRING, 0, 0, 0, "", NULL,
                  "EnCodec checkpoint folder (encodec_32khz, a MusicGen folder), relative to the "
-                 "patch file"},
+                 "patch file; empty: the shipped default model's codec"},
     [P_CODEBOOKS] = {"codebooks", RG_PARAM_INT, 0, 0, 64, NULL, NULL,
                      "codebooks to decode (0: all the tokens have); fewer sound coarser"},
     [P_CHUNK] = {"chunk", RG_PARAM_FLOAT, 1, 0, 600, NULL, NULL,

@@ -17,10 +17,14 @@
  * hears the text composed from it with its own `track` and the tempo, e.g.
  * "bass, dark minimal techno, 124 bpm"; the take carries that text.
  *
- * `context`: tokens of another take (an encoder's, or a locked generator's).
- * MusicGen hears them as an audio prompt: the new take continues the last
- * frames of the context (as many as fit in the model's window next to the
- * take) and only the new frames are published. */
+ * `context`: tokens of other takes (an encoder's, or a locked generator's).
+ * A public MusicGen checkpoint hears one as an audio prompt: the new take
+ * continues the last frames of the context (as many as fit in the model's
+ * window next to the take) and only the new frames are published. A
+ * track-aware checkpoint (ResonantGen's own, models/default) makes the role
+ * named by `track` at the grid's tempo and hears every context take as a
+ * locked track of the same song, starting on the same downbeat, in its
+ * cross-attention memory after the text (docs/models.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +50,9 @@ typedef struct {
 static const rg_port_def inputs[] = {
     [IN_COND] = {"cond", RG_PORT_COND, 0, 1,
                  "a conditioner's output; unconnected: unconditional generation"},
-    [IN_CONTEXT] = {"context", RG_PORT_TOKENS, 0, 1,
-                    "a take to continue from (MusicGen's audio prompt), same codec"},
+    [IN_CONTEXT] = {"context", RG_PORT_TOKENS, 0, RG_LM_MAX_TRACKS,
+                    "MusicGen: one take to continue from (its audio prompt); a track-aware "
+                    "model: the locked tracks this one hears, each with its maker's `track`"},
     [IN_GRID] = {"grid", RG_PORT_GRID, 0, 1,
                  "tempo and meter for `bars` and the prompt; unconnected: the transport's"},
 };
@@ -56,10 +61,12 @@ static const rg_port_def outputs[] = {
 };
 static const rg_param_def params[] = {
     [P_MODEL] = {"model", RG_PARAM_STRING, 0, 0, 0, "", NULL,
-                 "MusicGen checkpoint folder, relative to the patch file (the conditioner's)"},
+                 "MusicGen checkpoint folder, relative to the patch file (the conditioner's); "
+                 "empty: the shipped default model"},
     [P_TRACK] = {"track", RG_PARAM_STRING, 0, 0, 0, "", NULL,
                  "what this track is (drums, bass, ...): the {track} of the conditioner's "
-                 "template, so this generator hears its own text"},
+                 "template, so this generator hears its own text; with a track-aware model "
+                 "(the default) also the role it makes"},
     [P_BARS] = {"bars", RG_PARAM_INT, 4, 1, 64, NULL, NULL,
                 "take length in bars at the grid's tempo and meter (rounded up to whole frames)"},
     [P_SECONDS] = {"seconds", RG_PARAM_FLOAT, 0, 0, 60, NULL, NULL,
@@ -151,24 +158,130 @@ static bool read_cond(rg_node *n, generator_state *s, rg_musicgen *m, const rg_t
     return ok;
 }
 
+/* Whether `tk` is in this model's codec. */
+static bool same_codec(const rg_tokens *tk, const rg_musicgen_config *c, rg_error *err) {
+    if (tk && tk->n_codebooks == c->codebooks && (int)tk->codebook_size == c->card &&
+        (int)tk->sample_rate == c->sample_rate && (int)tk->hop_length == c->hop)
+        return true;
+    return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                        "its context is not %d codebooks of %d codes at %d Hz / hop %d "
+                        "(this model's codec)",
+                        c->codebooks, c->card, c->sample_rate, c->hop);
+}
+
+/* Frames of a tokens take that may be read now: all of a finished take,
+ * the ready ones of a growing take, none of an abandoned one. */
+static int readable_frames(const rg_data *d, const rg_tokens *tk) {
+    switch (rg_data_growth(d)) {
+    case RG_GROWTH_GROWING: return (int)rg_data_ready(d);
+    case RG_GROWTH_ABANDONED: return 0;
+    default: return (int)tk->frames;
+    }
+}
+
 /* The take on the `context` input (referenced), if it is in this model's
  * codec; *out is NULL when nothing is connected or published yet. */
 static bool read_context(rg_node *n, const rg_musicgen *m, rg_data **out, rg_error *err) {
     *out = NULL;
+    if (n->n_in_cables[IN_CONTEXT] > 1)
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                            "a MusicGen checkpoint continues one take, but %d are patched to "
+                            "its context (several locked tracks need a track-aware model)",
+                            n->n_in_cables[IN_CONTEXT]);
     rg_data *d = n->n_in_cables[IN_CONTEXT] ? rg_node_read(n, IN_CONTEXT, 0) : NULL;
     if (!d) return true;
-    const rg_tokens *tk = rg_data_tokens(d);
-    const rg_musicgen_config *c = rg_musicgen_get_config(m);
-    if (!tk || tk->n_codebooks != c->codebooks || (int)tk->codebook_size != c->card ||
-        (int)tk->sample_rate != c->sample_rate || (int)tk->hop_length != c->hop) {
+    if (!same_codec(rg_data_tokens(d), rg_musicgen_get_config(m), err)) {
         rg_data_unref(d);
-        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
-                            "its context is not %d codebooks of %d codes at %d Hz / hop %d "
-                            "(this model's codec)",
-                            c->codebooks, c->card, c->sample_rate, c->hop);
+        return false;
     }
     *out = d;
     return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Track-aware models (ResonantGen's own checkpoints, docs/models.md): the  */
+/* generator makes the role named by its `track`, at the grid's tempo, and */
+/* hears every take on `context` as a locked track of the song, each with  */
+/* the role of the node that made it. Nothing is continued.                */
+/* ------------------------------------------------------------------------ */
+
+/* "drums, bass, chords, lead": the roles a track-aware model knows. */
+static void role_list(const rg_musicgen *m, char *out, size_t size) {
+    out[0] = '\0';
+    for (int i = 0; i < rg_musicgen_track_roles(m); i++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? ", " : "",
+                 rg_musicgen_track_role_name(m, i));
+}
+
+/* The role index of `track`, or an error; `prefix` says whose track it is
+ * ("" for this generator's own). */
+static bool find_role(const rg_musicgen *m, const char *track, const char *prefix, int *role,
+                      rg_error *err) {
+    *role = rg_musicgen_track_role(m, track ? track : "");
+    if (*role >= 0) return true;
+    char roles[256];
+    role_list(m, roles, sizeof roles);
+    if (!track || !track[0])
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                            "%sno track (set track= to one of this model's roles: %s)", prefix,
+                            roles);
+    return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                        "%strack '%s' is not a role of this model (%s)", prefix, track, roles);
+}
+
+/* The `track` parameter of the node feeding context cable `cable`. */
+static const char *context_track(const rg_node *n, int cable) {
+    const rg_node *src = n->data_in[IN_CONTEXT][cable].node;
+    int p = rg_node_type_param(src->type, "track");
+    return p >= 0 && src->type->params[p].type == RG_PARAM_STRING ? src->params[p].str : NULL;
+}
+
+/* The locked tracks on `context`: tracks[i] reads the codes of held[i]
+ * (referenced; the caller releases them). Abandoned or empty takes are
+ * left out. */
+static bool read_tracks(rg_node *n, const rg_musicgen *m, rg_data **held, rg_lm_track *tracks,
+                        int *n_tracks, rg_error *err) {
+    *n_tracks = 0;
+    for (int c = 0; c < n->n_in_cables[IN_CONTEXT] && c < RG_LM_MAX_TRACKS; c++) {
+        rg_data *d = rg_node_read(n, IN_CONTEXT, c);
+        const rg_tokens *tk = rg_data_tokens(d);
+        int frames = d && tk ? readable_frames(d, tk) : 0;
+        char whose[300];
+        snprintf(whose, sizeof whose, "its context from '%s': ",
+                 n->data_in[IN_CONTEXT][c].node->name);
+        int role;
+        bool ok = !d || (same_codec(tk, rg_musicgen_get_config(m), err) &&
+                         find_role(m, context_track(n, c), whose, &role, err));
+        if (!ok) {
+            rg_data_unref(d);
+            return false;
+        }
+        if (frames <= 0) {
+            rg_data_unref(d);
+            continue;
+        }
+        held[*n_tracks] = d;
+        tracks[(*n_tracks)++] = (rg_lm_track){role, tk->codes, frames, tk->frames};
+    }
+    return true;
+}
+
+/* Replace *cond (the text) by the track-aware condition of this node's role
+ * at `bpm`, hearing the locked tracks on `context`. */
+static bool track_condition(rg_node *n, rg_musicgen *m, double bpm, rg_lm_cond *cond,
+                            rg_error *err) {
+    int role, n_tracks = 0;
+    rg_data *held[RG_LM_MAX_TRACKS];
+    rg_lm_track tracks[RG_LM_MAX_TRACKS];
+    rg_lm_cond text = *cond;
+    if (!find_role(m, track_role(n), "", &role, err) ||
+        !read_tracks(n, m, held, tracks, &n_tracks, err))
+        return false;
+    bool ok = rg_musicgen_condition_track(m, &text, role, (float)bpm, tracks, n_tracks, cond, err);
+    for (int i = 0; i < n_tracks; i++) rg_data_unref(held[i]);
+    if (ok) rg_lm_cond_free(&text);
+    else *cond = text;
+    return ok;
 }
 
 /* A growing tokens take: the model's codes are copied into it, frame by
@@ -303,7 +416,10 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     rg_lm_cond cond;
     rg_data *ctx = NULL, *take = NULL;
     if (!read_cond(n, s, m, &grid, &cond, text, sizeof text, err)) return false;
-    if (!read_context(n, m, &ctx, err) || !(take = growing_tokens(m, frames, err))) {
+    bool track_aware = rg_musicgen_track_roles(m) > 0;
+    bool inputs_ok = track_aware ? track_condition(n, m, grid.tempo, &cond, err)
+                                 : read_context(n, m, &ctx, err);
+    if (!inputs_ok || !(take = growing_tokens(m, frames, err))) {
         rg_data_unref(ctx);
         rg_lm_cond_free(&cond);
         return false;

@@ -1,0 +1,176 @@
+/* The generator node with a track-aware checkpoint (the shipped
+ * models/default): it makes the role named by its `track`, at the patch
+ * tempo, hearing the takes on its `context` input as locked tracks with the
+ * roles of the generators that made them. Checked against calling the model
+ * API directly with the same text, role, tempo, locked codes and seed, and
+ * shown to depend on each of them; bad roles and a plain MusicGen with two
+ * contexts are refused with errors that say what to change. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/patch.h"
+#include "runtime/generate.h"
+#include "runtime/model/musicgen.h"
+#include "runtime/model/tokens.h"
+#include "runtime/tensor/tensor.h"
+
+#include "nodes/registry.h"
+
+static char root[1024];
+
+typedef struct {
+    rg_graph *g;
+    rg_engine *e;
+} rig;
+
+static bool start(const char *text, rig *r, rg_error *err) {
+    r->g = rg_patch_parse(rg_builtin_registry(), text, strlen(text), "track.rpatch", err);
+    if (!r->g) return false;
+    rg_host_info host = {.sample_rate = 48000, .max_block = 64, .base_dir = root};
+    r->e = rg_engine_new(r->g, &host, err);
+    return r->e != NULL;
+}
+
+static void stop(rig *r) {
+    rg_engine_free(r->e);
+    rg_graph_free(r->g);
+}
+
+static bool generate(rig *r, rg_error *err) {
+    rg_job job = {.transport = rg_engine_transport(r->e)};
+    return rg_engine_generate(r->e, &job, NULL, err);
+}
+
+static rg_data *published(rig *r, const char *node) {
+    return rg_node_published(rg_engine_node(r->e, rg_engine_find_node(r->e, node)), 0);
+}
+
+/* Greedy, so a take is a function of its inputs alone. */
+#define GEN "generator model=\"models/default\" bars=1 temperature=0 guidance=3 seed=5 "
+
+static const char *song =
+    "tempo 124\n"
+    "node text  conditioner model=\"models/default\" prompt=\"dark techno\"\n"
+    "node drums " GEN "track=drums\n"
+    "node bass  " GEN "track=bass\n"
+    "text.cond -> drums.cond\n"
+    "text.cond -> bass.cond\n"
+    "drums.tokens -> bass.context\n";
+
+/* What the model makes for `text`, `role` at `bpm` hearing `locked` (NULL:
+ * nothing), through the API the node is meant to call. */
+static int32_t *direct_take(const char *text, const char *role, float bpm, const rg_tokens *locked,
+                            int frames) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/models/default", root);
+    rg_device *dev;
+    rg_musicgen *m;
+    rg_error err = {0};
+    char msg[256];
+    assert_int_equal(rg_device_create(NULL, &dev, msg, sizeof msg), RG_OK);
+    if (!rg_musicgen_load(path, dev, NULL, &m, &err)) fail_msg("%s", err.message);
+    rg_lm_cond t, cond;
+    rg_lm_track track = {rg_musicgen_track_role(m, "drums"), locked ? locked->codes : NULL,
+                         locked ? (int)locked->frames : 0, 0};
+    if (!rg_musicgen_condition_text(m, text, &t, &err) ||
+        !rg_musicgen_condition_track(m, &t, rg_musicgen_track_role(m, role), bpm, &track,
+                                     locked ? 1 : 0, &cond, &err))
+        fail_msg("%s", err.message);
+    rg_lm_sampling sp = {.guidance = 3, .temperature = 0, .top_k = 250, .seed = 5};
+    int32_t *codes = malloc((size_t)4 * frames * sizeof *codes);
+    if (!rg_musicgen_generate(m, &cond, &sp, NULL, frames, NULL, NULL, codes, &err))
+        fail_msg("%s", err.message);
+    rg_lm_cond_free(&t);
+    rg_lm_cond_free(&cond);
+    rg_musicgen_free(m);
+    rg_device_destroy(dev);
+    return codes;
+}
+
+static bool same_codes(const int32_t *a, const int32_t *b, int n) {
+    return memcmp(a, b, (size_t)n * sizeof *a) == 0;
+}
+
+static void test_bass_hears_the_drums_as_the_model_api_does(void **state) {
+    (void)state;
+    rig r;
+    rg_error err = {0};
+    if (!start(song, &r, &err) || !generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *drums = published(&r, "drums"), *bass = published(&r, "bass");
+    const rg_tokens *dt = rg_data_tokens(drums), *bt = rg_data_tokens(bass);
+    assert_non_null(dt);
+    assert_non_null(bt);
+    int frames = (int)bt->frames;
+    assert_int_equal(frames, 97); /* a bar of 4/4 at 124 bpm is 1.935 s: 96.8 frames, rounded up */
+    assert_int_equal(dt->frames, frames);
+    assert_string_equal(bass->prompt, "bass, dark techno, 124 bpm");
+    assert_string_equal(drums->prompt, "drums, dark techno, 124 bpm");
+
+    int n = 4 * frames;
+    int32_t *want = direct_take(bass->prompt, "bass", 124, dt, frames);
+    assert_true(same_codes(bt->codes, want, n));
+    /* Each input matters, so the equality above cannot hold by accident. */
+    int32_t *alone = direct_take(bass->prompt, "bass", 124, NULL, frames);
+    int32_t *as_lead = direct_take(bass->prompt, "lead", 124, dt, frames);
+    int32_t *slower = direct_take(bass->prompt, "bass", 90, dt, frames);
+    assert_false(same_codes(alone, want, n));
+    assert_false(same_codes(as_lead, want, n));
+    assert_false(same_codes(slower, want, n));
+    /* The drums heard nothing: they are what the model makes alone. */
+    int32_t *drums_alone = direct_take(drums->prompt, "drums", 124, NULL, frames);
+    assert_true(same_codes(dt->codes, drums_alone, n));
+    free(want);
+    free(alone);
+    free(as_lead);
+    free(slower);
+    free(drums_alone);
+    rg_data_unref(drums);
+    rg_data_unref(bass);
+    stop(&r);
+}
+
+static void expect_failure(const char *patch, const char *needle) {
+    rig r;
+    rg_error err = {0};
+    if (!start(patch, &r, &err)) fail_msg("%s", err.message);
+    assert_false(generate(&r, &err));
+    fprintf(stderr, "# %s\n", err.message);
+    if (!strstr(err.message, needle)) fail_msg("'%s' does not say '%s'", err.message, needle);
+    stop(&r);
+}
+
+static void test_roles_are_checked(void **state) {
+    (void)state;
+    expect_failure("node g " GEN "track=guitar\n",
+                   "track 'guitar' is not a role of this model (drums, bass, chords, lead)");
+    expect_failure("node g " GEN "\n", "no track (set track= to one of this model's roles");
+}
+
+/* A public MusicGen checkpoint continues one take; two locked tracks need a
+ * track-aware model, and the error says so. */
+static void test_plain_musicgen_takes_one_context(void **state) {
+    (void)state;
+    expect_failure("node a generator model=\"tests/fixtures/lm/tiny\" seconds=0.2 seed=1\n"
+                   "node b generator model=\"tests/fixtures/lm/tiny\" seconds=0.2 seed=2\n"
+                   "node c generator model=\"tests/fixtures/lm/tiny\" seconds=0.2 seed=3\n"
+                   "a.tokens -> c.context\nb.tokens -> c.context\n",
+                   "continues one take, but 2 are patched");
+}
+
+int main(void) {
+    const char *src = getenv("RESONANT_SOURCE_DIR");
+    snprintf(root, sizeof root, "%s", src ? src : ".");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bass_hears_the_drums_as_the_model_api_does),
+        cmocka_unit_test(test_roles_are_checked),
+        cmocka_unit_test(test_plain_musicgen_takes_one_context),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
