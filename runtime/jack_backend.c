@@ -36,7 +36,7 @@ struct rg_jack {
     void (*probe_enter)(void), (*probe_leave)(void);
     unsigned long (*probe_count)(void);
     _Atomic uint64_t thread_cpu_total_ns, thread_cpu_max_ns, own_overruns;
-    double rate;
+    _Atomic double rate; /* the server's; the callbacks read it */
     uint64_t next_reconnect_ns;
 };
 
@@ -419,6 +419,7 @@ void rg_jack_poll(rg_jack *j)
     double rate = atomic_exchange(&j->pending_rate, 0.0);
     if (rate > 0) {
         rg_error err;
+        j->rate = rate; /* the server's rate now, whether the engine can follow or not */
         if (rg_live_set_sample_rate(j->lv, rate, &err))
             fprintf(stderr, "resonant: JACK sample rate is now %.0f Hz; nodes restarted\n", rate);
         else
