@@ -216,21 +216,24 @@ static void assert_no_nan(const rig *r)
 static void growing_take_faster_than_real_time_starts_at_the_first_bar(void **state)
 {
     (void)state;
+    enum { LONG = 4 * BAR };
     rig r;
-    rig_start(&r, 4 * BAR);
-    rg_data *old = ramp_take(0.0f, BAR), *g = growing_take(2 * BAR);
+    rig_start(&r, 6 * BAR);
+    rg_data *old = ramp_take(0.0f, BAR), *g = growing_take(LONG);
     rg_take_player_post(&r.player, old);
     rig_run(&r, 1000);
     rg_take_player_post(&r.player, g);
-    int64_t first = run_growing(&r, g, 2.0 * BLOCK, 4 * BAR); /* twice real time */
-    assert_no_nan(&r);
-    /* Half the take (a bar) is ready long before the first bar line at twice
-     * real time: it starts there, while frames are still missing. */
+    /* Twice real time: about a bar is ready at the first bar line, of four. */
+    int64_t first = run_growing(&r, g, 2.0 * BLOCK, BAR + BLOCK);
     assert_int_equal(first, BAR + 1);
+    assert_true(rg_data_is_growing(g)); /* it started while it was still being made */
+    assert_true(rg_data_ready(g) < LONG / 2);
+    run_growing(&r, g, 2.0 * BLOCK, 6 * BAR);
+    assert_no_nan(&r);
     for (int64_t i = 1000; i < BAR; i++) /* the old take plays on until then */
         assert_true(r.recording[i] == ramp(0.0f, i % BAR, BAR));
-    for (int64_t i = BAR + FADE; i < 3 * BAR; i++)
-        assert_true(r.recording[i] == ramp(1.0f, (i - BAR) % (2 * BAR), 2 * BAR));
+    for (int64_t i = BAR + FADE; i < 5 * BAR; i++)
+        assert_true(r.recording[i] == ramp(1.0f, i - BAR, LONG));
     assert_int_equal(atomic_load(&r.player.fallbacks), 0);
     assert_int_equal(atomic_load(&r.player.playing_id), g->id);
     rg_data_unref(old);
