@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define TICKS_PER_BEAT 1920.0
@@ -35,7 +36,7 @@ struct rg_jack {
     bool diag;
     void (*probe_enter)(void), (*probe_leave)(void);
     unsigned long (*probe_count)(void);
-    _Atomic uint64_t thread_cpu_total_ns, thread_cpu_max_ns, own_overruns;
+    _Atomic uint64_t thread_cpu_total_ns, thread_cpu_max_ns, own_overruns, page_faults, faulting_blocks;
     _Atomic double rate; /* the server's; the callbacks read it */
     uint64_t next_reconnect_ns;
 };
@@ -62,14 +63,25 @@ static void store_max(_Atomic uint64_t *max, uint64_t v)
  * (~1.8 us a call here; docs/performance.md). */
 typedef struct {
     uint64_t wall0, cpu0;
+    long faults0;
 } rt_section;
+
+/* Page faults of the calling thread so far (minor: memory first touched;
+ * major: read from disk). A fault on the audio thread is time in the kernel. */
+static long thread_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_minflt + ru.ru_majflt : 0;
+}
 
 static void rt_begin(rg_jack *j, rt_section *sec)
 {
     sec->wall0 = clock_ns(CLOCK_MONOTONIC);
     sec->cpu0 = 0;
+    sec->faults0 = 0;
     if (!j->diag)
         return;
+    sec->faults0 = thread_faults();
     sec->cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     if (j->probe_enter)
         j->probe_enter();
@@ -81,6 +93,11 @@ static void rt_end(rg_jack *j, const rt_section *sec, jack_nframes_t nframes)
         if (j->probe_leave)
             j->probe_leave();
         uint64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - sec->cpu0;
+        long faults = thread_faults() - sec->faults0;
+        if (faults > 0) {
+            atomic_fetch_add_explicit(&j->page_faults, (uint64_t)faults, memory_order_relaxed);
+            atomic_fetch_add_explicit(&j->faulting_blocks, 1, memory_order_relaxed);
+        }
         atomic_fetch_add_explicit(&j->thread_cpu_total_ns, cpu, memory_order_relaxed);
         store_max(&j->thread_cpu_max_ns, cpu);
         /* An own overrun: our work alone did not fit in the block's time. */
@@ -441,6 +458,8 @@ void rg_jack_get_status(const rg_jack *j, rg_jack_status *st)
         .thread_cpu_mean_us = n ? atomic_load(&m->thread_cpu_total_ns) / 1e3 / (double)n : 0,
         .thread_cpu_max_us = atomic_load(&m->thread_cpu_max_ns) / 1e3,
         .own_overruns = atomic_load(&m->own_overruns),
+        .page_faults = atomic_load(&m->page_faults),
+        .faulting_blocks = atomic_load(&m->faulting_blocks),
         .rt_allocations = j->probe_count ? (int64_t)j->probe_count() : -1};
     snprintf(st->client_name, sizeof st->client_name, "%s", j->client_name);
 }
@@ -453,9 +472,11 @@ static void print_diagnostics(const rg_jack *j)
     char allocs[64] = "allocations not counted (no probe preloaded)";
     if (st.rt_allocations >= 0)
         snprintf(allocs, sizeof allocs, "%lld allocations", (long long)st.rt_allocations);
-    fprintf(stderr, "resonant: audio thread: %llu blocks, CPU mean %.1f us, worst %.1f us, %llu over their period, %s\n",
+    fprintf(stderr, "resonant: audio thread: %llu blocks, CPU mean %.1f us, worst %.1f us, %llu over their period, %s, "
+                    "%llu page faults in %llu blocks\n",
             (unsigned long long)st.callbacks, st.thread_cpu_mean_us, st.thread_cpu_max_us,
-            (unsigned long long)st.own_overruns, allocs);
+            (unsigned long long)st.own_overruns, allocs, (unsigned long long)st.page_faults,
+            (unsigned long long)st.faulting_blocks);
 }
 
 void rg_jack_close(rg_jack *j)

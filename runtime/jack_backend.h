@@ -41,10 +41,12 @@ typedef struct {
      * inflate; `own_overruns` counts blocks whose CPU time exceeded the
      * block's duration. `rt_allocations` counts malloc-family calls made on
      * the audio thread inside our callbacks when the allocation probe of the
-     * tests (tests/runtime/live/rt_alloc_probe.c) is preloaded; -1 without it. */
+     * tests (tests/runtime/live/rt_alloc_probe.c) is preloaded; -1 without it.
+ * Page faults are counted with getrusage(RUSAGE_THREAD), another system call. */
     bool diagnostics;
     double thread_cpu_mean_us, thread_cpu_max_us;
     uint64_t own_overruns;
+    uint64_t page_faults, faulting_blocks; /* taken inside our callbacks */
     int64_t rt_allocations;
     char client_name[128];
 } rg_jack_status;
@@ -67,7 +69,8 @@ void rg_jack_get_status(const rg_jack *j, rg_jack_status *st);
 
 /* Deactivate and close. The live engine is not called afterwards. With
  * diagnostics on, prints the audio thread's summary line to stderr:
- *   resonant: audio thread: N blocks, CPU mean X us, worst Y us, N over their period, N allocations */
+ *   resonant: audio thread: N blocks, CPU mean X us, worst Y us, N over their period, N allocations,
+ *   N page faults in N blocks */
 void rg_jack_close(rg_jack *j);
 
 #endif
