@@ -2,7 +2,9 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -92,24 +94,54 @@ bool rg_export_take(rg_engine *e, const char *node, const char *dir, const char 
     return ok;
 }
 
-bool rg_export_stems(rg_engine *e, const char *dir, const char *name, int *count, rg_error *err)
+/* Files a stems export has written so far, removed again if a later one fails. */
+typedef struct {
+    char (*paths)[PATH_MAX];
+    int n;
+} written_files;
+
+static bool write_stems(rg_engine *e, const char *dir, const char *name, written_files *w,
+                        rg_error *err)
 {
-    *count = 0;
-    if (!rg_export_name_ok(name))
-        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "'%s' is not a plain file name", name);
     for (int i = 0; i < rg_engine_node_count(e); i++) {
         rg_node *n = rg_engine_node(e, i);
         rg_data *d = rg_node_published(n, 0);
         bool ok = true;
         if (d && d->kind == RG_DATA_AUDIO) {
-            char base[256], path[4096];
+            char base[256];
             snprintf(base, sizeof base, "%s-%s", name, n->name);
-            ok = write_take(d, dir, base, path, sizeof path, err);
-            *count += ok;
+            ok = write_take(d, dir, base, w->paths[w->n], PATH_MAX, err);
+            w->n += ok;
         }
         rg_data_unref(d);
         if (!ok)
             return false;
     }
     return true;
+}
+
+bool rg_export_stems(rg_engine *e, const char *dir, const char *name,
+                     void (*on_file)(void *user, const char *path), void *user, int *count,
+                     rg_error *err)
+{
+    *count = 0;
+    if (!rg_export_name_ok(name))
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                            "'%s' is not a plain file name (letters, digits, _ - . only)", name);
+    written_files w = {calloc((size_t)rg_engine_node_count(e) + 1, sizeof *w.paths), 0};
+    if (!w.paths)
+        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    bool ok = write_stems(e, dir, name, &w, err);
+    if (ok && w.n == 0)
+        ok = rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                          "nothing to export: no node has an audio take yet");
+    for (int i = 0; i < w.n; i++) {
+        if (!ok)
+            unlink(w.paths[i]);
+        else if (on_file)
+            on_file(user, w.paths[i]);
+    }
+    *count = ok ? w.n : 0;
+    free(w.paths);
+    return ok;
 }

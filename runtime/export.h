@@ -15,9 +15,13 @@
 bool rg_export_take(rg_engine *e, const char *node, const char *dir, const char *name, char *path,
                     size_t path_size, rg_error *err);
 
-/* Export every node whose current take is audio, as DIR/NAME-NODE.wav.
- * `*count` receives the number of files written. */
-bool rg_export_stems(rg_engine *e, const char *dir, const char *name, int *count, rg_error *err);
+/* Export every node whose current take is audio, as DIR/NAME-NODE.wav, all
+ * or nothing: when one file fails, the ones already written are removed.
+ * On success `on_file` (may be NULL) hears each path and `*count` receives
+ * the number of files; a song with no audio take yet is an error. */
+bool rg_export_stems(rg_engine *e, const char *dir, const char *name,
+                     void (*on_file)(void *user, const char *path), void *user, int *count,
+                     rg_error *err);
 
 /* Whether `name` is a plain file name: letters, digits, '_', '-', '.',
  * not starting with '.', so it cannot climb out of the export directory. */

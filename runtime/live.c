@@ -536,31 +536,6 @@ bool rg_live_export_take(rg_live *lv, const char *node, const char *dir, const c
     return ok;
 }
 
-/* Files written so far by a stems export, removed again if a later one fails. */
-typedef struct {
-    char (*paths)[PATH_MAX];
-    int n;
-} written_files;
-
-static bool export_audio_nodes(rg_engine *e, const char *dir, const char *name, written_files *w,
-                               rg_error *err)
-{
-    for (int i = 0; i < rg_engine_node_count(e); i++) {
-        rg_node *n = rg_engine_node(e, i);
-        rg_data *d = rg_node_published(n, 0);
-        bool audio = d && d->kind == RG_DATA_AUDIO;
-        rg_data_unref(d);
-        if (!audio)
-            continue;
-        char base[256];
-        snprintf(base, sizeof base, "%s-%s", name, n->name);
-        if (!rg_export_take(e, n->name, dir, base, w->paths[w->n], PATH_MAX, err))
-            return false;
-        w->n++;
-    }
-    return true;
-}
-
 bool rg_live_export_stems(rg_live *lv, const char *dir, const char *name,
                           void (*on_file)(void *user, const char *path), void *user, rg_error *err)
 {
@@ -569,22 +544,10 @@ bool rg_live_export_stems(rg_live *lv, const char *dir, const char *name,
         return false;
     if (!export_dir(dir, real, err))
         return false;
-    rg_engine *e = lv->latest->engine;
-    written_files w = {calloc((size_t)rg_engine_node_count(e) + 1, sizeof *w.paths), 0};
-    if (!w.paths)
-        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    int count;
     bool cancelled = gen_hold(lv);
-    bool ok = export_audio_nodes(e, real, name, &w, err);
+    bool ok = rg_export_stems(lv->latest->engine, real, name, on_file, user, &count, err);
     gen_release(lv, cancelled);
-    if (ok && w.n == 0)
-        ok = rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "nothing to export: no node has an audio take yet");
-    for (int i = 0; i < w.n; i++) {
-        if (!ok)
-            unlink(w.paths[i]); /* all or nothing */
-        else if (on_file)
-            on_file(user, w.paths[i]);
-    }
-    free(w.paths);
     return ok;
 }
 

@@ -255,7 +255,7 @@ static void takes_export_as_wav(void **state)
     assert_true(rg_export_take(e, "s", dir, "keeper", path, sizeof path, &err));
     assert_non_null(strstr(path, "keeper-2.wav"));
     int stems;
-    assert_true(rg_export_stems(e, dir, "song", &stems, &err));
+    assert_true(rg_export_stems(e, dir, "song", NULL, NULL, &stems, &err));
     assert_int_equal(stems, 2); /* file_in's take and the synchronizer's */
     /* Names that could climb out of the directory are refused. */
     const char *bad[] = {"../escape", "/etc/passwd", ".hidden", "a/b", ""};
