@@ -147,7 +147,8 @@ def label(name, frame, text):
 
 
 def fader(name, frame, color, default, message):
-    return node("FADER", name, frame, color, [prop("i", "orientation", 2), prop("i", "response", 0)],
+    # orientation 0 (north, the default): a vertical fader, 0 at the bottom
+    return node("FADER", name, frame, color, [prop("i", "response", 0)],
                 [value("x", f"{default:g}"), value("touch", "false")], [message])
 
 
