@@ -46,7 +46,9 @@ typedef struct {
     rg_codec_slot codec;
     rg_take_player player;
     stream_state st;
-    uint64_t decoded_id; /* the tokens whose take is published, whole */
+    /* The tokens whose take the stream callback finished: generate() then
+     * has nothing left to do for them (once; a /regen decodes again). */
+    uint64_t streamed_id;
     double rate;
     /* the last take, for describe() */
     int codebooks;
@@ -317,7 +319,6 @@ static bool stream_finish(rg_node *n, rg_error *err)
         return false;
     rg_data_complete(st->out);
     const rg_tokens *tk = rg_data_tokens(st->src);
-    s->decoded_id = st->src->id;
     s->codebooks = tk->n_codebooks;
     s->frames = tk->frames;
     s->seconds = (double)((const rg_audio_take *)st->out->payload)->frames / s->rate;
@@ -366,13 +367,14 @@ static bool decoder_stream(rg_node *n, rg_job *job, rg_error *err)
     rg_data *in = rg_node_read(n, 0, 0);
     bool ok = true;
     if (in && rg_data_tokens(in) && in != s->st.src && rg_data_is_growing(in) &&
-        in->id != s->decoded_id) {
+        in->id != s->streamed_id) {
         stream_abandon(n); /* a newer take replaces one still being decoded */
         rg_encodec *m;
         ok = rg_codec_slot_model(&s->codec, &m, err) && stream_begin(n, in, err);
     }
-    if (ok && s->st.src && in == s->st.src)
-        ok = stream_catch_up(n, job, false, err);
+    if (ok && s->st.src && in == s->st.src && (ok = stream_catch_up(n, job, false, err)) &&
+        !s->st.src)
+        s->streamed_id = in->id;
     if (!ok && s->st.src)
         stream_abandon(n);
     rg_data_unref(in);
@@ -392,7 +394,6 @@ static bool decode_whole(rg_node *n, rg_job *job, rg_data *in, rg_error *err)
     s->frames = tk->frames;
     s->seconds = (double)((const rg_audio_take *)d->payload)->frames / s->rate;
     s->compute_seconds = now() - started;
-    s->decoded_id = in->id;
     rg_take_player_post(&s->player, d);
     rg_node_publish(n, 0, d);
     return true;
@@ -410,11 +411,13 @@ static bool decoder_generate(rg_node *n, rg_job *job, rg_error *err)
     }
     bool ok;
     rg_encodec *loaded; /* load first, so the timing is of the decode alone */
+    uint64_t streamed = s->streamed_id;
+    s->streamed_id = 0;
     if (in != s->st.src)
         stream_abandon(n);
     if (!rg_codec_slot_model(&s->codec, &loaded, err))
         ok = false;
-    else if (rg_data_growth(in) == RG_GROWTH_ABANDONED || in->id == s->decoded_id)
+    else if (rg_data_growth(in) == RG_GROWTH_ABANDONED || in->id == streamed)
         ok = true; /* given up upstream, or decoded while it streamed */
     else if (n->params[P_CHUNK].num <= 0)
         ok = decode_whole(n, job, in, err);

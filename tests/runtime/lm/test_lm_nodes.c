@@ -358,6 +358,65 @@ static void test_too_long_a_take_is_an_error(void **state) {
     stop(&r);
 }
 
+/* End to end with the real nodes on the shipped default model (its own
+ * codec): the decoder publishes audio while the generator's tokens are
+ * still incomplete, and what it streamed is bit for bit what it decodes
+ * from the finished tokens when asked again. */
+typedef struct {
+    rig *r;
+    rg_data *early;  /* the decoder's take, first seen with audio ready */
+    int64_t tokens_ready, tokens_total;
+} stream_watch;
+
+static void watch_stream(rg_job *job, const rg_node *node, double fraction) {
+    (void)fraction;
+    stream_watch *w = job->user;
+    if (w->early || strcmp(node->name, "gen") != 0) return;
+    rg_data *audio = published(w->r, "dec"), *tokens = published(w->r, "gen");
+    if (audio && rg_data_ready(audio) > 0) {
+        w->early = rg_data_ref(audio);
+        w->tokens_ready = rg_data_ready(tokens);
+        w->tokens_total = rg_data_tokens(tokens)->frames;
+    }
+    rg_data_unref(audio);
+    rg_data_unref(tokens);
+}
+
+static void test_generator_streams_into_the_decoder(void **state) {
+    (void)state;
+    rig r;
+    rg_error err = {0};
+    const char *patch = "tempo 120\n"
+                        "node text conditioner prompt=\"techno\"\n"
+                        "node gen  generator   track=drums seconds=2 seed=3\n"
+                        "node dec  decoder     chunk=0.2 overlap=0.1\n"
+                        "text.cond -> gen.cond\ngen.tokens -> dec.tokens\n";
+    if (!start(patch, &r, &err)) fail_msg("%s", err.message);
+    stream_watch w = {.r = &r};
+    rg_job job = {.transport = rg_engine_transport(r.e), .on_progress = watch_stream, .user = &w};
+    if (!rg_engine_generate(r.e, &job, NULL, &err)) fail_msg("%s", err.message);
+    assert_non_null(w.early);
+    fprintf(stderr, "# first audio with %lld of %lld token frames made\n", (long long)w.tokens_ready,
+            (long long)w.tokens_total);
+    assert_true(w.tokens_ready < w.tokens_total);
+    rg_data *streamed = published(&r, "dec");
+    assert_ptr_equal(streamed, w.early);
+    assert_int_equal(rg_data_growth(streamed), RG_GROWTH_COMPLETE);
+
+    assert_true(rg_engine_request_regen(r.e, "dec", &err)); /* decode the whole tokens again */
+    if (!generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *again = published(&r, "dec");
+    assert_true(again->id != streamed->id);
+    const rg_audio_take *a = streamed->payload, *b = again->payload;
+    assert_int_equal(a->frames, 2 * 48000);
+    assert_int_equal(a->frames, b->frames);
+    assert_memory_equal(a->samples, b->samples, (size_t)a->frames * a->channels * sizeof(float));
+    rg_data_unref(again);
+    rg_data_unref(streamed);
+    rg_data_unref(w.early);
+    stop(&r);
+}
+
 /* A newer request cancels the job between decoding steps: the pass stops
  * with no error, the growing take is abandoned and the port is back to what
  * it was (nothing, here). */
@@ -401,6 +460,7 @@ int main(void) {
         cmocka_unit_test(test_two_bars_at_120_is_four_seconds),
         cmocka_unit_test(test_grid_input_sets_the_tempo),
         cmocka_unit_test(test_take_grows_while_it_is_made),
+        cmocka_unit_test(test_generator_streams_into_the_decoder),
         cmocka_unit_test(test_bad_models_fail_at_load),
         cmocka_unit_test(test_too_long_a_take_is_an_error),
         cmocka_unit_test(test_cancel_between_steps),
