@@ -27,6 +27,8 @@
 #include <cmocka.h>
 #include <lo/lo.h>
 
+#include "jack_util.h"
+
 #define RATE 48000
 #define RECORD_SECONDS 12
 
@@ -44,67 +46,29 @@ static bool have_jackd(void)
     return access("/usr/bin/jackd", X_OK) == 0 || system("command -v jackd >/dev/null 2>&1") == 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static char err_path[256];
 
-static pid_t spawn(char *const argv[], int *out_fd)
+/* `resonant run`: stdout (where it prints its OSC port) back through
+ * `out_fd`, stderr (its exit summary) into err_path for the test to read.
+ * jack_util.h's spawn() hides stderr, hence this one for the engine. */
+static pid_t spawn_engine(char *const argv[], int *out_fd)
 {
-    int fds[2] = {-1, -1};
-    if (out_fd && pipe(fds) != 0)
+    int fds[2];
+    if (pipe(fds) != 0)
         return -1;
     pid_t pid = fork();
     if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(out_fd ? fds[1] : null, 1);
-        if (out_fd) /* the engine: keep its messages for the test to read */
-            dup2(open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
-        else if (!getenv("RG_TEST_VERBOSE"))
-            dup2(null, 2);
+        dup2(fds[1], 1);
+        dup2(open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
         execvp(argv[0], argv);
         _exit(127);
     }
-    if (out_fd) {
-        close(fds[1]);
-        *out_fd = fds[0];
-    }
+    close(fds[1]);
+    *out_fd = fds[0];
     return pid;
 }
 
-/* TERM, then KILL if it has not gone within a few seconds. */
-static void stop(pid_t *pid)
-{
-    if (*pid <= 0)
-        return;
-    kill(*pid, SIGTERM);
-    for (int i = 0; i < 300; i++) {
-        if (waitpid(*pid, NULL, WNOHANG) == *pid) {
-            *pid = -1;
-            return;
-        }
-        usleep(10000);
-    }
-    kill(*pid, SIGKILL);
-    waitpid(*pid, NULL, 0);
-    *pid = -1;
-}
-
-static bool server_up(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "jack_lsp -s %s >/dev/null 2>&1", server);
-    for (double t0 = now_s(); now_s() - t0 < 15;) {
-        if (system(cmd) == 0)
-            return true;
-        usleep(50000);
-    }
-    return false;
-}
+static bool server_up(void) { return jack_server_up(server); }
 
 /* The recorder: copies its input into a preallocated buffer. Real-time safe. */
 static int rec_process(jack_nframes_t n, void *arg)
@@ -249,7 +213,7 @@ static void start_engine(const char *extra, char *port)
     snprintf(exe, sizeof exe, "%s/resonant", getenv("RESONANT_BUILD_DIR") ? getenv("RESONANT_BUILD_DIR") : ".");
     char *argv[] = {exe, "run", patch_path, "--jack-server", server, "--jack-name", engine_name,
                     "--osc-port", "0", "--seconds", "86400", (char *)extra, NULL};
-    engine_pid = spawn(argv, &engine_out);
+    engine_pid = spawn_engine(argv, &engine_out);
     have = 0; /* nothing of an earlier engine's output */
     char line[256];
     assert_true(read_line("resonant: OSC on", line, sizeof line));
