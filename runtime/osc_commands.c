@@ -306,12 +306,29 @@ static bool cmd_tempo(rg_osc_cmd *c)
     return true;
 }
 
+/* A push button sends 1 when pressed and 0 when released, and TouchOSC Mk1
+ * cannot send a message without a value: a trigger takes no argument or one
+ * number and acts on a non-zero one. A release is answered /done and does
+ * nothing. */
+static bool trigger(rg_osc_cmd *c, const char *what, bool *pressed)
+{
+    *pressed = true;
+    if (c->argc == 0)
+        return true;
+    if (c->argc == 1 && is_number(c->types[0])) {
+        *pressed = number(c->types[0], c->argv[0]) != 0;
+        return true;
+    }
+    return fail(c, "expects %s; got ,%s", what, c->types);
+}
+
 static bool transport(rg_osc_cmd *c, bool playing)
 {
-    if (!check_args(c, "", "no arguments"))
+    bool pressed;
+    if (!trigger(c, "no arguments, or a button's 1/0", &pressed))
         return false;
     rg_error err = {0};
-    if (!rg_live_transport(rg_osc_live(c->o), playing, c->when, &err))
+    if (pressed && !rg_live_transport(rg_osc_live(c->o), playing, c->when, &err))
         return fail_err(c, &err);
     rg_osc_reply_done(c);
     return true;
@@ -648,6 +665,32 @@ static bool cmd_param(rg_osc_cmd *c)
     return true;
 }
 
+/* /drums/regen [1]: /regen drums the way a button sends it. NULL node name
+ * when the address is not of that form. */
+static bool node_regen_path(const char *path, char *node, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path - 1) : 0;
+    if (!slash || slash == path || strcmp(slash, "/regen") != 0 || has_pattern(path) ||
+        len >= size || memchr(path + 1, '/', len))
+        return false;
+    memcpy(node, path + 1, len);
+    node[len] = '\0';
+    return true;
+}
+
+static bool cmd_node_regen(rg_osc_cmd *c, const char *node)
+{
+    bool pressed;
+    if (!trigger(c, "no arguments, or a button's 1/0", &pressed))
+        return false;
+    rg_error err = {0};
+    if (pressed && !rg_live_regen(rg_osc_live(c->o), node, &err))
+        return fail_err(c, &err);
+    rg_osc_reply_done(c);
+    return true;
+}
+
 void rg_osc_handle(rg_osc_cmd *c)
 {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
@@ -657,6 +700,8 @@ void rg_osc_handle(rg_osc_cmd *c)
             rg_osc_reply_fail(c);
         return;
     }
-    if (!cmd_param(c))
+    char node[256];
+    bool ok = node_regen_path(c->path, node, sizeof node) ? cmd_node_regen(c, node) : cmd_param(c);
+    if (!ok)
         rg_osc_reply_fail(c);
 }

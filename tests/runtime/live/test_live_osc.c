@@ -281,13 +281,19 @@ static void every_address_answers(void **state)
         expect_fail(f, tcp, "/tempo", make("f", 5000.0), "");
         expect_done(f, tcp, "/transport/stop", make(""));
         expect_done(f, tcp, "/transport/start", make(""));
-        expect_fail(f, tcp, "/transport/start", make("i", 1), "no arguments");
+        expect_done(f, tcp, "/transport/start", make("i", 1)); /* a button pressed */
+        expect_done(f, tcp, "/transport/stop", make("f", 0.0)); /* released: nothing */
+        expect_fail(f, tcp, "/transport/start", make("s", "go"), "no arguments, or a button's 1/0");
         expect_done(f, tcp, "/notify", make("i", 1));
         expect_done(f, tcp, "/notify", make("i", 0));
         expect_fail(f, tcp, "/notify", make("s", "yes"), "expects");
         expect_fail(f, tcp, "/regen", make("s", "low"), "makes no takes");
         expect_fail(f, tcp, "/regen", make("s", "nobody"), "unknown node");
         expect_fail(f, tcp, "/regen", make("i", 3), "expects ,s node");
+        expect_fail(f, tcp, "/low/regen", make("i", 1), "makes no takes");
+        expect_fail(f, tcp, "/nobody/regen", make(""), "unknown node");
+        expect_done(f, tcp, "/low/regen", make("f", 0.0)); /* a button released */
+        expect_fail(f, tcp, "/low/regen", make("ss", "a", "b"), "a button's 1/0");
         expect_fail(f, tcp, "/lock", make("si", "low", 1), "has no lock");
         expect_fail(f, tcp, "/lock", make("si", "nobody", 1), "nobody");
         expect_fail(f, tcp, "/lock", make("s", "low"), "expects ,si");
