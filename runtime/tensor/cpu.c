@@ -167,7 +167,12 @@ static void *few_rows_thread(void *arg) {
 /* out[m, n] (+)= sum_k a[m, k] w[n, k], split over up to 8 threads by n. */
 static void few_rows_gemm(const float *a, const float *w, float *out, int64_t m, int64_t n,
                           int64_t k, float beta) {
-    int nt = thread_count(n * k, 1 << 18);
+    /* Threads are started per call: below 4 MB of f32 weights (1M elements:
+     * every matrix of a d=256 decoder) starting and joining one costs more
+     * than the second core saves, and on a loaded machine the started
+     * thread waits for a core (measured: 3.3 s instead of 4.5 s for 8 s of
+     * the shipped model's drums + bass, bench/bench_track). */
+    int nt = thread_count(n * k, 1 << 20);
     few_rows_job jobs[8];
     for (int t = 0; t < nt; t++)
         jobs[t] = (few_rows_job){a, w, out, (int)m, (int)k, (int)n, (int)(n * t / nt),
