@@ -220,5 +220,36 @@ def test_eval_runs_and_grid_measure_is_calibrated():
     return f"grid share {on:.2f} on the grid, {off:.2f} half a 16th late"
 
 
+def test_eval_with_the_engine():
+    """train/eval.py --engine: takes made by the engine's bench/track_takes
+    on the exported folder, with and without a locked track."""
+    import eval as ev
+
+    exe = os.path.join(os.environ.get("RESONANT_BUILD_DIR", os.path.join(tap.ROOT, "build")), "bench",
+                       "track_takes")
+    if not os.access(exe, os.X_OK):
+        return "SKIP engine tool not built at " + exe
+    folder = os.path.join(TMP, "export")
+    with open(os.path.join(folder, "config.json")) as f:
+        conf = json.load(f)
+    kk, card = conf["decoder"]["num_codebooks"], conf["decoder"]["vocab_size"]
+    hop = int(np.prod(conf["audio_encoder"]["upsampling_ratios"]))
+    m = ev.EngineModel(folder, exe)
+    drums, audio = m.track("drums, techno, 120 bpm", "drums", 120, 0.5, 1)
+    codes = np.fromfile(drums + ".codes", "<i4").reshape(kk, -1)
+    assert codes.shape[1] == 25 and codes.min() >= 0 and codes.max() < card, codes.shape
+    assert len(audio) == 25 * hop and np.isfinite(audio).all()
+    _, bass = m.track("bass, techno, 120 bpm", "bass", 120, 0.5, 1, [("drums", drums)])
+    assert len(bass) == 25 * hop
+    try:
+        m.track("kazoo", "kazoo", 120, 0.5, 1)
+        raise AssertionError("an unknown role was accepted")
+    except RuntimeError as e:
+        assert "no such role" in str(e), e
+    rows, summary = ev.evaluate(folder, n=1, seconds=0.5, engine=exe)
+    assert len(rows) == 1 and 0 <= summary["bass_in_key"] <= 1
+    return "25 frames per take, decoded to 25 hops"
+
+
 if __name__ == "__main__":
     tap.run([(n[5:], f) for n, f in list(globals().items()) if n.startswith("test_")])
