@@ -206,8 +206,11 @@ static void test_errors(void **state)
     (void)state;
     rig r = {0};
     rg_error err = {0};
+    /* An empty model= is the default model; one that is not there is named. */
+    setenv("RESONANT_MODEL", "/nonexistent/rg-model", 1);
     assert_false(start(&r, 24000, "", "", &err));
-    assert_non_null(strstr(err.message, "no model given"));
+    unsetenv("RESONANT_MODEL");
+    assert_non_null(strstr(err.message, "/nonexistent/rg-model"));
     rg_graph_free(r.graph);
 
     char other[1100];
