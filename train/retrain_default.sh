@@ -4,17 +4,20 @@
 # (models/default/README.md):
 #
 #   train/retrain_default.sh            # everything, then export to models/default
-#   RUN=/tmp/run CODEC_STEPS=300 DECODER_STEPS=50 train/retrain_default.sh   # shorter
-#   CODEC_CONFIG=train/configs/codec_tiny.json DECODER_CONFIG=train/configs/codec_tiny.json \
-#     LM_CONFIG=train/configs/lm_tiny.json CODEC_STEPS=8 DECODER_STEPS=2 \
+#   RUN=/tmp/run CODEC_STEPS=300 LM_STEPS=200 train/retrain_default.sh   # shorter
+#   CODEC_CONFIG=train/configs/codec_tiny.json \
+#     LM_CONFIG=train/configs/lm_tiny.json CODEC_STEPS=8 \
 #     RUN=/tmp/r OUT=/tmp/m train/retrain_default.sh                     # smoke run, seconds
 #
-# Phases: the codec (1450 steps at lr 1e-3), its decoder alone (encoder and
-# codebooks frozen, so the codes do not change), the tokenizer, text encoder
-# and generator (on the codes of the first codec; a time budget, see
-# lm_v2.json's schedule_s), and the fp16 export of the generator with the
-# fine-tuned codec. Every phase resumes from its checkpoint when re-run with
-# the same RUN folder, so an interrupted retrain continues where it stopped.
+# Phases: the codec (1450 steps at lr 1e-3), the tokenizer, text encoder and
+# generator (a time budget, see lm_v2.json's schedule_s), and the fp16
+# export. DECODER_STEPS=N adds a phase that fine-tunes the codec's decoder
+# alone (encoder and codebooks frozen, so the generator's codes stay valid)
+# and exports that codec instead (DECODER_CONFIG: a config of the same
+# architecture); the shipped model does not use it (325 steps did not help:
+# models/default/README.md). Every phase resumes from its checkpoint when
+# re-run with the same RUN folder, so an interrupted retrain continues where
+# it stopped.
 # Wall-clock times of each phase are appended to $RUN/times.txt. Jobs run at
 # nice 19. Needs python3-torch, python3-numpy, sentencepiece,
 # python3-sentencepiece (scripts/setup train).
@@ -34,12 +37,15 @@ phase() { # phase NAME COMMAND...
 
 phase codec $PY train/codec.py --config "${CODEC_CONFIG:-train/configs/codec_first.json}" --out "$RUN/codec" \
     --steps "${CODEC_STEPS:-1450}"
-phase codec_decoder $PY train/codec.py --config "${DECODER_CONFIG:-train/configs/codec_decoder.json}" \
-    --out "$RUN/codec_decoder" --init-from "$RUN/codec/checkpoint.pt" --decoder-only --steps "${DECODER_STEPS:-600}"
+CODEC="$RUN/codec/checkpoint.pt"
+if [ "${DECODER_STEPS:-0}" -gt 0 ]; then
+    phase codec_decoder $PY train/codec.py --config "${DECODER_CONFIG:-train/configs/codec_decoder.json}" \
+        --out "$RUN/codec_decoder" --init-from "$RUN/codec/checkpoint.pt" --decoder-only --steps "$DECODER_STEPS"
+    CODEC="$RUN/codec_decoder/checkpoint.pt"
+fi
 phase lm $PY train/lm.py --config "${LM_CONFIG:-train/configs/lm_v2.json}" --codec "$RUN/codec/checkpoint.pt" \
     --out "$RUN/lm" ${LM_STEPS:+--steps "$LM_STEPS"}
-phase export $PY train/export.py lm "$RUN/lm/checkpoint.pt" "$RUN/codec_decoder/checkpoint.pt" "$OUT" --dtype f16
+phase export $PY train/export.py lm "$RUN/lm/checkpoint.pt" "$CODEC" "$OUT" --dtype f16
 cp "$RUN/codec/log.jsonl" "$OUT/codec_log.jsonl"
-cp "$RUN/codec_decoder/log.jsonl" "$OUT/codec_decoder_log.jsonl"
 cp "$RUN/lm/log.jsonl" "$OUT/lm_log.jsonl"
 cat "$RUN/times.txt"
