@@ -52,7 +52,7 @@
       140.0,
       20.0
      ],
-     "text": "beat"
+     "text": "drums"
     }
    },
    {
@@ -107,7 +107,7 @@
       100.0,
       22.0
      ],
-     "text": "/regen beat"
+     "text": "/regen drums"
     }
    },
    {
@@ -157,7 +157,7 @@
       100.0,
       22.0
      ],
-     "text": "prepend /lock beat"
+     "text": "prepend /lock drums"
     }
    },
    {
@@ -172,7 +172,7 @@
       140.0,
       20.0
      ],
-     "text": "low"
+     "text": "bass"
     }
    },
    {
@@ -227,7 +227,7 @@
       100.0,
       22.0
      ],
-     "text": "/regen low"
+     "text": "/regen bass"
     }
    },
    {
@@ -277,7 +277,7 @@
       100.0,
       22.0
      ],
-     "text": "prepend /lock low"
+     "text": "prepend /lock bass"
     }
    },
    {
@@ -292,7 +292,7 @@
       140.0,
       20.0
      ],
-     "text": "fifth"
+     "text": "master"
     }
    },
    {
@@ -329,257 +329,17 @@
       130.0,
       22.0
      ],
-     "text": "prepend /mix/gain3/norm"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-20",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      360.0,
-      70.0,
-      100.0,
-      22.0
-     ],
-     "text": "/regen fifth"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-21",
-     "maxclass": "toggle",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      "int"
-     ],
-     "patching_rect": [
-      360.0,
-      110.0,
-      24.0,
-      24.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-22",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      388.0,
-      110.0,
-      60.0,
-      20.0
-     ],
-     "text": "lock"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-23",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      360.0,
-      180.0,
-      100.0,
-      22.0
-     ],
-     "text": "prepend /lock fifth"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-24",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      470.0,
-      40.0,
-      140.0,
-      20.0
-     ],
-     "text": "hiss"
-    }
-   },
-   {
-    "box": {
-     "floatoutput": 1,
-     "id": "obj-25",
-     "maxclass": "slider",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      470.0,
-      70.0,
-      30.0,
-      140.0
-     ],
-     "size": 1.0
-    }
-   },
-   {
-    "box": {
-     "id": "obj-26",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      470.0,
-      220.0,
-      130.0,
-      22.0
-     ],
-     "text": "prepend /mix/gain4/norm"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-27",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      510.0,
-      70.0,
-      100.0,
-      22.0
-     ],
-     "text": "/regen hiss"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-28",
-     "maxclass": "toggle",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      "int"
-     ],
-     "patching_rect": [
-      510.0,
-      110.0,
-      24.0,
-      24.0
-     ]
-    }
-   },
-   {
-    "box": {
-     "id": "obj-29",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      538.0,
-      110.0,
-      60.0,
-      20.0
-     ],
-     "text": "lock"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-30",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      510.0,
-      180.0,
-      100.0,
-      22.0
-     ],
-     "text": "prepend /lock hiss"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-31",
-     "maxclass": "comment",
-     "numinlets": 1,
-     "numoutlets": 0,
-     "patching_rect": [
-      620.0,
-      40.0,
-      140.0,
-      20.0
-     ],
-     "text": "master"
-    }
-   },
-   {
-    "box": {
-     "floatoutput": 1,
-     "id": "obj-32",
-     "maxclass": "slider",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      620.0,
-      70.0,
-      30.0,
-      140.0
-     ],
-     "size": 1.0
-    }
-   },
-   {
-    "box": {
-     "id": "obj-33",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      620.0,
-      220.0,
-      130.0,
-      22.0
-     ],
      "text": "prepend /mix/gain/norm"
     }
    },
    {
     "box": {
-     "id": "obj-34",
+     "id": "obj-20",
      "maxclass": "comment",
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      670.0,
+      370.0,
       40.0,
       100.0,
       20.0
@@ -590,7 +350,7 @@
    {
     "box": {
      "format": 6,
-     "id": "obj-35",
+     "id": "obj-21",
      "maxclass": "flonum",
      "maximum": 240.0,
      "minimum": 40.0,
@@ -601,7 +361,7 @@
       "bang"
      ],
      "patching_rect": [
-      670.0,
+      370.0,
       70.0,
       60.0,
       22.0
@@ -610,7 +370,7 @@
    },
    {
     "box": {
-     "id": "obj-36",
+     "id": "obj-22",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 1,
@@ -618,7 +378,7 @@
       ""
      ],
      "patching_rect": [
-      670.0,
+      370.0,
       220.0,
       130.0,
       22.0
@@ -628,7 +388,7 @@
    },
    {
     "box": {
-     "id": "obj-37",
+     "id": "obj-23",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -636,7 +396,7 @@
       ""
      ],
      "patching_rect": [
-      670.0,
+      370.0,
       110.0,
       110.0,
       22.0
@@ -646,7 +406,7 @@
    },
    {
     "box": {
-     "id": "obj-38",
+     "id": "obj-24",
      "maxclass": "message",
      "numinlets": 2,
      "numoutlets": 1,
@@ -654,7 +414,7 @@
       ""
      ],
      "patching_rect": [
-      670.0,
+      370.0,
       140.0,
       110.0,
       22.0
@@ -820,19 +580,7 @@
    {
     "patchline": {
      "destination": [
-      "obj-2",
-      0
-     ],
-     "source": [
-      "obj-20",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-23",
+      "obj-22",
       0
      ],
      "source": [
@@ -848,6 +596,18 @@
       0
      ],
      "source": [
+      "obj-22",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-2",
+      0
+     ],
+     "source": [
       "obj-23",
       0
      ]
@@ -856,131 +616,11 @@
    {
     "patchline": {
      "destination": [
-      "obj-26",
-      0
-     ],
-     "source": [
-      "obj-25",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-2",
       0
      ],
      "source": [
-      "obj-26",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-2",
-      0
-     ],
-     "source": [
-      "obj-27",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-30",
-      0
-     ],
-     "source": [
-      "obj-28",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-2",
-      0
-     ],
-     "source": [
-      "obj-30",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-33",
-      0
-     ],
-     "source": [
-      "obj-32",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-2",
-      0
-     ],
-     "source": [
-      "obj-33",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-36",
-      0
-     ],
-     "source": [
-      "obj-35",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-2",
-      0
-     ],
-     "source": [
-      "obj-36",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-2",
-      0
-     ],
-     "source": [
-      "obj-37",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-2",
-      0
-     ],
-     "source": [
-      "obj-38",
+      "obj-24",
       0
      ]
     }
@@ -990,7 +630,7 @@
   "rect": [
    100.0,
    100.0,
-   870.0,
+   570.0,
    580.0
   ]
  }

@@ -14,10 +14,13 @@ They send OSC over UDP to 127.0.0.1:57130 and carry the same controls, read
 from the patch through `resonant check` (the engine's own parser and canonical
 form): for every track, that is every node cabled into the mixer, in strip
 order, a fader on /MIX/gainN/norm, a REGEN button (/regen ,s NODE) and a LOCK
-toggle (/lock ,si NODE 0|1); then the mixer's master fader (/MIX/gain/norm),
-a tempo control (/tempo ,f BPM), and transport start/stop. A Mk1 control
-sends only its own number, with no string and no empty message, so the Mk1
-layout has the faders and the tempo only (controllers/README.md). Output is
+toggle (/lock ,si NODE 0|1), where NODE is the generator the strip plays (or
+the strip's own node if no generator feeds it); then the mixer's master
+fader (/MIX/gain/norm), a tempo control (/tempo ,f BPM), and transport
+start/stop. A Mk1 control sends only its own number, with no string and no
+empty message, so the Mk1 layout has the faders, the tempo, and push
+buttons on the number forms the engine takes for buttons: /NODE/regen and
+/transport/start|stop with 1 on press and 0 on release (controllers/README.md). Output is
 deterministic (ids derive from names), so a test can check that the
 committed layouts are what this script makes from the committed patch
 (tests/runtime/live/test_controllers.py).
@@ -27,6 +30,7 @@ import base64
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import uuid
@@ -49,7 +53,7 @@ def read_patch(resonant, patch):
     out = subprocess.run([resonant, "check", patch], check=True, capture_output=True, text=True).stdout
     tempo, nodes, cables = 120.0, {}, []
     for line in out.splitlines():
-        words = line.split()
+        words = shlex.split(line, comments=True)
         if not words:
             continue
         if words[0] == "tempo":
@@ -63,6 +67,21 @@ def read_patch(resonant, patch):
     return tempo, nodes, cables
 
 
+def take_maker(strip, nodes, cables):
+    """The node a track's REGEN and LOCK act on: the generator the mixer strip
+    plays (nearest upstream, through its decoder or synchronizer), or the
+    strip's own node where no generator feeds it (a test tone)."""
+    seen, todo = set(), [strip]
+    while todo:
+        n = todo.pop(0)
+        if nodes[n][0] == "generator":
+            return n
+        if n not in seen:
+            seen.add(n)
+            todo += [a for a, _, b, _ in cables if b == n]
+    return strip
+
+
 def controls(resonant, patch):
     """What the layouts control: the mixer, its tracks in strip order, the tempo."""
     tempo, nodes, cables = read_patch(resonant, patch)
@@ -71,8 +90,9 @@ def controls(resonant, patch):
         sys.exit(f"{patch}: expected one mixer node, found {len(mixers)}")
     mix = mixers[0]
     # The mixer makes one strip per cable into its `in`, in patch order.
-    tracks = [a for a, _, b, port in cables if b == mix and port == "in"]
-    gains = [float(nodes[mix][1].get(f"gain{i + 1}", 1)) for i in range(len(tracks))]
+    strips = [a for a, _, b, port in cables if b == mix and port == "in"]
+    gains = [float(nodes[mix][1].get(f"gain{i + 1}", 1)) for i in range(len(strips))]
+    tracks = [take_maker(strip, nodes, cables) for strip in strips]
     return {"mix": mix, "tracks": tracks, "gains": gains,
             "master": float(nodes[mix][1].get("gain", 1)), "tempo": tempo}
 
@@ -202,9 +222,15 @@ def mk1_control(kind, name, x, y, w, h, color, **attrs):
     return "<control " + " ".join(f'{k}="{escape(str(v))}"' for k, v in fields.items()) + "></control>"
 
 
-def mk1_fader(name, x, color, address, lo=0.0, hi=1.0):
-    return mk1_control("faderv", name, x, 60, 120, 560, color, osc_cs=address, scalef=f"{lo:.1f}",
+def mk1_fader(name, x, color, address, lo=0.0, hi=1.0, height=560):
+    return mk1_control("faderv", name, x, 60, 120, height, color, osc_cs=address, scalef=f"{lo:.1f}",
                        scalet=f"{hi:.1f}", inverted="false", response="absolute", centered="false")
+
+
+def mk1_push(name, x, y, color, address):
+    """A push button: 1 when pressed, 0 when released (the engine acts on 1)."""
+    return mk1_control("push", name, x, y, 120, 60, color, osc_cs=address, scalef="0.0", scalet="1.0",
+                       local_off="false", sp="true", sr="true")
 
 
 def mk1_label(name, x, text):
@@ -218,13 +244,17 @@ def touchosc_mk1(c):
     for i, track in enumerate(c["tracks"]):
         x = 20 + i * 140
         controls += [mk1_label(f"{track}_name", x, track),
-                     mk1_fader(f"{track}_gain", x, colors[i % len(colors)], f"/{c['mix']}/gain{i + 1}/norm")]
+                     mk1_fader(f"{track}_gain", x, colors[i % len(colors)], f"/{c['mix']}/gain{i + 1}/norm",
+                               height=480),
+                     mk1_push(f"{track}_regen", x, 560, colors[i % len(colors)], f"/{track}/regen")]
     x = 20 + len(c["tracks"]) * 140 + 40
     controls += [mk1_label("master_name", x, "master"),
                  mk1_fader("master_gain", x, "gray", f"/{c['mix']}/gain/norm"),
                  mk1_label("tempo_name", x + 140, f"tempo {TEMPO_MIN:g}-{TEMPO_MAX:g}"),
-                 mk1_fader("tempo", x + 140, "yellow", "/tempo", TEMPO_MIN, TEMPO_MAX)]
-    width = max(1024, x + 300)
+                 mk1_fader("tempo", x + 140, "yellow", "/tempo", TEMPO_MIN, TEMPO_MAX),
+                 mk1_push("start", x + 280, 60, "green", "/transport/start"),
+                 mk1_push("stop", x + 280, 140, "red", "/transport/stop")]
+    width = max(1024, x + 420)
     page = (f'<tabpage name="{b64("demo")}" scalef="0.0" scalet="1.0" li_t="" li_c="gray" li_s="14" li_o="false" '
             f'li_b="false" la_t="" la_c="gray" la_s="14" la_o="false" la_b="false">{"".join(controls)}</tabpage>')
     xml = (f'<?xml version="1.0" encoding="UTF-8"?><layout version="17" mode="3" w="{width}" h="768" '

@@ -4,7 +4,7 @@
  * second and a rebuild (node add/remove) every 100 ms, which is what the
  * callback sees while someone plays TouchOSC faders and live-codes.
  *
- *   bench_live [PATCH] [SECONDS]     (default patches/demo.rpatch, 10 s)
+ *   bench_live [PATCH] [SECONDS]     (default patches/tones.rpatch, 10 s)
  *
  * Blocks are paced in real time, as a sound card would (so caches go cold
  * between blocks as they do live). Per block it takes the wall time spent
@@ -141,7 +141,7 @@ static bool pick_param(const rg_graph *g, control *c)
 int main(int argc, char **argv)
 {
     char def[1024];
-    snprintf(def, sizeof def, "%s/patches/demo.rpatch",
+    snprintf(def, sizeof def, "%s/patches/tones.rpatch",
              getenv("RESONANT_SOURCE_DIR") ? getenv("RESONANT_SOURCE_DIR") : ".");
     const char *path = argc > 1 ? argv[1] : def;
     double seconds = argc > 2 ? atof(argv[2]) : 10;

@@ -10,8 +10,8 @@ patch and the Pd patch:
   form on a node of the demo patch and a parameter its type declares
   (`resonant nodes TYPE`), fader values inside 0..1 for /norm;
 - a running engine (`resonant run --no-jack`) answers each of them: /done,
-  or, for /regen and /lock on the demo patch's test tones, which make no
-  takes, the /fail that says so (not an unknown address, node or type tag);
+  or, for /regen and /lock on a node that makes no takes (a patch of test
+  tones), the /fail that says so (not an unknown address, node or type tag);
 - and, where Pure Data is installed, the Pd patch run headless really sends
   what its controls promise (a UDP listener in place of the engine).
 
@@ -46,8 +46,8 @@ SIGNATURES = {
     "/regen": [["node"], ["node", "s"]],
     "/lock": [["node", "i"], ["node", "f"]],  # a whole float is taken as an int
     "/tempo": [["f"], ["i"]],
-    "/transport/start": [[]],
-    "/transport/stop": [[]],
+    "/transport/start": [[], ["f"], ["i"]],  # a button's 1/0
+    "/transport/stop": [[], ["f"], ["i"]],
 }
 
 
@@ -159,7 +159,7 @@ def pd_messages(path):
         if b[:2] == ["list", "prepend"] and len(b) == 3 and fed_by(i, ["tgl"]):
             return [("s", [b[2]]), ("f", [0.0, 1.0])]
         if b == ["list"] and [boxes[k] for k in into.get(i, [])] == [["r", "rg-regen"]]:
-            return [("s", ["hiss"])]  # pd -send "rg-regen NODE": any node the user names
+            return [("s", ["bass"])]  # pd -send "rg-regen NODE": any node the user names
         raise AssertionError(f"box {i}: unexpected source {b}")
 
     out = []
@@ -235,6 +235,10 @@ def check_against_table(messages, table, nodes):
                     assert values[0] in nodes, f"{where}: '{values[0]}' is not a node of {PATCH}"
             continue
         parts = address.strip("/").split("/")
+        if len(parts) == 2 and parts[1] == "regen":  # /<node>/regen: a button's 1/0
+            assert parts[0] in nodes, f"{where}: '{parts[0]}' is not a node of {PATCH}"
+            assert len(args) <= 1 and all(t in "if" for t, _ in args), f"{where}: none or one number"
+            continue
         norm = len(parts) == 3 and parts[2] == "norm"
         assert len(parts) == 2 or norm, f"{where}: not in the engine's table, not /<node>/<param>"
         node, param = parts[:2]
@@ -311,8 +315,8 @@ class Engine:
         self.proc.wait(10)
 
 
-# A node that makes no takes refuses these with its own reason; the demo
-# patch's nodes are test tones, so that is the answer expected here.
+# A node that makes no takes refuses these with its own reason (a patch of
+# test tones); any other /fail is wrong.
 NO_TAKES = {"/regen": "makes no takes", "/lock": "has no lock"}
 
 
@@ -325,7 +329,7 @@ def engine_answers(messages):
                 if reply == "/done":
                     continue
                 assert reply == "/fail", f"{control}: {address} {concrete} -> {reply} {rargs}"
-                expected = NO_TAKES.get(address)
+                expected = NO_TAKES.get("/regen" if address.endswith("/regen") else address)
                 assert expected and expected in rargs[1], f"{control}: {address} {concrete} -> /fail {rargs[1]}"
         # Still there after all of it.
         assert engine.ask("/ping", [])[0] == "/pong"
@@ -383,11 +387,11 @@ def pd_sends_what_it_should():
         return "SKIP pd (puredata) is not installed"
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    played = [("rg-beat-gain 0.5", "/mix/gain1/norm", [0.5]), ("rg-beat-regen bang", "/regen", ["beat"]),
-              ("rg-low-lock 1", "/lock", ["low", 1.0]), ("rg-tempo 132", "/tempo", [132.0]),
+    played = [("rg-drums-gain 0.5", "/mix/gain1/norm", [0.5]), ("rg-drums-regen bang", "/regen", ["drums"]),
+              ("rg-bass-lock 1", "/lock", ["bass", 1.0]), ("rg-tempo 132", "/tempo", [132.0]),
               ("rg-start bang", "/transport/start", []), ("rg-stop bang", "/transport/stop", []),
-              ("rg-regen fifth", "/regen", ["fifth"]), ("rg-master 1", "/mix/gain/norm", [1.0]),
-              ("rg-hiss-gain 0.25", "/mix/gain4/norm", [0.25])]
+              ("rg-regen bass", "/regen", ["bass"]), ("rg-master 1", "/mix/gain/norm", [1.0]),
+              ("rg-bass-gain 0.25", "/mix/gain2/norm", [0.25])]
     argv = ["pd", "-nogui", "-noaudio", "-nomidi", "-open", os.path.join(CONTROLLERS, "demo.pd"),
             "-send", f"rg-connect localhost {sock.getsockname()[1]}"]
     for send, _, _ in played:
@@ -413,7 +417,7 @@ def the_checks_catch_a_wrong_address():
     table, nodes = engine_table(), patch_nodes()
     for bad in [("x", "/mixx/gain1/norm", [("f", [0.0, 1.0])]), ("x", "/mix/gain9x", [("f", [1.0])]),
                 ("x", "/mix/gain1/norm", [("f", [0.0, 4.0])]), ("x", "/regen", [("s", ["nobody"])]),
-                ("x", "/lock", [("s", ["beat"])]), ("x", "/bogus", [])]:
+                ("x", "/lock", [("s", ["drums"])]), ("x", "/bogus", []), ("x", "/nobody/regen", [("f", [1.0])])]:
         try:
             check_against_table([bad], table, nodes)
         except AssertionError:
