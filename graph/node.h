@@ -58,6 +58,11 @@ typedef struct {
     const char *def_str;  /* string/enum default */
     const char *choices;  /* enum: words separated by '|', e.g. "once|loop" */
     const char *doc;
+    /* init() (or state made once from it) reads this value: a live change
+     * rebuilds the node. Every other parameter is read where it is used
+     * (process() every block, generate() for the next take), so changing it
+     * keeps the node's state, its player and its model. */
+    bool restarts;
 } rg_param_def;
 
 /* A parameter value. Strings are owned by whoever owns the value. */

@@ -34,7 +34,7 @@ static const rg_port_def outputs[] = {
 static const rg_param_def params[] = {
     [P_MODEL] = {"model", RG_PARAM_STRING, 0, 0, 0, "", NULL,
                  "MusicGen checkpoint folder (model.safetensors, config.json, spiece.model), "
-                 "relative to the patch file; empty: the shipped default model"},
+                 "relative to the patch file; empty: the shipped default model", true},
     [P_PROMPT] = {"prompt", RG_PARAM_STRING, 0, 0, 0, "", NULL,
                   "what the music should be (the {prompt} of the template); empty: "
                   "unconditional generation, whatever the template"},

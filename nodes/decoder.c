@@ -66,7 +66,7 @@ static const rg_port_def outputs[] = {
 static const rg_param_def params[] = {
     [P_MODEL] = {"model", RG_PARAM_STRING, 0, 0, 0, "", NULL,
                  "EnCodec checkpoint folder (encodec_32khz, a MusicGen folder), relative to the "
-                 "patch file; empty: the shipped default model's codec"},
+                 "patch file; empty: the shipped default model's codec", true},
     [P_CODEBOOKS] = {"codebooks", RG_PARAM_INT, 0, 0, 64, NULL, NULL,
                      "codebooks to decode (0: all the tokens have); fewer sound coarser"},
     [P_CHUNK] = {"chunk", RG_PARAM_FLOAT, 1, 0, 600, NULL, NULL,
@@ -77,7 +77,7 @@ static const rg_param_def params[] = {
                    "seconds of tokens a chunk sees on each side (0.16 s: about -58 dB from a "
                    "whole-take decode)"},
     [P_CROSSFADE] = {"crossfade", RG_PARAM_FLOAT, 10, 1, 500, NULL, NULL,
-                     "crossfade between takes, in ms"},
+                     "crossfade between takes, in ms", true},
 };
 
 static bool decoder_init(rg_node *n, const rg_host_info *host, rg_error *err)

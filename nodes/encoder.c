@@ -34,12 +34,12 @@ static const rg_port_def outputs[] = {
 static const rg_param_def params[] = {
     [P_MODEL] = {"model", RG_PARAM_STRING, 0, 0, 0, "", NULL,
                  "EnCodec checkpoint folder (encodec_32khz, a MusicGen folder), relative to the "
-                 "patch file; empty: the shipped default model's codec"},
+                 "patch file; empty: the shipped default model's codec", true},
     [P_BANDWIDTH] = {"bandwidth", RG_PARAM_FLOAT, 0, 0, 100, NULL, NULL,
                      "target kbps, which picks the number of codebooks (24 kHz model: 1.5, 3, "
                      "6, 12, 24); 0: all codebooks"},
     [P_CODEBOOKS] = {"codebooks", RG_PARAM_INT, 0, 0, 64, NULL, NULL,
-                     "number of codebooks, instead of bandwidth (0: from bandwidth)"},
+                     "number of codebooks, instead of bandwidth (0: from bandwidth)", true},
 };
 
 static bool encoder_init(rg_node *n, const rg_host_info *host, rg_error *err)

@@ -21,7 +21,7 @@ static const rg_port_def outputs[] = {
     {"out", RG_PORT_AUDIO, 2, 0, "the file's audio (mono files on both channels)"},
 };
 static const rg_param_def params[] = {
-    [P_PATH] = {"path", RG_PARAM_STRING, 0, 0, 0, "", NULL, "audio file (WAV, FLAC, ...), relative to the patch file"},
+    [P_PATH] = {"path", RG_PARAM_STRING, 0, 0, 0, "", NULL, "audio file (WAV, FLAC, ...), relative to the patch file", true},
     [P_LOOP] = {"loop", RG_PARAM_BOOL, 1, 0, 1, NULL, NULL, "start again at the end (true) or play once (false)"},
     [P_GAIN] = {"gain", RG_PARAM_FLOAT, 1, 0, 4, NULL, NULL, "linear gain (smoothed)"},
 };

@@ -30,8 +30,8 @@ static const rg_port_def inputs[] = {
     {"in", RG_PORT_AUDIO, 2, 16, "what to record; several cables are summed"},
 };
 static const rg_param_def params[] = {
-    [P_PATH] = {"path", RG_PARAM_STRING, 0, 0, 0, "", NULL, "file to write (.wav or .flac), relative to the patch file"},
-    [P_FORMAT] = {"format", RG_PARAM_ENUM, 0, 0, 0, "float", "float|s16|s24", "sample format (FLAC takes s16 or s24)"},
+    [P_PATH] = {"path", RG_PARAM_STRING, 0, 0, 0, "", NULL, "file to write (.wav or .flac), relative to the patch file", true},
+    [P_FORMAT] = {"format", RG_PARAM_ENUM, 0, 0, 0, "float", "float|s16|s24", "sample format (FLAC takes s16 or s24)", true},
 };
 
 static bool file_out_init(rg_node *n, const rg_host_info *host, rg_error *err)

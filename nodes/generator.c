@@ -62,7 +62,7 @@ static const rg_port_def outputs[] = {
 static const rg_param_def params[] = {
     [P_MODEL] = {"model", RG_PARAM_STRING, 0, 0, 0, "", NULL,
                  "MusicGen checkpoint folder, relative to the patch file (the conditioner's); "
-                 "empty: the shipped default model"},
+                 "empty: the shipped default model", true},
     [P_TRACK] = {"track", RG_PARAM_STRING, 0, 0, 0, "", NULL,
                  "what this track is (drums, bass, ...): the {track} of the conditioner's "
                  "template, so this generator hears its own text; with a track-aware model "

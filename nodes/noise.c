@@ -17,7 +17,7 @@ static const rg_port_def outputs[] = {
 
 static const rg_param_def params[] = {
     [P_AMP] = {"amp", RG_PARAM_FLOAT, 0.25, 0, 1, NULL, NULL, "peak amplitude (smoothed)"},
-    [P_SEED] = {"seed", RG_PARAM_INT, 1, 0, 2147483647, NULL, NULL, "random seed: the same seed gives the same noise"},
+    [P_SEED] = {"seed", RG_PARAM_INT, 1, 0, 2147483647, NULL, NULL, "random seed: the same seed gives the same noise", true},
 };
 
 /* xorshift64*: fast, good enough for audio noise, tiny state. */

@@ -28,7 +28,7 @@ static const rg_param_def params[] = {
     [P_HINT] = {"hint", RG_PARAM_FLOAT, 0, 0, 999, NULL, NULL,
                 "tempo the take was made at (0: the take's own, else estimated)"},
     [P_CROSSFADE] = {"crossfade", RG_PARAM_FLOAT, 10, 1, 500, NULL, NULL,
-                     "crossfade between takes and at the loop point, in ms"},
+                     "crossfade between takes and at the loop point, in ms", true},
 };
 
 static bool sync_init(rg_node *n, const rg_host_info *host, rg_error *err)

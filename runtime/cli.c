@@ -222,8 +222,9 @@ void rg_print_node_type(FILE *f, const rg_node_type *t, bool md)
         char def[160], range[96];
         format_default(p, def, sizeof def);
         format_range(p, range, sizeof range);
-        fprintf(f, md ? "| `%s` | %s | `%s` | %s | %s |\n" : "    %-10s %-7s %-9s %-16s %s\n",
-                p->name, rg_param_type_name(p->type), def, range, p->doc);
+        fprintf(f, md ? "| `%s` | %s | `%s` | %s | %s%s |\n" : "    %-10s %-7s %-9s %-16s %s%s\n",
+                p->name, rg_param_type_name(p->type), def, range, p->doc,
+                p->restarts ? " (a change restarts the node)" : "");
     }
     fputc('\n', f);
 }

@@ -123,10 +123,10 @@ static bool start_nodes(rg_engine *e, const rg_graph *g, const rg_host_info *hos
 }
 
 /* Which node of `prev_graph` (if any) the node `gn` can take the running
- * state of: same name, same type, and parameters that differ at most in
- * float values. Floats are read by process() every block (and smoothed);
- * an int, bool, string or enum may have been used by init (a seed, a file
- * name), so changing one restarts the node. */
+ * state of: same name, same type, and the same values of the parameters
+ * its state was made from (rg_param_def.restarts: a file name, a model, a
+ * seed). Any other change keeps the state: process() reads the new value at
+ * the next block, generate() at the next take. */
 static int carry_source(const rg_graph_node *gn, const rg_graph *prev_graph)
 {
     if (!prev_graph)
@@ -136,7 +136,7 @@ static int carry_source(const rg_graph_node *gn, const rg_graph *prev_graph)
         return -1;
     for (int p = 0; p < gn->type->n_params; p++) {
         const rg_param_def *def = &gn->type->params[p];
-        if (def->type != RG_PARAM_FLOAT &&
+        if (def->restarts &&
             !rg_value_equal(def, &gn->params[p], &prev_graph->nodes[k].params[p]))
             return -1;
     }
@@ -229,8 +229,8 @@ static void take_states(rg_engine *e, rg_engine *prev)
     for (int i = 0; i < e->n_nodes; i++) {
         rg_node *n = &e->nodes[i];
         if (e->renewed_from[i] >= 0) {
-            /* Restarted (an int, bool or text parameter changed): its old
-             * takes play on, and a locked node keeps its take. */
+            /* Restarted (a parameter its state was made from changed): its
+             * old takes play on, and a locked node keeps its take. */
             move_takes(n, &prev->nodes[e->renewed_from[i]]);
             carry_generation(n, &prev->nodes[e->renewed_from[i]]);
         }

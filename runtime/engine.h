@@ -15,7 +15,8 @@ void rg_engine_free(rg_engine *e);
 
 /* A live edit: build an engine for `g` that takes over the running state of
  * every node of `prev` (built from `prev_graph`) that keeps its name and type
- * and whose parameters differ at most in float values; those nodes are not
+ * and the values of the parameters its state was made from
+ * (rg_param_def.restarts); those nodes are not
  * initialised again and go on (phase, envelopes, recordings) where `prev`
  * leaves off. The rest start fresh. Off the audio thread; `prev` may be
  * running meanwhile. On success `prev` no longer owns the carried states:

@@ -4,7 +4,7 @@
 
 static const rg_port_def text_out[] = {{"cond", RG_PORT_COND, 0, 0, "conditioning"}};
 static const rg_param_def text_params[] = {
-    {"prompt", RG_PARAM_STRING, 0, 0, 0, "", NULL, "what to make"},
+    {"prompt", RG_PARAM_STRING, 0, 0, 0, "", NULL, "what to make", false},
 };
 static const rg_port_def gen_in[] = {
     {"cond", RG_PORT_COND, 0, 1, "conditioning"},
@@ -13,11 +13,11 @@ static const rg_port_def gen_in[] = {
 };
 static const rg_port_def gen_out[] = {{"tokens", RG_PORT_TOKENS, 0, 0, "codes"}};
 static const rg_param_def gen_params[] = {
-    {"track", RG_PARAM_ENUM, 0, 0, 0, "drums", "drums|bass|chords|lead", "role"},
-    {"bars", RG_PARAM_INT, 4, 1, 64, NULL, NULL, "length"},
-    {"seed", RG_PARAM_INT, 0, 0, 2147483647, NULL, NULL, "seed"},
-    {"lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL, "keep the take"},
-    {"temperature", RG_PARAM_FLOAT, 1, 0.01, 4, NULL, NULL, "sampling temperature"},
+    {"track", RG_PARAM_ENUM, 0, 0, 0, "drums", "drums|bass|chords|lead", "role", false},
+    {"bars", RG_PARAM_INT, 4, 1, 64, NULL, NULL, "length", false},
+    {"seed", RG_PARAM_INT, 0, 0, 2147483647, NULL, NULL, "seed", false},
+    {"lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL, "keep the take", false},
+    {"temperature", RG_PARAM_FLOAT, 1, 0.01, 4, NULL, NULL, "sampling temperature", false},
 };
 static const rg_port_def dec_in[] = {{"tokens", RG_PORT_TOKENS, 0, 1, "codes"}};
 static const rg_port_def dec_out[] = {{"audio", RG_PORT_AUDIO, 1, 0, "decoded audio"}};

@@ -19,9 +19,9 @@ static int next_stamp;
 static const rg_port_def stamp_in[] = {{"context", RG_PORT_TOKENS, 0, 4, "takes this one depends on"}};
 static const rg_port_def stamp_out[] = {{"tokens", RG_PORT_TOKENS, 0, 0, "the take"}};
 static const rg_param_def stamp_params[] = {
-    {"lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL, "keep the take"},
-    {"prompt", RG_PARAM_STRING, 0, 0, 0, "", NULL, "what to make"},
-    {"fail", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL, "refuse to make a take (to test errors)"},
+    {"lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL, "keep the take", false},
+    {"prompt", RG_PARAM_STRING, 0, 0, 0, "", NULL, "what to make", false},
+    {"fail", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL, "refuse to make a take (to test errors)", false},
 };
 
 static void free_int(void *p) { free(p); }
