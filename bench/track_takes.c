@@ -1,7 +1,7 @@
 /* Generate takes with the engine for train/eval.py --engine: one request per
  * line on stdin, the codes and decoded audio of each written to files.
  *
- *   track_takes MODEL_DIR < requests
+ *   track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K] < requests
  *
  * A request line (fields separated by one space, the prompt last, to the end
  * of the line):
@@ -10,7 +10,8 @@
  * OUT.f32 the decoded audio, float32 [FRAMES * hop] at the codec's rate.
  * CONTEXT is "-" or a ROLE=FILE list separated by commas, each FILE an
  * OUT.codes of an earlier take of the same length (the locked tracks).
- * Sampling as train/lm.py's reference: guidance 3, temperature 1, top-k 50.
+ * Sampling as train/lm.py's reference by default: guidance 3, temperature 1,
+ * top-k 50.
  * One line "ok OUT" or "error OUT: message" is printed per request. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct {
     rg_musicgen *m;
     rg_encodec *codec;
     int kk, hop;
+    rg_lm_sampling sp;
 } engine;
 
 static bool read_codes(const char *path, int32_t *codes, size_t n, rg_error *err) {
@@ -70,8 +72,7 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
     int32_t *codes = malloc((size_t)e->kk * frames * sizeof *codes);
     float *audio = malloc((size_t)frames * e->hop * sizeof *audio);
     rg_lm_cond text = {0}, cond = {0};
-    rg_lm_sampling sp = rg_lm_sampling_default();
-    sp.top_k = 50;
+    rg_lm_sampling sp = e->sp;
     sp.seed = seed;
     char path[1100];
     bool ok = codes && audio && rg_musicgen_condition_text(e->m, prompt, &text, err) &&
@@ -118,8 +119,8 @@ static bool request(const engine *e, char *line, char *out, rg_error *err) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: track_takes MODEL_DIR < requests\n");
+    if (argc != 2 && argc != 5) {
+        fprintf(stderr, "usage: track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K] < requests\n");
         return 2;
     }
     char msg[256];
@@ -128,7 +129,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "track_takes: no device: %s\n", msg);
         return 1;
     }
-    engine e = {0};
+    engine e = {.sp = rg_lm_sampling_default()};
+    e.sp.top_k = 50;
+    if (argc == 5) {
+        e.sp.guidance = (float)atof(argv[2]);
+        e.sp.temperature = (float)atof(argv[3]);
+        e.sp.top_k = atoi(argv[4]);
+    }
     rg_error err = {0};
     if (!rg_musicgen_load(argv[1], dev, NULL, &e.m, &err) ||
         !rg_encodec_load(argv[1], dev, &e.codec, &err)) {

@@ -48,8 +48,12 @@ def prompts(n, seed=0):
     return out
 
 
+SAMPLING = dict(guidance=3.0, temperature=1.0, top_k=50)  # lm.sample's defaults
+
+
 class Model:
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, sampling=None):
+        self.sampling = dict(SAMPLING, **(sampling or {}))
         self.ref = lm.load_reference(model_dir)
         self.tok = text.Tokenizer(os.path.join(model_dir, "spiece.model"))
         with open(os.path.join(model_dir, "config.json")) as f:
@@ -65,7 +69,7 @@ class Model:
         """(codes, audio) of one generated track."""
         self.ref.set_track(self.roles.index(role), bpm, [(self.roles.index(r), c) for r, c in context])
         frames = int(round(seconds * self.rate))
-        codes = lm.sample(self.ref, torch.tensor(self.tok.encode(caption)), frames, seed=seed)
+        codes = lm.sample(self.ref, torch.tensor(self.tok.encode(caption)), frames, seed=seed, **self.sampling)
         with torch.no_grad():
             audio = self.codec.decode(codes)[0].numpy()
         return codes, audio
@@ -75,7 +79,7 @@ class EngineModel:
     """The same takes made by the engine (bench/track_takes, CPU backend):
     codes are kept as files, handed back as their path prefix."""
 
-    def __init__(self, model_dir, exe):
+    def __init__(self, model_dir, exe, sampling=None):
         import subprocess
         import tempfile
 
@@ -86,7 +90,9 @@ class EngineModel:
         self.tmp = tempfile.mkdtemp(prefix="rg-eval-")
         self.n = 0
         env = dict(os.environ, RESONANT_BACKEND=os.environ.get("RESONANT_BACKEND", "cpu"))
-        self.proc = subprocess.Popen([exe, model_dir], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        sp = dict(SAMPLING, **(sampling or {}))
+        args = [str(sp["guidance"]), str(sp["temperature"]), str(sp["top_k"])]
+        self.proc = subprocess.Popen([exe, model_dir] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env)
 
     def track(self, caption, role, bpm, seconds, seed, context=()):
@@ -111,8 +117,8 @@ def grid_share(x, sr, bpm, tol=0.025):
     return float((d <= tol).mean())
 
 
-def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None):
-    m = EngineModel(model_dir, engine) if engine else Model(model_dir)
+def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None):
+    m = EngineModel(model_dir, engine, sampling) if engine else Model(model_dir, sampling)
     rows = []
     for i, spec in enumerate(prompts(n, seed)):
         bpm = spec["bpm"]
@@ -165,10 +171,15 @@ if __name__ == "__main__":
     ap.add_argument("--engine", metavar="TRACK_TAKES",
                     help="generate with the engine (the build's bench/track_takes) instead of the "
                          "PyTorch reference")
+    ap.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
+    ap.add_argument("--temperature", type=float, default=SAMPLING["temperature"])
+    ap.add_argument("--top-k", dest="top_k", type=int, default=SAMPLING["top_k"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine)
+    sampling = dict(guidance=a.guidance, temperature=a.temperature, top_k=a.top_k)
+    rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling)
+    summary["sampling"] = sampling
     summary["generator"] = "engine (CPU backend)" if a.engine else "PyTorch reference"
     print(table(rows, summary))
     print(json.dumps(summary))
