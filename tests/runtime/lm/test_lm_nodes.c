@@ -24,35 +24,16 @@
 #include "runtime/model/tokens.h"
 
 #include "nodes/registry.h"
+#include "tests/support/patch_rig.h"
 
 static char root[1024];
 
-typedef struct {
-    rg_graph *g;
-    rg_engine *e;
-} rig;
+typedef patch_rig rig;
 
-static bool start(const char *text, rig *r, rg_error *err) {
-    r->g = rg_patch_parse(rg_builtin_registry(), text, strlen(text), "lm.rpatch", err);
-    if (!r->g) return false;
-    rg_host_info host = {.sample_rate = 48000, .max_block = 64, .base_dir = root};
-    r->e = rg_engine_new(r->g, &host, err);
-    return r->e != NULL;
-}
-
-static void stop(rig *r) {
-    rg_engine_free(r->e);
-    rg_graph_free(r->g);
-}
-
-static bool generate(rig *r, rg_error *err) {
-    rg_job job = {.transport = rg_engine_transport(r->e)};
-    return rg_engine_generate(r->e, &job, NULL, err);
-}
-
-static rg_data *published(rig *r, const char *node) {
-    return rg_node_published(rg_engine_node(r->e, rg_engine_find_node(r->e, node)), 0);
-}
+static bool start(const char *text, rig *r, rg_error *err) { return rig_start(r, text, root, err); }
+static void stop(rig *r) { rig_stop(r); }
+static bool generate(rig *r, rg_error *err) { return rig_generate(r, err); }
+static rg_data *published(rig *r, const char *node) { return rig_published(r, node); }
 
 #define MODEL "model=\"tests/fixtures/lm/tiny\" "
 
