@@ -493,6 +493,8 @@ static rg_status fill_track_memory(rg_musicgen *m, const rg_lm_cond *text,
 bool rg_musicgen_condition_track(rg_musicgen *m, const rg_lm_cond *text, int role, float bpm,
                                  const rg_lm_track *tracks, int n_tracks, rg_lm_cond *out,
                                  rg_error *err) {
+    rg_lm_cond given = text ? *text : (rg_lm_cond){0}; /* out may be text itself */
+    text = &given;
     *out = (rg_lm_cond){0};
     if (!check_track_args(m, text, role, bpm, tracks, n_tracks, err)) return false;
     int len = text ? text->len : 0;

@@ -131,8 +131,9 @@ typedef struct {
 
 /* The condition of a track-aware take: memory = [text ; one block per locked
  * track] (text->len + the tracks' frames rows), and the decoder-input terms
- * of `role` at `bpm` (> 0, at most 999). `text` is not consumed (free both);
- * it may be the null condition (an empty prompt: then the memory is the
+ * of `role` at `bpm` (> 0, at most 999). `text` is not consumed (free both;
+ * out may be text itself, the caller keeping a copy of it to free); it may
+ * be the null condition (an empty prompt: then the memory is the
  * tracks alone). n_tracks 0 is generation without locked tracks. The null
  * branch of classifier-free guidance stays all zeros of the same length, as
  * the model was trained. Errors: a plain MusicGen, a bad role, tempo, code

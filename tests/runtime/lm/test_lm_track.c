@@ -338,6 +338,17 @@ static void test_bad_arguments(void **state) {
                                             &tracks_only, &err));
     assert_int_equal(tracks_only.len, frames);
     rg_lm_cond_free(&tracks_only);
+    /* out may be the text condition itself (the caller keeps a copy to free) */
+    rg_lm_cond text;
+    int64_t n;
+    const int32_t *ids = ints("ids", &n);
+    assert_true(rg_musicgen_condition_ids(model, ids, (int)n, &text, &err));
+    rg_lm_cond inplace = text;
+    assert_true(rg_musicgen_condition_track(model, &inplace, target_role, bpm, &ok_track, 1,
+                                            &inplace, &err));
+    assert_int_equal(inplace.len, (int)n + frames);
+    rg_lm_cond_free(&inplace);
+    rg_lm_cond_free(&text);
     free(bad);
 }
 
