@@ -25,6 +25,7 @@
 #include "runtime/model/t5.h"
 
 #include "runtime/tensor/tensor.h"
+#include "tests/support/expected.h"
 
 #define STEPS 100
 static const char *const PROMPTS[] = {"dark minimal techno in A minor",
@@ -42,46 +43,18 @@ static char model_dir[1024];
 /* Fixture access                                                           */
 /* ------------------------------------------------------------------------ */
 
-static const rg_st_tensor *find(const char *name) {
-    const rg_st_tensor *t = rg_st_find(&expected, name);
-    if (!t) fail_msg("expected.safetensors has no '%s'", name);
-    return t;
-}
-
-static float *floats(const char *name, int64_t *n) {
-    const rg_st_tensor *t = find(name);
-    *n = rg_st_numel(t);
-    float *out = malloc((size_t)*n * sizeof *out);
-    rg_error err = {0};
-    assert_true(rg_st_read_f32(&expected, t, out, &err));
-    return out;
-}
+static float *floats(const char *name, int64_t *n) { return expected_floats(&expected, name, n); }
 
 static const int32_t *ints(const char *name, int64_t *n) {
-    const rg_st_tensor *t = find(name);
-    assert_int_equal(t->dtype, RG_ST_I32);
-    *n = rg_st_numel(t);
-    return (const int32_t *)(expected.data + t->begin);
+    return expected_ints(&expected, name, n);
 }
 
-/* max |got - want| relative to max |want|: the scale of the tensor. */
 static double rel_error(const float *got, const float *want, int64_t n) {
-    double worst = 0, scale = 1e-12;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= worst)) worst = d; /* NaN counts as the worst */
-        if (fabs(want[i]) > scale) scale = fabs(want[i]);
-    }
-    return worst / scale;
+    return expected_rel_error(got, want, n);
 }
 
 static void expect_close(const char *what, const float *got, const char *name) {
-    int64_t n;
-    float *want = floats(name, &n);
-    double e = rel_error(got, want, n);
-    fprintf(stderr, "# %s: relative error %.3g\n", what, e);
-    free(want);
-    assert_true(e <= tolerance);
+    expected_close(&expected, what, got, name, tolerance);
 }
 
 static int setup(void **state) {
