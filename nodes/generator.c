@@ -236,16 +236,18 @@ static const char *context_track(const rg_node *n, int cable) {
     return p >= 0 && src->type->params[p].type == RG_PARAM_STRING ? src->params[p].str : NULL;
 }
 
-/* The locked tracks on `context`: tracks[i] reads the codes of held[i]
- * (referenced; the caller releases them). Abandoned or empty takes are
- * left out. */
-static bool read_tracks(rg_node *n, const rg_musicgen *m, rg_data **held, rg_lm_track *tracks,
-                        int *n_tracks, rg_error *err) {
+/* The locked tracks on `context`: tracks[i] reads the first `frames` (at
+ * most) frames of held[i] (referenced; the caller releases them): the part
+ * that sounds with the new take, which is how the model was trained.
+ * Abandoned or empty takes are left out. */
+static bool read_tracks(rg_node *n, const rg_musicgen *m, int frames, rg_data **held,
+                        rg_lm_track *tracks, int *n_tracks, rg_error *err) {
     *n_tracks = 0;
     for (int c = 0; c < n->n_in_cables[IN_CONTEXT] && c < RG_LM_MAX_TRACKS; c++) {
         rg_data *d = rg_node_read(n, IN_CONTEXT, c);
         const rg_tokens *tk = rg_data_tokens(d);
-        int frames = d && tk ? readable_frames(d, tk) : 0;
+        int heard = d && tk ? readable_frames(d, tk) : 0;
+        if (heard > frames) heard = frames;
         char whose[300];
         snprintf(whose, sizeof whose, "its context from '%s': ",
                  n->data_in[IN_CONTEXT][c].node->name);
@@ -256,26 +258,26 @@ static bool read_tracks(rg_node *n, const rg_musicgen *m, rg_data **held, rg_lm_
             rg_data_unref(d);
             return false;
         }
-        if (frames <= 0) {
+        if (heard <= 0) {
             rg_data_unref(d);
             continue;
         }
         held[*n_tracks] = d;
-        tracks[(*n_tracks)++] = (rg_lm_track){role, tk->codes, frames, tk->frames};
+        tracks[(*n_tracks)++] = (rg_lm_track){role, tk->codes, heard, tk->frames};
     }
     return true;
 }
 
 /* Replace *cond (the text) by the track-aware condition of this node's role
- * at `bpm`, hearing the locked tracks on `context`. */
-static bool track_condition(rg_node *n, rg_musicgen *m, double bpm, rg_lm_cond *cond,
+ * at `bpm` for a take of `frames`, hearing the locked tracks on `context`. */
+static bool track_condition(rg_node *n, rg_musicgen *m, double bpm, int frames, rg_lm_cond *cond,
                             rg_error *err) {
     int role, n_tracks = 0;
     rg_data *held[RG_LM_MAX_TRACKS];
     rg_lm_track tracks[RG_LM_MAX_TRACKS];
     rg_lm_cond text = *cond;
     if (!find_role(m, track_role(n), "", &role, err) ||
-        !read_tracks(n, m, held, tracks, &n_tracks, err))
+        !read_tracks(n, m, frames, held, tracks, &n_tracks, err))
         return false;
     bool ok = rg_musicgen_condition_track(m, &text, role, (float)bpm, tracks, n_tracks, cond, err);
     for (int i = 0; i < n_tracks; i++) rg_data_unref(held[i]);
@@ -417,7 +419,7 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     rg_data *ctx = NULL, *take = NULL;
     if (!read_cond(n, s, m, &grid, &cond, text, sizeof text, err)) return false;
     bool track_aware = rg_musicgen_track_roles(m) > 0;
-    bool inputs_ok = track_aware ? track_condition(n, m, grid.tempo, &cond, err)
+    bool inputs_ok = track_aware ? track_condition(n, m, grid.tempo, frames, &cond, err)
                                  : read_context(n, m, &ctx, err);
     if (!inputs_ok || !(take = growing_tokens(m, frames, err))) {
         rg_data_unref(ctx);

@@ -45,8 +45,9 @@ static const char *song =
     "text.cond -> bass.cond\n"
     "drums.tokens -> bass.context\n";
 
-/* What the model makes for `text`, `role` at `bpm` hearing `locked` (NULL:
- * nothing), through the API the node is meant to call. */
+/* What the model makes for `text`, `role` at `bpm` hearing the first
+ * `frames` frames of `locked` (NULL: nothing), through the API the node is
+ * meant to call. */
 static int32_t *direct_take(const char *text, const char *role, float bpm, const rg_tokens *locked,
                             int frames) {
     char path[1200];
@@ -59,7 +60,7 @@ static int32_t *direct_take(const char *text, const char *role, float bpm, const
     if (!rg_musicgen_load(path, dev, NULL, &m, &err)) fail_msg("%s", err.message);
     rg_lm_cond t, cond;
     rg_lm_track track = {rg_musicgen_track_role(m, "drums"), locked ? locked->codes : NULL,
-                         locked ? (int)locked->frames : 0, 0};
+                         frames, locked ? locked->frames : 0};
     if (!rg_musicgen_condition_text(m, text, &t, &err) ||
         !rg_musicgen_condition_track(m, &t, rg_musicgen_track_role(m, role), bpm, &track,
                                      locked ? 1 : 0, &cond, &err))
@@ -117,6 +118,29 @@ static void test_bass_hears_the_drums_as_the_model_api_does(void **state) {
     stop(&r);
 }
 
+/* Drums twice as long as the bass: the bass hears the part of the drums
+ * that sounds with it, as the model was trained. */
+static void test_a_longer_locked_track_is_heard_for_the_take_s_length(void **state) {
+    (void)state;
+    rig r;
+    rg_error err = {0};
+    char patch[1024];
+    snprintf(patch, sizeof patch, "%s", song);
+    char *bars = strstr(patch, "bars=1");
+    bars[5] = '2'; /* the drums' bars=1 -> bars=2 */
+    if (!start(patch, &r, &err) || !generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *drums = published(&r, "drums"), *bass = published(&r, "bass");
+    const rg_tokens *dt = rg_data_tokens(drums), *bt = rg_data_tokens(bass);
+    assert_int_equal(dt->frames, 194); /* 2 bars: 193.5 frames, rounded up */
+    assert_int_equal(bt->frames, 97);
+    int32_t *want = direct_take(bass->prompt, "bass", 124, dt, 97);
+    assert_true(same_codes(bt->codes, want, 4 * 97));
+    free(want);
+    rg_data_unref(drums);
+    rg_data_unref(bass);
+    stop(&r);
+}
+
 static void expect_failure(const char *patch, const char *needle) {
     rig r;
     rg_error err = {0};
@@ -150,6 +174,7 @@ int main(void) {
     snprintf(root, sizeof root, "%s", src ? src : ".");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bass_hears_the_drums_as_the_model_api_does),
+        cmocka_unit_test(test_a_longer_locked_track_is_heard_for_the_take_s_length),
         cmocka_unit_test(test_roles_are_checked),
         cmocka_unit_test(test_plain_musicgen_takes_one_context),
     };
