@@ -62,9 +62,14 @@ nodes_lists_registry() {
 nodes_one_type() { exit_is 0 "$BIN" nodes mixer && grep -q "pan8" "$TMP/stdout"; }
 nodes_unknown_type() { exit_is 1 "$BIN" nodes mixr && grep -q "did you mean 'mixer'" "$TMP/stderr"; }
 docs_match_registry() { "$BIN" nodes --markdown >"$TMP/nodes.md" && diff -u "$SRC/docs/nodes.md" "$TMP/nodes.md"; }
+# The demo runs the shipped model: what it renders is music-like sound with
+# onsets (a broken model path renders silence), whatever the seeds drawn.
 demo_renders_8_seconds() {
     RESONANT_BACKEND=cpu exit_is 0 "$BIN" render "$SRC/patches/demo.rpatch" -o "$TMP/demo.wav" --bars 4 &&
-        grep -q "8.000 s at 48000 Hz" "$TMP/stderr"
+        grep -q "8.000 s at 48000 Hz" "$TMP/stderr" || return 1
+    exit_is 0 "$BIN" eval "$TMP/demo.wav" --tempo 120 &&
+        awk '/^onsets:/ { found = 1; exit !($2 >= 8) } END { if (!found) exit 1 }' "$TMP/stdout" ||
+        { cat "$TMP/stdout"; return 1; }
 }
 
 # A model node with no model= loads the shipped default (models/default), so
@@ -114,7 +119,7 @@ ok "a model node without model= uses the shipped default model" default_model_re
 ok "RESONANT_MODEL naming a missing folder is an error naming it" default_model_missing
 ok "sync puts a 97 bpm take on the 124 bpm grid; eval measures it" sync_then_eval
 ok "sync and eval refuse bad arguments and missing files" sync_bad_args
-ok "the demo patch renders 4 bars at 120 bpm as 8.000 s" demo_renders_8_seconds
+ok "the demo patch renders 4 bars at 120 bpm as 8.000 s of sound from the model" demo_renders_8_seconds
 
 echo "1..$n"
 [ "$failed" -eq 0 ]
