@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <lo/lo.h>
 
+#include "jack_recorder.h"
 #include "jack_util.h"
 
 #define RATE 48000
@@ -36,10 +37,7 @@ static char server[64], engine_name[64], rec_name[64], patch_path[256];
 static pid_t jackd_pid = -1, engine_pid = -1;
 static int engine_out = -1;
 
-static float *recording;
-static atomic_long rec_frames;
-static atomic_bool rec_on;
-static jack_port_t *rec_port;
+static jack_recorder rec; /* the engine's `out`, for the grid test */
 
 static bool have_jackd(void)
 {
@@ -69,51 +67,6 @@ static pid_t spawn_engine(char *const argv[], int *out_fd)
 }
 
 static bool server_up(void) { return jack_server_up(server); }
-
-/* The recorder: copies its input into a preallocated buffer. Real-time safe. */
-static int rec_process(jack_nframes_t n, void *arg)
-{
-    (void)arg;
-    if (!atomic_load(&rec_on))
-        return 0;
-    const float *in = jack_port_get_buffer(rec_port, n);
-    long at = atomic_load(&rec_frames);
-    long room = (long)RECORD_SECONDS * RATE - at;
-    long take = (long)n < room ? (long)n : room;
-    if (take > 0) {
-        memcpy(recording + at, in, (size_t)take * sizeof(float));
-        atomic_store(&rec_frames, at + take);
-    }
-    return 0;
-}
-
-/* Where the recording stood at each xrun. In an xrun the server skips or
- * truncates a cycle, so the recording's timeline jumps there: the grid is
- * checked only between clicks with no xrun in between. A loaded machine
- * (CI running other tests) can always cause one; that is the server's
- * doing, not the engine's. */
-#define MAX_XRUNS 256
-static long xrun_at[MAX_XRUNS];
-static atomic_int n_xruns;
-
-static int rec_xrun(void *arg)
-{
-    (void)arg;
-    int k = atomic_load(&n_xruns);
-    if (k < MAX_XRUNS) {
-        xrun_at[k] = atomic_load(&rec_frames);
-        atomic_store(&n_xruns, k + 1);
-    }
-    return 0;
-}
-
-static bool xrun_between(long from, long to)
-{
-    for (int k = 0; k < atomic_load(&n_xruns); k++)
-        if (xrun_at[k] >= from - 512 && xrun_at[k] <= to + 512)
-            return true;
-    return false;
-}
 
 /* The engine's stdout not yet split into lines; reset for each engine. */
 static char buf[4096];
@@ -159,7 +112,7 @@ static int setup(void **state)
     jackd_pid = spawn(jackd, NULL);
     assert_true(jackd_pid > 0);
     assert_true(server_up());
-    recording = calloc((size_t)RECORD_SECONDS * RATE, sizeof(float));
+    assert_true(recorder_alloc(&rec, 1, (long)RECORD_SECONDS * RATE));
     snprintf(patch_path, sizeof patch_path, "/tmp/rg_live_jack_%d.rpatch", pid);
     FILE *f = fopen(patch_path, "w");
     fputs("tempo 120\nmeter 4/4\nnode c click amp=0.5 accent=1.5\nnode mic input gain=0\n"
@@ -177,33 +130,19 @@ static int teardown(void **state)
         close(engine_out);
     unlink(patch_path);
     unlink(err_path);
-    free(recording);
-    recording = NULL;
-    atomic_store(&rec_frames, 0);
-    atomic_store(&rec_on, false);
+    recorder_free(&rec);
     engine_out = -1;
     return 0;
 }
 
-static jack_client_t *open_recorder(void)
+static void open_recorder(void)
 {
-    jack_status_t status;
-    jack_client_t *c = jack_client_open(rec_name, JackNoStartServer | JackServerName, &status, server);
-    assert_non_null(c);
-    rec_port = jack_port_register(c, "in", JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
-    assert_non_null(rec_port);
-    jack_set_process_callback(c, rec_process, NULL);
-    atomic_store(&n_xruns, 0);
-    jack_set_xrun_callback(c, rec_xrun, NULL);
-    assert_int_equal(jack_activate(c), 0);
+    const char *names[] = {"in"};
+    assert_true(recorder_open(&rec, rec_name, server, names));
     char src[256];
     snprintf(src, sizeof src, "%s:out:out_L", engine_name);
-    int rc = -1;
-    for (double t0 = now_s(); rc != 0 && now_s() - t0 < 15; usleep(50000))
-        rc = jack_connect(c, src, jack_port_name(rec_port));
-    if (rc != 0)
+    if (!recorder_connect(&rec, 0, src))
         fail_msg("cannot connect %s to the recorder", src);
-    return c;
 }
 
 /* `resonant run` on the test patch; `port` receives the OSC port. */
@@ -249,30 +188,30 @@ static void clicks_follow_the_grid_and_the_tempo_change(void **state)
     char port[16];
     start_engine(NULL, port);
 
-    jack_client_t *rec = open_recorder();
+    open_recorder();
     char in_port[128];
     snprintf(in_port, sizeof in_port, "%s:mic:in_R", engine_name);
-    assert_non_null(jack_port_by_name(rec, in_port)); /* an input node's port */
-    atomic_store(&rec_on, true);
-    while (atomic_load(&rec_frames) < 5L * RATE)
+    assert_non_null(jack_port_by_name(rec.client, in_port)); /* an input node's port */
+    atomic_store(&rec.on, true);
+    while (atomic_load(&rec.frames) < 5L * RATE)
         usleep(10000);
     lo_address osc = lo_address_new("127.0.0.1", port);
     assert_true(lo_send(osc, "/tempo", "f", 240.0f) > 0);
-    while (atomic_load(&rec_frames) < (long)RECORD_SECONDS * RATE)
+    while (atomic_load(&rec.frames) < (long)RECORD_SECONDS * RATE)
         usleep(10000);
     lo_address_free(osc);
-    jack_client_close(rec);
+    recorder_close(&rec);
 
     long on[64];
     float peak[64];
-    int n = onsets(recording, (long)RECORD_SECONDS * RATE, on, peak, 64);
+    int n = onsets(rec.data[0], (long)RECORD_SECONDS * RATE, on, peak, 64);
     assert_true(n > 12);
     /* Every gap is one beat at 120 (24000) or at 240 (12000): nothing else,
      * and the switch happens once. */
     int first_fast = -1, skipped = 0;
     for (int i = 1; i < n; i++) {
         long gap = on[i] - on[i - 1];
-        if (xrun_between(on[i - 1], on[i])) {
+        if (recorder_xrun_between(&rec, on[i - 1], on[i], 512)) {
             skipped++;
             continue;
         }
@@ -290,7 +229,7 @@ static void clicks_follow_the_grid_and_the_tempo_change(void **state)
     if (first_fast < 0 && skipped)
         skip(); /* the switch fell in an xrun: nothing to judge */
     assert_true(first_fast > 0);
-    if (xrun_between(on[first_fast > 4 ? first_fast - 4 : 0], on[first_fast]))
+    if (recorder_xrun_between(&rec, on[first_fast > 4 ? first_fast - 4 : 0], on[first_fast], 512))
         return; /* the bar before the switch was cut by an xrun */
     /* The new grid starts on a downbeat: the accented click (0.75, not 0.5),
      * and the four clicks before it are one bar of the old grid. */

@@ -49,6 +49,7 @@
 #include <lo/lo.h>
 #include <sndfile.h>
 
+#include "tests/runtime/live/jack_recorder.h"
 #include "tests/runtime/live/jack_util.h"
 
 #define RATE 48000
@@ -177,81 +178,30 @@ static lo_message strings(const char *a, const char *b)
 
 /* ---- the recorder ------------------------------------------------------------- */
 
-static jack_client_t *rec_client;
-static jack_port_t *take_port, *grid_port;
-static float *rec_take, *rec_grid;
-static atomic_long rec_frames;
-static atomic_bool rec_on;
+static jack_recorder rec; /* input TAKE: the engine's `out`; GRID: its click on `grid` */
+enum { TAKE, GRID };
 #define REC_CAP ((long)RECORD_SECONDS * RATE)
-
-/* Copies both inputs into preallocated buffers. Real-time safe. */
-static int rec_process(jack_nframes_t n, void *arg)
-{
-    (void)arg;
-    if (!atomic_load(&rec_on))
-        return 0;
-    const float *take = jack_port_get_buffer(take_port, n);
-    const float *grid = jack_port_get_buffer(grid_port, n);
-    long at = atomic_load(&rec_frames);
-    long count = (long)n < REC_CAP - at ? (long)n : REC_CAP - at;
-    if (count > 0) {
-        memcpy(rec_take + at, take, (size_t)count * sizeof(float));
-        memcpy(rec_grid + at, grid, (size_t)count * sizeof(float));
-        atomic_store(&rec_frames, at + count);
-    }
-    return 0;
-}
-
-/* Where the recording stood at each xrun: its timeline jumps there. */
-#define MAX_XRUNS 256
-static long xrun_at[MAX_XRUNS];
-static atomic_int n_xruns;
-
-static int rec_xrun(void *arg)
-{
-    (void)arg;
-    int k = atomic_load(&n_xruns);
-    if (k < MAX_XRUNS) {
-        xrun_at[k] = atomic_load(&rec_frames);
-        atomic_store(&n_xruns, k + 1);
-    }
-    return 0;
-}
-
-static void connect_input(jack_port_t *port, const char *node)
-{
-    char src[256];
-    snprintf(src, sizeof src, "%s:%s:out_L", engine_name, node);
-    int rc = -1;
-    for (double t0 = now_s(); rc != 0 && now_s() - t0 < 15; usleep(50000))
-        rc = jack_connect(rec_client, src, jack_port_name(port));
-    if (rc != 0)
-        fail_msg("cannot connect %s to the recorder", src);
-}
 
 static void open_recorder(void)
 {
-    jack_status_t status;
-    rec_client = jack_client_open(rec_name, JackNoStartServer | JackServerName, &status, server);
-    assert_non_null(rec_client);
-    take_port = jack_port_register(rec_client, "take", JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
-    grid_port = jack_port_register(rec_client, "grid", JACK_DEFAULT_AUDIO_TYPE, JackPortIsInput, 0);
-    assert_non_null(take_port);
-    assert_non_null(grid_port);
-    jack_set_process_callback(rec_client, rec_process, NULL);
-    jack_set_xrun_callback(rec_client, rec_xrun, NULL);
-    assert_int_equal(jack_activate(rec_client), 0);
-    connect_input(take_port, "out");
-    connect_input(grid_port, "grid");
+    const char *names[] = {"take", "grid"};
+    assert_true(recorder_open(&rec, rec_name, server, names));
+    const char *nodes[] = {"out", "grid"};
+    for (int i = 0; i < 2; i++) {
+        char src[256];
+        snprintf(src, sizeof src, "%s:%s:out_L", engine_name, nodes[i]);
+        if (!recorder_connect(&rec, i, src))
+            fail_msg("cannot connect %s to the recorder", src);
+    }
 }
 
 /* Record until `frames` are there. */
 static void record_until(long frames)
 {
     assert_true(frames <= REC_CAP);
-    for (double t0 = now_s(); atomic_load(&rec_frames) < frames; usleep(5000))
+    for (double t0 = now_s(); atomic_load(&rec.frames) < frames; usleep(5000))
         if (now_s() - t0 > WAIT_S)
-            fail_msg("the recording stalled at frame %ld", atomic_load(&rec_frames));
+            fail_msg("the recording stalled at frame %ld", atomic_load(&rec.frames));
 }
 
 /* ---- takes -------------------------------------------------------------------- */
@@ -336,7 +286,7 @@ static long find_phase(const take *t, long from, long n)
     long found = -1;
     for (long start = 0; start < t->frames; start++) {
         long k = 0;
-        while (k < n && same(rec_take[from + k], take_at(t, start, from + k), 1e-6f))
+        while (k < n && same(rec.data[TAKE][from + k], take_at(t, start, from + k), 1e-6f))
             k++;
         if (k == n) {
             if (found >= 0)
@@ -351,10 +301,10 @@ static long find_phase(const take *t, long from, long n)
 static int downbeats(long *at, int max)
 {
     int n = 0;
-    long quiet = 2000, frames = atomic_load(&rec_frames);
+    long quiet = 2000, frames = atomic_load(&rec.frames);
     for (long i = 0; i < frames && n < max; i++) {
-        if (fabsf(rec_grid[i]) > 0.2f) {
-            if (quiet >= 2000 && rec_grid[i] > 0.6f)
+        if (fabsf(rec.data[GRID][i]) > 0.2f) {
+            if (quiet >= 2000 && rec.data[GRID][i] > 0.6f)
                 at[n++] = i;
             quiet = 0;
         } else {
@@ -378,7 +328,7 @@ static double rms_difference(const take *a, long a_start, const take *b, long b_
  * recording frame when `cmd` (/regen, /take/select) was sent. */
 static void check_swap(const take *old, const take *new, const char *cmd, long regen_at)
 {
-    long end = atomic_load(&rec_frames);
+    long end = atomic_load(&rec.frames);
     long from = regen_at - BAR / 2; /* the old take certainly plays here */
     long old_start = find_phase(old, from, 2048);
     if (old_start < 0)
@@ -392,7 +342,7 @@ static void check_swap(const take *old, const take *new, const char *cmd, long r
     long first = from + ((new_start - from) % new->frames + new->frames) % new->frames;
     for (long c = first; B < 0 && c + FADE + 2048 < end; c += new->frames) {
         long k = 0;
-        while (k < 2048 && same(rec_take[c + FADE + k], take_at(new, c, c + FADE + k), 1e-6f))
+        while (k < 2048 && same(rec.data[TAKE][c + FADE + k], take_at(new, c, c + FADE + k), 1e-6f))
             k++;
         if (k == 2048)
             B = c;
@@ -418,20 +368,20 @@ static void check_swap(const take *old, const take *new, const char *cmd, long r
     /* The old take plays on, in time, up to the bar line (and on its first
      * frame, where the fade gives it all the weight). */
     for (long f = from; f <= B; f++)
-        if (!same(rec_take[f], take_at(old, old_start, f), 1e-6f))
+        if (!same(rec.data[TAKE][f], take_at(old, old_start, f), 1e-6f))
             fail_msg("frame %ld (bar line at %ld): %g is not the old take's %g", f, B,
-                     rec_take[f], take_at(old, old_start, f));
+                     rec.data[TAKE][f], take_at(old, old_start, f));
     /* The crossfade: the old take's weight falls linearly from 1 to 0. */
     for (long k = 0; k < FADE; k++) {
         double g = (double)(FADE - k) / FADE;
         double want = (1 - g) * new->x[k] + g * take_at(old, old_start, B + k);
-        if (fabs(rec_take[B + k] - want) > 1e-5)
-            fail_msg("crossfade frame %ld: %g, not %g", k, rec_take[B + k], want);
+        if (fabs(rec.data[TAKE][B + k] - want) > 1e-5)
+            fail_msg("crossfade frame %ld: %g, not %g", k, rec.data[TAKE][B + k], want);
     }
     /* Then the new take alone, from where the fade left it. */
     for (long f = B + FADE; f < end; f++)
-        if (!same(rec_take[f], take_at(new, B, f), 1e-6f))
-            fail_msg("frame %ld: %g is not the new take's %g", f, rec_take[f], take_at(new, B, f));
+        if (!same(rec.data[TAKE][f], take_at(new, B, f), 1e-6f))
+            fail_msg("frame %ld: %g is not the new take's %g", f, rec.data[TAKE][f], take_at(new, B, f));
 
     /* The takes differ where they meet, so the checks above could tell. */
     double level = rms_difference(old, old_start, NULL, 0, B, BAR / 4);
@@ -471,17 +421,14 @@ static int setup(void **state)
             "clk.out -> grid.in\n",
             TEMPO, src, src, src, FADE_MS);
     fclose(f);
-    rec_take = calloc((size_t)REC_CAP, sizeof(float));
-    rec_grid = calloc((size_t)REC_CAP, sizeof(float));
+    assert_true(recorder_alloc(&rec, 2, REC_CAP));
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    if (rec_client)
-        jack_client_close(rec_client);
-    rec_client = NULL;
+    recorder_close(&rec);
     if (osc_fd >= 0)
         close(osc_fd);
     stop(&engine_pid);
@@ -491,8 +438,7 @@ static int teardown(void **state)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
-    free(rec_take);
-    free(rec_grid);
+    recorder_free(&rec);
     return 0;
 }
 
@@ -531,15 +477,15 @@ static bool swap_round(int round, int select_id, int *gen_id, take *out)
     char name[32];
     snprintf(name, sizeof name, "old%d", round);
     take old = export_take(name);
-    atomic_store(&rec_frames, 0);
-    atomic_store(&n_xruns, 0);
-    atomic_store(&rec_on, true);
+    atomic_store(&rec.frames, 0);
+    atomic_store(&rec.xruns, 0);
+    atomic_store(&rec.on, true);
     /* The old take was published before the recording started, so it
      * plays from the first bar line, at most a bar in: from 2.5 bars on it
      * has played for more than one. */
     record_until(5 * BAR / 2);
     drain_events();
-    long sent_at = atomic_load(&rec_frames);
+    long sent_at = atomic_load(&rec.frames);
     lo_message m = strings("gen", NULL);
     if (select_id)
         lo_message_add_int32(m, select_id);
@@ -550,19 +496,19 @@ static bool swap_round(int round, int select_id, int *gen_id, take *out)
         fail_msg("%s: %s", cmd, r.s[1]);
     wait_new_take(gen_id);
     assert_true(*gen_id > 0);
-    long take_at_frame = atomic_load(&rec_frames);
+    long take_at_frame = atomic_load(&rec.frames);
     snprintf(name, sizeof name, "new%d", round);
     *out = export_take(name);
     assert_int_equal(out->frames, old.frames);
     /* It swaps in at the next bar line: within a bar of its /take. Record
      * a bar and a half beyond that. */
     record_until(take_at_frame + 5 * BAR / 2);
-    atomic_store(&rec_on, false);
-    bool clean = atomic_load(&n_xruns) == 0;
+    atomic_store(&rec.on, false);
+    bool clean = atomic_load(&rec.xruns) == 0;
     if (clean)
         check_swap(&old, out, cmd, sent_at);
     else
-        fprintf(stderr, "# round %d: %d xruns while recording; again\n", round, atomic_load(&n_xruns));
+        fprintf(stderr, "# round %d: %d xruns while recording; again\n", round, atomic_load(&rec.xruns));
     free(old.x);
     return clean;
 }
