@@ -1126,14 +1126,15 @@ static bool check_rvq(check *c, const rg_tensor *x, const rg_tensor *cb, const r
     return need_dim(c, "codes", codes, 1, x->shape[0]) && need_dim(c, "x", x, 1, cb->shape[2]);
 }
 
-rg_status rg_op_rvq_encode(rg_cmd *cmd, const rg_tensor *x, const rg_tensor *codebooks,
-                           const rg_tensor *codes) {
+/* Encode and decode take the same three tensors, in opposite directions. */
+static rg_status record_rvq(rg_cmd *cmd, const char *name, rg_op_kind kind, const rg_tensor *x,
+                            const rg_tensor *codebooks, const rg_tensor *codes) {
     check c;
-    if (!cmd || !begin(&c, cmd, "rvq_encode"))
+    if (!cmd || !begin(&c, cmd, name))
         return cmd ? FAILED(c) : RG_ERR_INVALID;
     if (!check_rvq(&c, x, codebooks, codes))
         return FAILED(c);
-    rg_op *op = push_op(&c, RG_OP_RVQ_ENCODE);
+    rg_op *op = push_op(&c, kind);
     if (!op)
         return FAILED(c);
     op->t[RVQ_X] = *x;
@@ -1142,20 +1143,14 @@ rg_status rg_op_rvq_encode(rg_cmd *cmd, const rg_tensor *x, const rg_tensor *cod
     return RG_OK;
 }
 
+rg_status rg_op_rvq_encode(rg_cmd *cmd, const rg_tensor *x, const rg_tensor *codebooks,
+                           const rg_tensor *codes) {
+    return record_rvq(cmd, "rvq_encode", RG_OP_RVQ_ENCODE, x, codebooks, codes);
+}
+
 rg_status rg_op_rvq_decode(rg_cmd *cmd, const rg_tensor *codes, const rg_tensor *codebooks,
                            const rg_tensor *out) {
-    check c;
-    if (!cmd || !begin(&c, cmd, "rvq_decode"))
-        return cmd ? FAILED(c) : RG_ERR_INVALID;
-    if (!check_rvq(&c, out, codebooks, codes))
-        return FAILED(c);
-    rg_op *op = push_op(&c, RG_OP_RVQ_DECODE);
-    if (!op)
-        return FAILED(c);
-    op->t[RVQ_X] = *out;
-    op->t[RVQ_CB] = *codebooks;
-    op->t[RVQ_CODES] = *codes;
-    return RG_OK;
+    return record_rvq(cmd, "rvq_decode", RG_OP_RVQ_DECODE, out, codebooks, codes);
 }
 
 rg_status rg_op_sample(rg_cmd *cmd, const rg_tensor *logits, const rg_tensor *ids,
