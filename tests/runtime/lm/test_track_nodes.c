@@ -26,12 +26,6 @@
 
 static char root[1024];
 
-typedef patch_rig rig;
-
-static bool start(const char *text, rig *r, rg_error *err) { return rig_start(r, text, root, err); }
-static void stop(rig *r) { rig_stop(r); }
-static bool generate(rig *r, rg_error *err) { return rig_generate(r, err); }
-static rg_data *published(rig *r, const char *node) { return rig_published(r, node); }
 
 /* Greedy, so a take is a function of its inputs alone. */
 #define GEN "generator model=\"models/default\" bars=1 temperature=0 guidance=3 seed=5 "
@@ -82,10 +76,10 @@ static bool same_codes(const int32_t *a, const int32_t *b, int n) {
 
 static void test_bass_hears_the_drums_as_the_model_api_does(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
-    if (!start(song, &r, &err) || !generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *drums = published(&r, "drums"), *bass = published(&r, "bass");
+    if (!rig_start(&r, song, root, &err) || !rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *drums = rig_published(&r, "drums"), *bass = rig_published(&r, "bass");
     const rg_tokens *dt = rg_data_tokens(drums), *bt = rg_data_tokens(bass);
     assert_non_null(dt);
     assert_non_null(bt);
@@ -115,21 +109,21 @@ static void test_bass_hears_the_drums_as_the_model_api_does(void **state) {
     free(drums_alone);
     rg_data_unref(drums);
     rg_data_unref(bass);
-    stop(&r);
+    rig_stop(&r);
 }
 
 /* Drums twice as long as the bass: the bass hears the part of the drums
  * that sounds with it, as the model was trained. */
 static void test_a_longer_locked_track_is_heard_for_the_take_s_length(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
     char patch[1024];
     snprintf(patch, sizeof patch, "%s", song);
     char *bars = strstr(patch, "bars=1");
     bars[5] = '2'; /* the drums' bars=1 -> bars=2 */
-    if (!start(patch, &r, &err) || !generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *drums = published(&r, "drums"), *bass = published(&r, "bass");
+    if (!rig_start(&r, patch, root, &err) || !rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *drums = rig_published(&r, "drums"), *bass = rig_published(&r, "bass");
     const rg_tokens *dt = rg_data_tokens(drums), *bt = rg_data_tokens(bass);
     assert_int_equal(dt->frames, 194); /* 2 bars: 193.5 frames, rounded up */
     assert_int_equal(bt->frames, 97);
@@ -138,17 +132,17 @@ static void test_a_longer_locked_track_is_heard_for_the_take_s_length(void **sta
     free(want);
     rg_data_unref(drums);
     rg_data_unref(bass);
-    stop(&r);
+    rig_stop(&r);
 }
 
 static void expect_failure(const char *patch, const char *needle) {
-    rig r;
+    patch_rig r;
     rg_error err = {0};
-    if (!start(patch, &r, &err)) fail_msg("%s", err.message);
-    assert_false(generate(&r, &err));
+    if (!rig_start(&r, patch, root, &err)) fail_msg("%s", err.message);
+    assert_false(rig_generate(&r, &err));
     fprintf(stderr, "# %s\n", err.message);
     if (!strstr(err.message, needle)) fail_msg("'%s' does not say '%s'", err.message, needle);
-    stop(&r);
+    rig_stop(&r);
 }
 
 static void test_roles_are_checked(void **state) {
