@@ -26,7 +26,6 @@
 
 static char root[1024];
 
-
 /* Greedy, so a take is a function of its inputs alone. */
 #define GEN "generator model=\"models/default\" bars=1 temperature=0 guidance=3 seed=5 "
 
