@@ -43,20 +43,6 @@ static char model_dir[1024];
 /* Fixture access                                                           */
 /* ------------------------------------------------------------------------ */
 
-static float *floats(const char *name, int64_t *n) { return expected_floats(&expected, name, n); }
-
-static const int32_t *ints(const char *name, int64_t *n) {
-    return expected_ints(&expected, name, n);
-}
-
-static double rel_error(const float *got, const float *want, int64_t n) {
-    return expected_rel_error(got, want, n);
-}
-
-static void expect_close(const char *what, const float *got, const char *name) {
-    expected_close(&expected, what, got, name, tolerance);
-}
-
 static int setup(void **state) {
     (void)state;
     const char *root = getenv("RESONANT_SOURCE_DIR");
@@ -93,7 +79,7 @@ static int teardown(void **state) {
 static void test_buckets(void **state) {
     (void)state;
     int64_t n;
-    const int32_t *want = ints("buckets", &n);
+    const int32_t *want = expected_ints(&expected, "buckets", &n);
     assert_int_equal(n, 601);
     for (int rel = -300; rel <= 300; rel++)
         if (rg_t5_bucket(rel, 32, 128) != want[rel + 300])
@@ -113,7 +99,7 @@ static void test_tokenizer_of_checkpoint(void **state) {
         char name[32];
         snprintf(name, sizeof name, "p%d.ids", i);
         int64_t n_want;
-        const int32_t *want = ints(name, &n_want);
+        const int32_t *want = expected_ints(&expected, name, &n_want);
         int32_t *ids;
         int n;
         prompt_ids(i, &ids, &n);
@@ -142,12 +128,12 @@ static void test_t5_states(void **state) {
         char name[32], what[64];
         snprintf(name, sizeof name, "p%d.ids", i);
         int64_t n;
-        const int32_t *ids = ints(name, &n);
+        const int32_t *ids = expected_ints(&expected, name, &n);
         float *out = malloc((size_t)(n * d) * sizeof *out);
         encode_t5(ids, NULL, 1, (int)n, out);
         snprintf(name, sizeof name, "p%d.hidden", i);
         snprintf(what, sizeof what, "T5 states of prompt %d (%d tokens)", i, (int)n);
-        expect_close(what, out, name);
+        expected_close(&expected, what, out, name, tolerance);
         free(out);
     }
 }
@@ -156,12 +142,12 @@ static void test_t5_states(void **state) {
 static void test_t5_padded_batch(void **state) {
     (void)state;
     int64_t n, nm;
-    const int32_t *ids = ints("batch.ids", &n);
-    const int32_t *mask = ints("batch.mask", &nm);
+    const int32_t *ids = expected_ints(&expected, "batch.ids", &n);
+    const int32_t *mask = expected_ints(&expected, "batch.mask", &nm);
     int len = (int)(n / 2), d = rg_t5_get_config(rg_musicgen_t5(model))->d_model;
     float *out = malloc((size_t)(n * d) * sizeof *out);
     encode_t5(ids, mask, 2, len, out);
-    expect_close("T5 padded batch", out, "batch.hidden");
+    expected_close(&expected, "T5 padded batch", out, "batch.hidden", tolerance);
     free(out);
 }
 
@@ -172,7 +158,7 @@ static void test_conditioning(void **state) {
         char name[32];
         snprintf(name, sizeof name, "p%d.ids", i);
         int64_t n;
-        const int32_t *ids = ints(name, &n);
+        const int32_t *ids = expected_ints(&expected, name, &n);
         rg_lm_cond cond;
         rg_error err = {0};
         assert_true(rg_musicgen_condition_ids(model, ids, (int)n, &cond, &err));
@@ -180,7 +166,7 @@ static void test_conditioning(void **state) {
         float *out = malloc((size_t)(n * hidden) * sizeof *out);
         assert_true(rg_lm_cond_read(model, &cond, out, &err));
         snprintf(name, sizeof name, "p%d.cond", i);
-        expect_close("enc_to_dec_proj(T5)", out, name);
+        expected_close(&expected, "enc_to_dec_proj(T5)", out, name, tolerance);
         free(out);
         rg_lm_cond_free(&cond);
     }
@@ -216,7 +202,7 @@ static void check_logits(rg_lm_session *s, int which, const char *name, const ch
     float *got = malloc((size_t)c->codebooks * c->card * sizeof *got);
     rg_error err = {0};
     assert_true(rg_lm_session_logits(s, which, got, &err));
-    expect_close(what, got, name);
+    expected_close(&expected, what, got, name, tolerance);
     free(got);
 }
 
@@ -263,8 +249,8 @@ static void test_empty_prompt_is_null_branch(void **state) {
 static void test_positions(void **state) {
     (void)state;
     int64_t n, np;
-    const int32_t *pos = ints("position_index", &n);
-    float *want = floats("positions", &np);
+    const int32_t *pos = expected_ints(&expected, "position_index", &n);
+    float *want = expected_floats(&expected, "positions", &np);
     int dim = (int)(np / n);
     float *row = malloc((size_t)dim * sizeof *row);
     for (int64_t i = 0; i < n; i++) {
@@ -281,7 +267,7 @@ static void test_positions(void **state) {
 static void greedy_grid(float guidance, const char *name) {
     const rg_musicgen_config *c = rg_musicgen_get_config(model);
     int64_t n;
-    const int32_t *want = ints(name, &n);
+    const int32_t *want = expected_ints(&expected, name, &n);
     assert_int_equal(n, (int64_t)c->codebooks * STEPS);
     rg_lm_cond cond;
     condition_prompt0(&cond);
@@ -331,8 +317,8 @@ static void test_greedy_continuation(void **state) {
     (void)state;
     const rg_musicgen_config *c = rg_musicgen_get_config(model);
     int64_t n, nc;
-    const int32_t *want = ints("greedy.context", &n);
-    const int32_t *ctx_codes = ints("context", &nc);
+    const int32_t *want = expected_ints(&expected, "greedy.context", &n);
+    const int32_t *ctx_codes = expected_ints(&expected, "context", &nc);
     rg_lm_context ctx = {ctx_codes, (int)(nc / c->codebooks)};
     int frames = STEPS - c->codebooks + 1;
     rg_lm_cond cond;
@@ -390,7 +376,7 @@ static void test_prefill_equals_steps(void **state) {
     for (int which = RG_LM_LOGITS_COND; which <= RG_LM_LOGITS_MIXED; which++) {
         assert_true(rg_lm_session_logits(a, which, la, &err));
         assert_true(rg_lm_session_logits(b, which, lb, &err));
-        double e = rel_error(lb, la, (int64_t)n);
+        double e = expected_rel_error(lb, la, (int64_t)n);
         fprintf(stderr, "# prefill vs steps, logits %d: relative error %.3g\n", which, e);
         assert_true(e <= tolerance);
     }

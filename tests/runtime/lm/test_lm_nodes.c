@@ -28,26 +28,20 @@
 
 static char root[1024];
 
-typedef patch_rig rig;
-
-static bool start(const char *text, rig *r, rg_error *err) { return rig_start(r, text, root, err); }
-static void stop(rig *r) { rig_stop(r); }
-static bool generate(rig *r, rg_error *err) { return rig_generate(r, err); }
-static rg_data *published(rig *r, const char *node) { return rig_published(r, node); }
 
 #define MODEL "model=\"tests/fixtures/lm/tiny\" "
 
 static void test_prompt_to_tokens_matches_reference(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
     /* {prompt} alone: the reference was made from the bare prompt */
     const char *patch = "node text conditioner " MODEL "prompt=\"dark minimal techno in A minor\" "
                         "template=\"{prompt}\"\n"
                         "node gen generator " MODEL "seconds=1 seed=7 temperature=0 guidance=3\n"
                         "text.cond -> gen.cond\n";
-    if (!start(patch, &r, &err) || !generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *d = published(&r, "gen");
+    if (!rig_start(&r, patch, root, &err) || !rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *d = rig_published(&r, "gen");
     const rg_tokens *tk = rg_data_tokens(d);
     assert_non_null(tk);
     assert_int_equal(tk->frames, 50); /* 1 s at 32000 / 640 */
@@ -75,37 +69,37 @@ static void test_prompt_to_tokens_matches_reference(void **state) {
     assert_int_equal(bad, 0);
     rg_st_close(&exp);
     rg_data_unref(d);
-    stop(&r);
+    rig_stop(&r);
 }
 
 static void test_bars_follow_the_tempo(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
     const char *patch = "tempo 150\nmeter 3/4\n"
                         "node gen generator " MODEL "bars=2 temperature=0.8 top_k=10\n";
-    if (!start(patch, &r, &err) || !generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *d = published(&r, "gen");
+    if (!rig_start(&r, patch, root, &err) || !rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *d = rig_published(&r, "gen");
     const rg_tokens *tk = rg_data_tokens(d);
     assert_non_null(tk);
     assert_int_equal(tk->frames, 120); /* 2 bars of 3/4 at 150 bpm = 2.4 s */
     assert_int_equal(d->bars, 2);
     for (int i = 0; i < 4 * 120; i++) assert_true(tk->codes[i] >= 0 && tk->codes[i] < 128);
     rg_data_unref(d);
-    stop(&r);
+    rig_stop(&r);
 }
 
 static void test_conditioner_offers_prompt_and_template(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
     const char *patch = "node text conditioner " MODEL "prompt=\"  \"\n"
                         "node gen generator " MODEL "track=drums seconds=0.1\ntext.cond -> gen.cond\n";
-    if (!start(patch, &r, &err) || !generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *g = published(&r, "gen");
+    if (!rig_start(&r, patch, root, &err) || !rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *g = rig_published(&r, "gen");
     assert_string_equal(g->prompt, ""); /* a blank prompt is unconditional, whatever the template */
     rg_data_unref(g);
-    rg_data *d = published(&r, "text");
+    rg_data *d = rig_published(&r, "text");
     const rg_cond *c = rg_data_cond(d);
     assert_non_null(c);
     assert_string_equal(c->prompt, "  ");
@@ -113,15 +107,15 @@ static void test_conditioner_offers_prompt_and_template(void **state) {
     assert_non_null(c->bank);
     assert_int_equal(rg_cond_bank_encodes(c->bank), 0); /* the null condition needs no encoder */
     rg_data_unref(d);
-    stop(&r);
-    assert_true(start("node text conditioner " MODEL "template=\"{track}, {mood}\"\n", &r, &err));
-    assert_false(generate(&r, &err));
+    rig_stop(&r);
+    assert_true(rig_start(&r, "node text conditioner " MODEL "template=\"{track}, {mood}\"\n", root, &err));
+    assert_false(rig_generate(&r, &err));
     fprintf(stderr, "# %s\n", err.message);
     assert_non_null(strstr(err.message, "unknown field 'mood'"));
-    stop(&r);
+    rig_stop(&r);
 }
 
-static void set_string(rig *r, const char *node, const char *param, const char *value) {
+static void set_string(patch_rig *r, const char *node, const char *param, const char *value) {
     rg_node *n = rg_engine_node(r->e, rg_engine_find_node(r->e, node));
     int p = rg_node_type_param(n->type, param);
     free(n->params[p].str);
@@ -134,7 +128,7 @@ static void set_string(rig *r, const char *node, const char *param, const char *
  * new takes with the same prompt run the encoder no more. */
 static void test_each_track_hears_its_own_text_encoded_once(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
     const char *patch = "tempo 124\n"
                         "node text  conditioner " MODEL "prompt=\"dark minimal techno\" key=\"A minor\"\n"
@@ -142,12 +136,12 @@ static void test_each_track_hears_its_own_text_encoded_once(void **state) {
                         "node bass  generator " MODEL "track=bass seconds=0.2 seed=1\n"
                         "node any   generator " MODEL "seconds=0.2 seed=1\n"
                         "text.cond -> drums.cond\ntext.cond -> bass.cond\ntext.cond -> any.cond\n";
-    if (!start(patch, &r, &err) || !generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *drums = published(&r, "drums"), *bass = published(&r, "bass"), *any = published(&r, "any");
+    if (!rig_start(&r, patch, root, &err) || !rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *drums = rig_published(&r, "drums"), *bass = rig_published(&r, "bass"), *any = rig_published(&r, "any");
     assert_string_equal(drums->prompt, "drums, dark minimal techno, 124 bpm, A minor");
     assert_string_equal(bass->prompt, "bass, dark minimal techno, 124 bpm, A minor");
     assert_string_equal(any->prompt, "dark minimal techno, 124 bpm, A minor"); /* no track: left out */
-    rg_data *cd = published(&r, "text");
+    rg_data *cd = rig_published(&r, "text");
     const rg_cond *c = rg_data_cond(cd);
     assert_int_equal(rg_cond_bank_encodes(c->bank), 3);
 
@@ -170,15 +164,15 @@ static void test_each_track_hears_its_own_text_encoded_once(void **state) {
     /* New takes, same prompt: new tokens, no encoding. */
     assert_true(rg_engine_request_regen(r.e, "drums", &err));
     assert_true(rg_engine_request_regen(r.e, "text", &err));
-    if (!generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *drums2 = published(&r, "drums");
+    if (!rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *drums2 = rig_published(&r, "drums");
     assert_true(drums2->id != drums->id);
     assert_int_equal(rg_cond_bank_encodes(c->bank), 3);
 
     /* A new prompt: each generator's new text is encoded, once. */
     set_string(&r, "text", "prompt", "acid house");
-    if (!generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *bass2 = published(&r, "bass");
+    if (!rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *bass2 = rig_published(&r, "bass");
     assert_string_equal(bass2->prompt, "bass, acid house, 124 bpm, A minor");
     assert_int_equal(rg_cond_bank_encodes(c->bank), 6);
 
@@ -189,29 +183,29 @@ static void test_each_track_hears_its_own_text_encoded_once(void **state) {
     rg_data_unref(bass2);
     rg_data_unref(any);
     rg_data_unref(cd);
-    stop(&r);
+    rig_stop(&r);
 }
 
 /* bars=2 at 120 bpm 4/4 is exactly 4 s: 200 frames at 50 frames/s. A
  * length that is not a whole number of frames is rounded up. */
 static void test_two_bars_at_120_is_four_seconds(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
-    assert_true(start("tempo 120\nmeter 4/4\nnode gen generator " MODEL "bars=2 temperature=0\n", &r, &err));
-    if (!generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *d = published(&r, "gen");
+    assert_true(rig_start(&r, "tempo 120\nmeter 4/4\nnode gen generator " MODEL "bars=2 temperature=0\n", root, &err));
+    if (!rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *d = rig_published(&r, "gen");
     assert_int_equal(rg_data_tokens(d)->frames, 200);
     assert_int_equal(d->tempo, 120);
     rg_data_unref(d);
-    stop(&r);
+    rig_stop(&r);
     /* 1 bar at 119 bpm: 2.0168 s = 100.84 frames -> 101 */
-    assert_true(start("tempo 119\nnode gen generator " MODEL "bars=1 temperature=0\n", &r, &err));
-    if (!generate(&r, &err)) fail_msg("%s", err.message);
-    d = published(&r, "gen");
+    assert_true(rig_start(&r, "tempo 119\nnode gen generator " MODEL "bars=1 temperature=0\n", root, &err));
+    if (!rig_generate(&r, &err)) fail_msg("%s", err.message);
+    d = rig_published(&r, "gen");
     assert_int_equal(rg_data_tokens(d)->frames, 101);
     rg_data_unref(d);
-    stop(&r);
+    rig_stop(&r);
 }
 
 /* A value on the `grid` input wins over the transport. */
@@ -248,25 +242,25 @@ static void test_grid_input_sets_the_tempo(void **state) {
     const char *text = "tempo 120\nmeter 4/4\nnode clk clock\n"
                        "node gen generator " MODEL "bars=2 temperature=0\nclk.grid -> gen.grid\n";
     rg_error err = {0};
-    rig r;
+    patch_rig r;
     r.g = rg_patch_parse(&reg, text, strlen(text), "grid.rpatch", &err);
     assert_non_null(r.g);
     rg_host_info host = {.sample_rate = 48000, .max_block = 64, .base_dir = root};
     r.e = rg_engine_new(r.g, &host, &err);
     assert_non_null(r.e);
-    if (!generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *d = published(&r, "gen");
+    if (!rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *d = rig_published(&r, "gen");
     assert_int_equal(rg_data_tokens(d)->frames, 120); /* 2 bars of 3/4 at 150 = 2.4 s */
     assert_int_equal(d->tempo, 150);
     rg_data_unref(d);
-    stop(&r);
+    rig_stop(&r);
 }
 
 /* The take is published when the job starts and grows: at every progress
  * report the published take is the new one, its ready count never goes
  * down, and it was seen incomplete before it was complete. */
 typedef struct {
-    rig *r;
+    patch_rig *r;
     uint64_t before_id;
     int64_t last_ready, first_partial, reports;
     bool decreased, saw_old;
@@ -276,7 +270,7 @@ static void watch_growth(rg_job *job, const rg_node *node, double fraction) {
     (void)fraction;
     growth_watch *w = job->user;
     if (strcmp(node->name, "gen") != 0) return;
-    rg_data *d = published(w->r, "gen");
+    rg_data *d = rig_published(w->r, "gen");
     w->reports++;
     if (!d || d->id == w->before_id) {
         w->saw_old = true;
@@ -291,13 +285,13 @@ static void watch_growth(rg_job *job, const rg_node *node, double fraction) {
 
 static void test_take_grows_while_it_is_made(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
-    assert_true(start("node gen generator " MODEL "seconds=1 seed=5 temperature=0\n", &r, &err));
+    assert_true(rig_start(&r, "node gen generator " MODEL "seconds=1 seed=5 temperature=0\n", root, &err));
     growth_watch w = {.r = &r, .first_partial = -1};
     rg_job job = {.transport = rg_engine_transport(r.e), .on_progress = watch_growth, .user = &w};
     if (!rg_engine_generate(r.e, &job, NULL, &err)) fail_msg("%s", err.message);
-    rg_data *d = published(&r, "gen");
+    rg_data *d = rig_published(&r, "gen");
     assert_true(w.reports > 10);
     assert_false(w.saw_old); /* published before the first step */
     assert_false(w.decreased);
@@ -306,37 +300,37 @@ static void test_take_grows_while_it_is_made(void **state) {
     assert_int_equal(rg_data_ready(d), 50);
     /* The same take as without streaming: greedy, so the same as a second run. */
     assert_true(rg_engine_request_regen(r.e, "gen", &err));
-    if (!generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *again = published(&r, "gen");
+    if (!rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *again = rig_published(&r, "gen");
     assert_memory_equal(rg_data_tokens(d)->codes, rg_data_tokens(again)->codes, 4 * 50 * sizeof(int32_t));
     rg_data_unref(again);
     rg_data_unref(d);
-    stop(&r);
+    rig_stop(&r);
 }
 
 static void test_bad_models_fail_at_load(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
-    assert_false(start("node gen generator model=\"no/such/folder\"\n", &r, &err));
+    assert_false(rig_start(&r, "node gen generator model=\"no/such/folder\"\n", root, &err));
     fprintf(stderr, "# %s\n", err.message);
     assert_non_null(strstr(err.message, "no/such/folder"));
     rg_graph_free(r.g);
     /* (An empty model= loads the shipped default: runtime/model/model_path.h.) */
-    assert_false(start("node gen generator model=\"tests/fixtures/encodec/32k\"\n", &r, &err));
+    assert_false(rig_start(&r, "node gen generator model=\"tests/fixtures/encodec/32k\"\n", root, &err));
     assert_non_null(strstr(err.message, "not a MusicGen checkpoint"));
     rg_graph_free(r.g);
 }
 
 static void test_too_long_a_take_is_an_error(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
-    assert_true(start("node gen generator " MODEL "seconds=60\n", &r, &err));
-    assert_false(generate(&r, &err));
+    assert_true(rig_start(&r, "node gen generator " MODEL "seconds=60\n", root, &err));
+    assert_false(rig_generate(&r, &err));
     fprintf(stderr, "# %s\n", err.message);
     assert_non_null(strstr(err.message, "this model makes"));
-    stop(&r);
+    rig_stop(&r);
 }
 
 /* End to end with the real nodes on the shipped default model (its own
@@ -344,7 +338,7 @@ static void test_too_long_a_take_is_an_error(void **state) {
  * still incomplete, and what it streamed is bit for bit what it decodes
  * from the finished tokens when asked again. */
 typedef struct {
-    rig *r;
+    patch_rig *r;
     rg_data *early;  /* the decoder's take, first seen with audio ready */
     int64_t tokens_ready, tokens_total;
 } stream_watch;
@@ -353,7 +347,7 @@ static void watch_stream(rg_job *job, const rg_node *node, double fraction) {
     (void)fraction;
     stream_watch *w = job->user;
     if (w->early || strcmp(node->name, "gen") != 0) return;
-    rg_data *audio = published(w->r, "dec"), *tokens = published(w->r, "gen");
+    rg_data *audio = rig_published(w->r, "dec"), *tokens = rig_published(w->r, "gen");
     if (audio && rg_data_ready(audio) > 0) {
         w->early = rg_data_ref(audio);
         w->tokens_ready = rg_data_ready(tokens);
@@ -365,14 +359,14 @@ static void watch_stream(rg_job *job, const rg_node *node, double fraction) {
 
 static void test_generator_streams_into_the_decoder(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
     const char *patch = "tempo 120\n"
                         "node text conditioner prompt=\"techno\"\n"
                         "node gen  generator   track=drums seconds=2 seed=3\n"
                         "node dec  decoder     chunk=0.2 overlap=0.1\n"
                         "text.cond -> gen.cond\ngen.tokens -> dec.tokens\n";
-    if (!start(patch, &r, &err)) fail_msg("%s", err.message);
+    if (!rig_start(&r, patch, root, &err)) fail_msg("%s", err.message);
     stream_watch w = {.r = &r};
     rg_job job = {.transport = rg_engine_transport(r.e), .on_progress = watch_stream, .user = &w};
     if (!rg_engine_generate(r.e, &job, NULL, &err)) fail_msg("%s", err.message);
@@ -380,13 +374,13 @@ static void test_generator_streams_into_the_decoder(void **state) {
     fprintf(stderr, "# first audio with %lld of %lld token frames made\n", (long long)w.tokens_ready,
             (long long)w.tokens_total);
     assert_true(w.tokens_ready < w.tokens_total);
-    rg_data *streamed = published(&r, "dec");
+    rg_data *streamed = rig_published(&r, "dec");
     assert_ptr_equal(streamed, w.early);
     assert_int_equal(rg_data_growth(streamed), RG_GROWTH_COMPLETE);
 
     assert_true(rg_engine_request_regen(r.e, "dec", &err)); /* decode the whole tokens again */
-    if (!generate(&r, &err)) fail_msg("%s", err.message);
-    rg_data *again = published(&r, "dec");
+    if (!rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *again = rig_published(&r, "dec");
     assert_true(again->id != streamed->id);
     const rg_audio_take *a = streamed->payload, *b = again->payload;
     assert_int_equal(a->frames, 2 * 48000);
@@ -395,7 +389,7 @@ static void test_generator_streams_into_the_decoder(void **state) {
     rg_data_unref(again);
     rg_data_unref(streamed);
     rg_data_unref(w.early);
-    stop(&r);
+    rig_stop(&r);
 }
 
 /* A newer request cancels the job between decoding steps: the pass stops
@@ -414,20 +408,20 @@ static void cancel_after_three(rg_job *job, const rg_node *node, double fraction
 
 static void test_cancel_between_steps(void **state) {
     (void)state;
-    rig r;
+    patch_rig r;
     rg_error err = {0};
-    assert_true(start("node gen generator " MODEL "seconds=2 seed=1\n", &r, &err));
+    assert_true(rig_start(&r, "node gen generator " MODEL "seconds=2 seed=1\n", root, &err));
     int calls = 0;
     rg_job job = {.transport = rg_engine_transport(r.e), .on_progress = cancel_after_three,
                   .user = &calls};
     assert_false(rg_engine_generate(r.e, &job, NULL, &err));
     assert_int_equal(err.code, RG_ERR_NONE);
     assert_int_equal(calls, 3);
-    assert_null(published(&r, "gen"));
+    assert_null(rig_published(&r, "gen"));
     assert_non_null(growing_seen);
     assert_int_equal(rg_data_growth(growing_seen), RG_GROWTH_ABANDONED);
     rg_data_unref(growing_seen);
-    stop(&r);
+    rig_stop(&r);
 }
 
 int main(void) {

@@ -43,20 +43,6 @@ static double tolerance;
 static int target_role, locked_role, frames;
 static float bpm;
 
-static float *floats(const char *name, int64_t *n) { return expected_floats(&expected, name, n); }
-
-static const int32_t *ints(const char *name, int64_t *n) {
-    return expected_ints(&expected, name, n);
-}
-
-static double rel_error(const float *got, const float *want, int64_t n) {
-    return expected_rel_error(got, want, n);
-}
-
-static void expect_close(const char *what, const float *got, const char *name) {
-    expected_close(&expected, what, got, name, tolerance);
-}
-
 static int setup(void **state) {
     (void)state;
     const char *root = getenv("RESONANT_SOURCE_DIR");
@@ -79,7 +65,7 @@ static int setup(void **state) {
         return -1;
     }
     int64_t n;
-    const int32_t *meta = ints("meta", &n);
+    const int32_t *meta = expected_ints(&expected, "meta", &n);
     target_role = meta[0];
     locked_role = meta[1];
     frames = meta[2];
@@ -98,8 +84,8 @@ static int teardown(void **state) {
 /* The condition of one case: the prompt's states, then the track context. */
 static void condition(bool with_context, rg_lm_cond *out) {
     int64_t n, nc;
-    const int32_t *ids = ints("ids", &n);
-    const int32_t *codes = ints("context", &nc);
+    const int32_t *ids = expected_ints(&expected, "ids", &n);
+    const int32_t *codes = expected_ints(&expected, "context", &nc);
     rg_lm_cond text;
     rg_error err = {0};
     assert_true(rg_musicgen_condition_ids(model, ids, (int)n, &text, &err));
@@ -119,13 +105,13 @@ static void check_memory(bool with_context) {
     char name[64];
     snprintf(name, sizeof name, "%s.memory", case_name(with_context));
     int64_t n;
-    float *want = floats(name, &n);
+    float *want = expected_floats(&expected, name, &n);
     int hidden = rg_musicgen_get_config(model)->hidden;
     assert_int_equal((int64_t)cond.len * hidden, n);
     float *got = malloc((size_t)n * sizeof *got);
     rg_error err = {0};
     assert_true(rg_lm_cond_read(model, &cond, got, &err));
-    expect_close(name, got, name);
+    expected_close(&expected, name, got, name, tolerance);
     free(got);
     free(want);
     rg_lm_cond_free(&cond);
@@ -182,7 +168,7 @@ static void check_first_step(bool with_context) {
     for (int i = 0; i < 3; i++) {
         char name[64];
         snprintf(name, sizeof name, "%s.first.%s", case_name(with_context), parts[i]);
-        expect_close(name, got + i * one, name);
+        expected_close(&expected, name, got + i * one, name, tolerance);
     }
     free(got);
 }
@@ -208,7 +194,7 @@ static void test_context_changes_logits(void **state) {
     float *with = malloc(3 * one * sizeof *with), *without = malloc(3 * one * sizeof *without);
     first_step(true, with);
     first_step(false, without);
-    double e = rel_error(with, without, (int64_t)one);
+    double e = expected_rel_error(with, without, (int64_t)one);
     fprintf(stderr, "# conditional logits with vs without the locked track: %.3g apart\n", e);
     assert_true(e > 10 * tolerance);
     free(with);
@@ -228,8 +214,8 @@ static void check_greedy(bool with_context) {
     snprintf(name, sizeof name, "%s.greedy", case_name(with_context));
     snprintf(gap_name, sizeof gap_name, "%s.gap", case_name(with_context));
     int64_t n, ng;
-    const int32_t *want = ints(name, &n);
-    float *gap = floats(gap_name, &ng);
+    const int32_t *want = expected_ints(&expected, name, &n);
+    float *gap = expected_floats(&expected, gap_name, &ng);
     assert_int_equal(n, (int64_t)c->codebooks * steps);
     assert_int_equal(ng, steps);
 
@@ -281,7 +267,7 @@ static void expect_error(bool ok, const rg_error *err, const char *word) {
 static void test_bad_arguments(void **state) {
     (void)state;
     int64_t nc;
-    const int32_t *codes = ints("context", &nc);
+    const int32_t *codes = expected_ints(&expected, "context", &nc);
     int32_t *bad = malloc((size_t)nc * sizeof *bad);
     memcpy(bad, codes, (size_t)nc * sizeof *bad);
     bad[nc - 1] = rg_musicgen_get_config(model)->card; /* the special token is not a code */
@@ -314,7 +300,7 @@ static void test_bad_arguments(void **state) {
     /* out may be the text condition itself (the caller keeps a copy to free) */
     rg_lm_cond text;
     int64_t n;
-    const int32_t *ids = ints("ids", &n);
+    const int32_t *ids = expected_ints(&expected, "ids", &n);
     assert_true(rg_musicgen_condition_ids(model, ids, (int)n, &text, &err));
     rg_lm_cond inplace = text;
     assert_true(rg_musicgen_condition_track(model, &inplace, target_role, bpm, &ok_track, 1,
@@ -331,7 +317,7 @@ static void test_bad_arguments(void **state) {
 static void test_strided_track(void **state) {
     (void)state;
     int64_t nc;
-    const int32_t *codes = ints("context", &nc);
+    const int32_t *codes = expected_ints(&expected, "context", &nc);
     int kk = rg_musicgen_get_config(model)->codebooks, longer = frames + 7;
     int32_t *take = malloc((size_t)kk * longer * sizeof *take);
     for (int i = 0; i < kk * longer; i++) take[i] = -1;
@@ -342,13 +328,13 @@ static void test_strided_track(void **state) {
     rg_error err = {0};
     assert_true(rg_musicgen_condition_track(model, NULL, target_role, bpm, &drums, 1, &cond, &err));
     int64_t n;
-    float *want = floats("ctx.memory", &n);
+    float *want = expected_floats(&expected, "ctx.memory", &n);
     int hidden = rg_musicgen_get_config(model)->hidden;
     float *got = malloc((size_t)cond.len * hidden * sizeof *got);
     assert_int_equal(cond.len, frames);
     assert_true(rg_lm_cond_read(model, &cond, got, &err));
     /* the memory without text is the context block of ctx.memory, its last rows */
-    double e = rel_error(got, want + (n - (int64_t)frames * hidden), (int64_t)frames * hidden);
+    double e = expected_rel_error(got, want + (n - (int64_t)frames * hidden), (int64_t)frames * hidden);
     fprintf(stderr, "# strided locked track vs the reference's block: %.3g\n", e);
     assert_true(e <= tolerance);
     drums.stride = frames - 1;
