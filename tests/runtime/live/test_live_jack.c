@@ -29,6 +29,7 @@
 
 #include "jack_recorder.h"
 #include "jack_util.h"
+#include "osc_tcp.h"
 
 #define RATE 48000
 #define RECORD_SECONDS 12
@@ -255,42 +256,17 @@ static int tcp_connect(const char *port)
     return fd;
 }
 
-static void tcp_send(int fd, const char *path, lo_message m)
-{
-    size_t size = 0;
-    void *data = lo_message_serialise(m, path, NULL, &size);
-    uint32_t be = htonl((uint32_t)size);
-    assert_int_equal(send(fd, &be, 4, 0), 4);
-    assert_int_equal(send(fd, data, size, 0), (ssize_t)size);
-    free(data);
-    lo_message_free(m);
-}
-
-static bool recv_all(int fd, void *buf, size_t n)
-{
-    for (size_t got = 0; got < n;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 10000) != 1)
-            return false;
-        ssize_t r = recv(fd, (char *)buf + got, n - got, 0);
-        if (r <= 0)
-            return false;
-        got += (size_t)r;
-    }
-    return true;
-}
-
 /* The next reply's address (and its message, when `out` is given). */
 static bool tcp_reply(int fd, char *path, size_t size, lo_message *out)
 {
     static unsigned char buf[70000];
-    uint32_t be;
-    if (!recv_all(fd, &be, 4) || ntohl(be) > sizeof buf || !recv_all(fd, buf, ntohl(be)))
+    long n = osc_tcp_recv_packet(fd, buf, sizeof buf, 10000, 10000);
+    if (n < 0)
         return false;
     snprintf(path, size, "%.63s", (char *)buf);
     if (out) {
         int res;
-        *out = lo_message_deserialise(buf, ntohl(be), &res);
+        *out = lo_message_deserialise(buf, (size_t)n, &res);
     }
     return true;
 }
@@ -323,24 +299,24 @@ static int send_batch(int fd, long *sent, want *expect)
     int n = 0;
     for (int i = 0; i < SOAK_BATCH; i++) {
         if (*sent % 200 == 0) {
-            tcp_send(fd, "/node/add", lo_message_new());
+            osc_tcp_send(fd, "/node/add", lo_message_new());
             expect[n++] = WANT_FAIL;
             lo_message m = lo_message_new();
             lo_message_add_string(m, "tone");
             lo_message_add_string(m, "sine");
             lo_message_add_string(m, "amp");
             lo_message_add_float(m, 0.01f);
-            tcp_send(fd, "/node/add", m);
+            osc_tcp_send(fd, "/node/add", m);
             expect[n++] = WANT_DONE;
             m = lo_message_new();
             lo_message_add_string(m, "tone");
-            tcp_send(fd, "/node/remove", m);
+            osc_tcp_send(fd, "/node/remove", m);
             expect[n++] = WANT_DONE;
             *sent += 3;
         }
         lo_message m = lo_message_new();
         lo_message_add_float(m, (float)(*sent % 100) / 200.0f);
-        tcp_send(fd, "/c/amp", m);
+        osc_tcp_send(fd, "/c/amp", m);
         expect[n++] = WANT_DONE;
         (*sent)++;
     }
@@ -434,7 +410,7 @@ static void soak_under_osc_edits(void **state)
             rss_start = rss_kb(engine_pid);
     }
     long rss_end = rss_kb(engine_pid);
-    tcp_send(fd, "/status", lo_message_new());
+    osc_tcp_send(fd, "/status", lo_message_new());
     lo_message st = NULL;
     assert_true(tcp_reply(fd, path, sizeof path, &st));
     assert_string_equal(path, "/status.reply");
@@ -483,7 +459,7 @@ static void survives_the_server_going_away(void **state)
     lo_message_add_string(m, "c");
     lo_message_add_string(m, "amp");
     lo_message_add_float(m, 0.25f);
-    tcp_send(fd, "/set", m);
+    osc_tcp_send(fd, "/set", m);
     assert_true(tcp_reply(fd, path, sizeof path, NULL));
     assert_string_equal(path, "/done");
     assert_int_equal(waitpid(engine_pid, NULL, WNOHANG), 0); /* still running */
@@ -501,7 +477,7 @@ static void survives_the_server_going_away(void **state)
 static double status_tempo(const char *port)
 {
     int fd = tcp_connect(port);
-    tcp_send(fd, "/status", lo_message_new());
+    osc_tcp_send(fd, "/status", lo_message_new());
     char path[64];
     lo_message st = NULL;
     double tempo = -1;

@@ -25,6 +25,7 @@
 #include "runtime/audio_file.h"
 #include "runtime/osc.h"
 #include "tests/runtime/live/live_util.h"
+#include "tests/runtime/live/osc_tcp.h"
 
 static const char test_patch[] =
     "tempo 120\n"
@@ -108,9 +109,7 @@ static int teardown(void **state)
 static void send_bytes(fixture *f, bool tcp, const void *data, size_t size)
 {
     if (tcp) {
-        uint32_t be = htonl((uint32_t)size);
-        assert_int_equal(send(f->tcp, &be, 4, 0), 4);
-        assert_int_equal(send(f->tcp, data, size, 0), (ssize_t)size);
+        osc_tcp_send_bytes(f->tcp, data, size);
     } else {
         assert_int_equal(sendto(f->udp, data, size, 0, (struct sockaddr *)&f->to, sizeof f->to), (ssize_t)size);
     }
@@ -144,18 +143,6 @@ static lo_message make(const char *types, ...)
     return m;
 }
 
-static bool read_full(int fd, void *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = recv(fd, (char *)buf + got, n - got, 0);
-        if (r <= 0)
-            return false;
-        got += (size_t)r;
-    }
-    return true;
-}
-
 typedef struct {
     char path[64];
     char types[16];
@@ -172,10 +159,8 @@ static bool next_reply(fixture *f, bool tcp, reply *r)
         return false;
     ssize_t n;
     if (tcp) {
-        uint32_t be;
-        if (!read_full(f->tcp, &be, 4) || ntohl(be) > sizeof buf || !read_full(f->tcp, buf, ntohl(be)))
+        if ((n = osc_tcp_recv_packet(f->tcp, buf, sizeof buf, -1, -1)) < 0)
             return false;
-        n = ntohl(be);
     } else {
         n = recv(f->udp, buf, sizeof buf, 0);
     }

@@ -51,6 +51,7 @@
 
 #include "tests/runtime/live/jack_recorder.h"
 #include "tests/runtime/live/jack_util.h"
+#include "tests/runtime/live/osc_tcp.h"
 
 #define RATE 48000
 #define TEMPO 240
@@ -98,30 +99,7 @@ static int engine_osc_port(void)
 
 /* ---- OSC over TCP (OSC 1.0 stream framing) ------------------------------------- */
 
-static void osc_send(const char *path, lo_message m)
-{
-    size_t size = 0;
-    void *data = lo_message_serialise(m, path, NULL, &size);
-    uint32_t be = htonl((uint32_t)size);
-    assert_int_equal(send(osc_fd, &be, 4, 0), 4);
-    assert_int_equal(send(osc_fd, data, size, 0), (ssize_t)size);
-    free(data);
-    lo_message_free(m);
-}
-
-static bool recv_all(void *buf, size_t n, int timeout_ms)
-{
-    for (size_t got = 0; got < n;) {
-        struct pollfd p = {.fd = osc_fd, .events = POLLIN};
-        if (poll(&p, 1, timeout_ms) != 1)
-            return false;
-        ssize_t r = recv(osc_fd, (char *)buf + got, n - got, 0);
-        if (r <= 0)
-            return false;
-        got += (size_t)r;
-    }
-    return true;
-}
+static void osc_send(const char *path, lo_message m) { osc_tcp_send(osc_fd, path, m); }
 
 typedef struct {
     char path[64];
@@ -132,11 +110,11 @@ typedef struct {
 static bool osc_reply(reply *r, int timeout_ms)
 {
     static unsigned char buf[70000];
-    uint32_t be;
-    if (!recv_all(&be, 4, timeout_ms) || ntohl(be) > sizeof buf || !recv_all(buf, ntohl(be), 10000))
+    long n = osc_tcp_recv_packet(osc_fd, buf, sizeof buf, timeout_ms, 10000);
+    if (n < 0)
         return false;
     int res;
-    lo_message m = lo_message_deserialise(buf, ntohl(be), &res);
+    lo_message m = lo_message_deserialise(buf, (size_t)n, &res);
     if (!m)
         return false;
     memset(r, 0, sizeof *r);
