@@ -229,7 +229,8 @@ static bool find_role(const rg_musicgen *m, const char *track, const char *prefi
                         "%strack '%s' is not a role of this model (%s)", prefix, track, roles);
 }
 
-/* The `track` parameter of the node feeding context cable `cable`. */
+/* The `track` parameter of the node feeding context cable `cable`; NULL
+ * when that node has none (an encoder). */
 static const char *context_track(const rg_node *n, int cable) {
     const rg_node *src = n->data_in[IN_CONTEXT][cable].node;
     int p = rg_node_type_param(src->type, "track");
@@ -248,12 +249,17 @@ static bool read_tracks(rg_node *n, const rg_musicgen *m, int frames, rg_data **
         const rg_tokens *tk = rg_data_tokens(d);
         int heard = d && tk ? readable_frames(d, tk) : 0;
         if (heard > frames) heard = frames;
+        const rg_node *src = n->data_in[IN_CONTEXT][c].node;
+        const char *track = context_track(n, c);
         char whose[300];
-        snprintf(whose, sizeof whose, "its context from '%s': ",
-                 n->data_in[IN_CONTEXT][c].node->name);
-        int role;
+        snprintf(whose, sizeof whose, "its context from '%s': ", src->name);
+        int role = -1;
         bool ok = !d || (same_codec(tk, rg_musicgen_get_config(m), err) &&
-                         find_role(m, context_track(n, c), whose, &role, err));
+                         (track ? find_role(m, track, whose, &role, err)
+                                : rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                                               "%sthe %s node has no track, so the role of its take is "
+                                               "unknown (patch a generator's tokens here)",
+                                               whose, src->type->name)));
         if (!ok) {
             rg_data_unref(d);
             return false;

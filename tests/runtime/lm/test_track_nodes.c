@@ -13,9 +13,12 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "graph/patch.h"
+#include "runtime/audio_file.h"
 #include "runtime/generate.h"
 #include "runtime/model/musicgen.h"
 #include "runtime/model/tokens.h"
@@ -151,6 +154,25 @@ static void test_roles_are_checked(void **state) {
     expect_failure("node g " GEN "\n", "no track (set track= to one of this model's roles");
 }
 
+/* An encoder's tokens have no role: the error says so and what to patch. */
+static void test_a_context_without_a_role_is_refused(void **state) {
+    (void)state;
+    char wav[64], patch[512];
+    snprintf(wav, sizeof wav, "/tmp/rg_track_nodes_%d.wav", (int)getpid());
+    float tone[4800];
+    for (int i = 0; i < 4800; i++) tone[i] = 0.3f * sinf(6.2831853f * 110.0f * (float)i / 48000.0f);
+    rg_error err = {0};
+    rg_audio_writer *w = rg_writer_open(wav, 1, 48000, RG_SAMPLE_FLOAT, &err);
+    assert_non_null(w);
+    assert_true(rg_writer_write(w, tone, 4800, &err) && rg_writer_close(w, &err));
+    snprintf(patch, sizeof patch,
+             "node src file_in path=\"%s\"\nnode enc encoder\nnode bass " GEN "track=bass\n"
+             "src.out -> enc.audio\nenc.tokens -> bass.context\n", wav);
+    expect_failure(patch, "its context from 'enc': the encoder node has no track, so the role of its "
+                          "take is unknown");
+    unlink(wav);
+}
+
 /* A public MusicGen checkpoint continues one take; two locked tracks need a
  * track-aware model, and the error says so. */
 static void test_plain_musicgen_takes_one_context(void **state) {
@@ -169,6 +191,7 @@ int main(void) {
         cmocka_unit_test(test_bass_hears_the_drums_as_the_model_api_does),
         cmocka_unit_test(test_a_longer_locked_track_is_heard_for_the_take_s_length),
         cmocka_unit_test(test_roles_are_checked),
+        cmocka_unit_test(test_a_context_without_a_role_is_refused),
         cmocka_unit_test(test_plain_musicgen_takes_one_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
