@@ -44,7 +44,8 @@ import export  # noqa: E402
 TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_songs=16,
                       refresh_steps=250, bars=4, checkpoint_every=100, log_every=10,
                       commit_weight=1.0, wave_weight=1.0, ema_decay=0.99, dead_threshold=0.05,
-                      kmeans_iters=10, mel_sizes=[256, 512, 1024], n_mels=64, threads=0)
+                      kmeans_iters=10, mel_sizes=[256, 512, 1024], n_mels=64, mel_eps=0.1, threads=0,
+                      roles=None, lowpass_weight=100.0, lowpass_hz=500.0)
 
 
 def load_config(path):
@@ -127,8 +128,16 @@ def mel_filterbank(sr, n_fft, n_mels):
 
 
 class MelLoss:
-    def __init__(self, sr, sizes, n_mels):
-        self.sizes = sizes
+    """L1 of log and linear mel spectra at several FFT sizes. `eps` is the
+    log's floor for a 1024-point FFT, scaled with the FFT size (a steady
+    tone's magnitude grows with it). A floor far below the music (1e-5, the
+    first runs) spends the gradient on matching near-silent bins: 1/(m+eps)
+    is huge there, and the codec did not learn the bass at all (a 40 Hz sine
+    came out 37 dB down after 1450 steps). 0.1 (about -30 dB under a typical
+    bin) let the same net learn it (2026-11-26, docs/quality.md)."""
+
+    def __init__(self, sr, sizes, n_mels, eps=0.1):
+        self.sizes, self.eps = sizes, eps
         self.fbs = {n: mel_filterbank(sr, n, min(n_mels, n // 4)) for n in sizes}
         self.windows = {n: torch.hann_window(n) for n in sizes}
 
@@ -140,8 +149,16 @@ class MelLoss:
         loss = 0.0
         for n in self.sizes:
             my, mx = self.mel(y, n), self.mel(x, n)
-            loss = loss + F.l1_loss(torch.log(my + 1e-5), torch.log(mx + 1e-5)) + F.l1_loss(my, mx)
+            eps = self.eps * n / 1024
+            loss = loss + F.l1_loss(torch.log(my + eps), torch.log(mx + eps)) + F.l1_loss(my, mx)
         return loss / len(self.sizes)
+
+
+def lowpass(x, hz, sr):
+    """x [B, L] with every FFT bin at or above hz zeroed."""
+    spec = torch.fft.rfft(x)
+    keep = torch.fft.rfftfreq(x.shape[-1], 1.0 / sr) < hz
+    return torch.fft.irfft(spec * keep, n=x.shape[-1])
 
 
 # ------------------------------------------------------- quantisation
@@ -263,8 +280,8 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     for g in opt.param_groups:  # the config's rate, also when continuing a run at another one
         g["lr"] = t["lr"]
     sr, hop = model.cfg.sampling_rate, model.cfg.hop_length
-    pool = SongPool(t, sr)
-    mel = MelLoss(sr, t["mel_sizes"], t["n_mels"])
+    pool = SongPool(t, sr, t["roles"])
+    mel = MelLoss(sr, t["mel_sizes"], t["n_mels"], t["mel_eps"])
     steps = t["steps"] if steps is None else steps
     log_path = os.path.join(out_dir, "log.jsonl")
     logs, window = [], []
@@ -281,7 +298,12 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         y = model.decoder(zq)
         loss_mel = mel(y[:, 0], x[:, 0])
         loss_wave = F.l1_loss(y, x)
-        loss = loss_mel + t["wave_weight"] * loss_wave + (0.0 if decoder_only else t["commit_weight"] * commit)
+        # the bass's waveform below lowpass_hz: a mel spectrum at these FFT
+        # sizes hardly resolves a 40 Hz fundamental, its waveform does
+        loss_low = (F.mse_loss(lowpass(y[:, 0], t["lowpass_hz"], sr), lowpass(x[:, 0], t["lowpass_hz"], sr))
+                    if t["lowpass_weight"] else torch.zeros(()))
+        loss = (loss_mel + t["wave_weight"] * loss_wave + t["lowpass_weight"] * loss_low
+                + (0.0 if decoder_only else t["commit_weight"] * commit))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -289,10 +311,10 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         step += 1
         dt = time.time() - t0
         elapsed += dt
-        window.append((loss.item(), loss_mel.item(), loss_wave.item(), float(commit), dead, dt))
+        window.append((loss.item(), loss_mel.item(), loss_wave.item(), float(commit), dead, dt, loss_low.item()))
         if step % t["log_every"] == 0 or step == steps:
             w = np.array(window)
-            entry = dict(step=step, loss=w[:, 0].mean(), mel=w[:, 1].mean(), wave=w[:, 2].mean(),
+            entry = dict(step=step, loss=w[:, 0].mean(), mel=w[:, 1].mean(), wave=w[:, 2].mean(), low=w[:, 6].mean(),
                          commit=w[:, 3].mean(), dead_codes=int(w[:, 4].sum()),
                          audio_s_per_s=t["batch"] * x.shape[-1] / sr * len(w) / w[:, 5].sum(),
                          elapsed_s=round(elapsed, 1))

@@ -62,7 +62,7 @@ ROLES = corpus.ROLES
 TRAIN_DEFAULTS = dict(seed=0, batch=8, frames=200, lr=3e-4, warmup=200, steps=2000, songs=256,
                       song_bars=4, encode_batch=8, p_uncond=0.1, p_no_context=0.3, p_keep_track=0.6,
                       checkpoint_every=100, log_every=10, spm_vocab=256, spm_captions=4000, threads=0,
-                      schedule_s=None)
+                      schedule_s=None, song_roles=None)
 # schedule_s: stop after this many seconds of training steps (summed over
 # resumed runs) and decay the learning rate over that time rather than over
 # `steps`, so a run on a shared machine ends annealed whatever its speed.
@@ -259,7 +259,8 @@ def build_dataset(codec_model, t, out_path=None):
                     data.append(item)
     else:
         for i in range(t["songs"]):
-            s = corpus.song(t["seed"] * 1_000_003 + 500_000 + i, sr, bars=t["song_bars"])
+            kw = {"roles": t["song_roles"]} if t["song_roles"] else {}
+            s = corpus.song(t["seed"] * 1_000_003 + 500_000 + i, sr, bars=t["song_bars"], **kw)
             data.append(_encode_item(codec_model, s.stems, s.caption, s.spec["bpm"], 0, need))
     if out_path:
         torch.save(data, out_path)

@@ -2,6 +2,7 @@
 """Smoke tests of the codec trainer (train/codec.py) on the tiny config, and
 of its export in the Hugging Face EnCodec layout (train/export.py)."""
 import json
+import math
 import os
 import tempfile
 
@@ -91,6 +92,38 @@ def test_loss_decreases_on_a_fixed_batch():
     first, last = np.mean(losses[:3]), np.mean(losses[-3:])
     assert last < 0.8 * first, losses
     return f"loss {first:.2f} -> {last:.2f}"
+
+
+def test_mel_floor_keeps_the_gradient_on_the_music():
+    # a loud bass note then digital silence, decoded a little too quiet with
+    # a faint hiss: with the first runs' log floor (1e-5) the mel loss's
+    # gradient went almost all to the hiss in the silence (1/(m+eps) is huge
+    # there) and the codec never learned the bass; the default floor must
+    # give the note many times that share
+    n = 16000
+    t = np.arange(n // 2) / 16000
+    note = 0.3 * np.sign(np.sin(2 * np.pi * 55 * t))
+    x = torch.from_numpy(np.concatenate([note, np.zeros(n // 2)]).astype(np.float32))[None]
+    hiss = 1e-4 * torch.randn(1, n, generator=torch.Generator().manual_seed(0))
+    shares = {}
+    for eps in (1e-5, codec.TRAIN_DEFAULTS["mel_eps"]):
+        y = (0.5 * x + hiss).requires_grad_()
+        codec.MelLoss(16000, [256, 512, 1024, 2048], 64, eps)(y, x).backward()
+        g = y.grad[0] ** 2
+        shares[eps] = float(g[: n // 2].sum() / g.sum())
+    old, new = shares[1e-5], shares[codec.TRAIN_DEFAULTS["mel_eps"]]
+    assert new > 20 * old, shares
+    return f"gradient share on the note: floor 1e-5 {old:.1e}, default {new:.1e}"
+
+
+def test_lowpass_keeps_only_the_low_band():
+    sr, n = 16000, 16000
+    t = torch.arange(n) / sr
+    low, high = torch.sin(2 * math.pi * 50 * t), torch.sin(2 * math.pi * 2000 * t)
+    y = codec.lowpass((low + high)[None], 500.0, sr)[0]
+    err = float((y - low).abs().max())
+    assert err < 1e-3, err
+    return f"50 Hz + 2 kHz low-passed at 500 Hz: 50 Hz kept to {err:.1e}"
 
 
 def test_export_round_trips_through_reference():
