@@ -4,20 +4,25 @@
 # (models/default/README.md):
 #
 #   train/retrain_default.sh            # everything, then export to models/default
-#   RUN=/tmp/run CODEC_STEPS=300 LM_STEPS=200 train/retrain_default.sh   # shorter
+#   RUN=/tmp/run CODEC_CONFIG=train/configs/codec_v3.json CODEC_STEPS=300 LM_STEPS=200 \
+#     train/retrain_default.sh                                           # shorter
 #   CODEC_CONFIG=train/configs/codec_tiny.json \
 #     LM_CONFIG=train/configs/lm_tiny.json CODEC_STEPS=8 \
 #     RUN=/tmp/r OUT=/tmp/m train/retrain_default.sh                     # smoke run, seconds
 #
-# Phases: the codec (1450 steps at lr 1e-3), the tokenizer, text encoder and
-# generator (a time budget, see lm_v2.json's schedule_s), and the fp16
-# export. DECODER_STEPS=N adds a phase that fine-tunes the codec's decoder
+# Phases: the codec in four stages, each starting from the last one's model
+# (codec_first.json 1450 steps on all roles; then on drums and bass:
+# codec_v3_stage1.json 850 steps, codec_v3.json 1450 steps with the loss
+# that learns the bass, codec_v3_stage3.json 1200 steps), the tokenizer,
+# text encoder and generator (lm_v3.json: a 3000 s budget of training
+# steps), and the fp16 export. CODEC_CONFIG=FILE with CODEC_STEPS=N trains
+# one codec stage from scratch instead (e.g. the tiny smoke config).
+# DECODER_STEPS=N adds a phase that fine-tunes the codec's decoder
 # alone (encoder and codebooks frozen, so the generator's codes stay valid)
 # and exports that codec instead (DECODER_CONFIG: a config of the same
-# architecture); the shipped model does not use it (325 steps did not help:
-# models/default/README.md). Every phase resumes from its checkpoint when
-# re-run with the same RUN folder, so an interrupted retrain continues where
-# it stopped.
+# architecture); the shipped model does not use it. Every phase resumes
+# from its checkpoint when re-run with the same RUN folder, so an
+# interrupted retrain continues where it stopped.
 # Wall-clock times of each phase are appended to $RUN/times.txt. Jobs run at
 # nice 19. Needs python3-torch, python3-numpy, sentencepiece,
 # python3-sentencepiece (scripts/setup train).
@@ -35,15 +40,28 @@ phase() { # phase NAME COMMAND...
     echo "$name $(( $(date +%s) - start )) s" >> "$RUN/times.txt"
 }
 
-phase codec $PY train/codec.py --config "${CODEC_CONFIG:-train/configs/codec_first.json}" --out "$RUN/codec" \
-    --steps "${CODEC_STEPS:-1450}"
+if [ -n "${CODEC_CONFIG:-}" ]; then
+    phase codec $PY train/codec.py --config "$CODEC_CONFIG" --out "$RUN/codec" ${CODEC_STEPS:+--steps "$CODEC_STEPS"}
+else
+    prev=""
+    for stage in codec_first codec_v3_stage1 codec_v3 codec_v3_stage3; do
+        phase "$stage" $PY train/codec.py --config "train/configs/$stage.json" --out "$RUN/$stage" \
+            ${prev:+--init-from "$prev"}
+        prev="$RUN/$stage/checkpoint.pt"
+    done
+    mkdir -p "$RUN/codec"
+    cp "$prev" "$RUN/codec/checkpoint.pt"
+    for stage in codec_first codec_v3_stage1 codec_v3 codec_v3_stage3; do
+        cat "$RUN/$stage/log.jsonl"
+    done > "$RUN/codec/log.jsonl"
+fi
 CODEC="$RUN/codec/checkpoint.pt"
 if [ "${DECODER_STEPS:-0}" -gt 0 ]; then
     phase codec_decoder $PY train/codec.py --config "${DECODER_CONFIG:-train/configs/codec_decoder.json}" \
         --out "$RUN/codec_decoder" --init-from "$RUN/codec/checkpoint.pt" --decoder-only --steps "$DECODER_STEPS"
     CODEC="$RUN/codec_decoder/checkpoint.pt"
 fi
-phase lm $PY train/lm.py --config "${LM_CONFIG:-train/configs/lm_v2.json}" --codec "$RUN/codec/checkpoint.pt" \
+phase lm $PY train/lm.py --config "${LM_CONFIG:-train/configs/lm_v3.json}" --codec "$RUN/codec/checkpoint.pt" \
     --out "$RUN/lm" ${LM_STEPS:+--steps "$LM_STEPS"}
 phase export $PY train/export.py lm "$RUN/lm/checkpoint.pt" "$CODEC" "$OUT" --dtype f16
 cp "$RUN/codec/log.jsonl" "$OUT/codec_log.jsonl"
