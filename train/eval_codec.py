@@ -9,8 +9,10 @@ draw): the measures of issue 7's "done means" for the codec.
   mel      mean L1 distance of log-mel spectra (FFT 1024, 64 bands)
   snr      waveform SNR of the bass (dB)
 
-    train/eval_codec.py MODEL_DIR_OR_CHECKPOINT [--songs 8]
-prints one JSON line.
+    train/eval_codec.py MODEL_DIR_OR_CHECKPOINT [--songs 8] [--sines]
+prints one JSON line; --sines adds the rms of 1 s sines (0.3 peak) after a
+round trip, by frequency: a codec that does not pass the bass shows here
+first.
 """
 import json
 import os
@@ -78,6 +80,19 @@ def evaluate(model, songs=8, seconds=4.0):
                 log_mel_l1=round(float(np.mean(mels)), 3), bass_snr_db=round(float(np.mean(snrs)), 2))
 
 
+def sine_gains(model, freqs=(40, 60, 100, 200, 400, 1000, 3000)):
+    """{Hz: decoded rms / original rms} for 1 s sines of 0.3 peak."""
+    sr = model.cfg.sampling_rate
+    t = np.arange(sr) / sr
+    out = {}
+    for f in freqs:
+        x = (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+        with torch.no_grad():
+            y = model.decode(model.encode(torch.from_numpy(x)[None]))[0].numpy()[:len(x)]
+        out[f] = round(float(y.std() / x.std()), 3)
+    return out
+
+
 def load(path):
     """A codec checkpoint.pt, an EnCodec folder, or the codec inside a
     composite (track-aware MusicGen) folder."""
@@ -103,6 +118,11 @@ if __name__ == "__main__":
     ap.add_argument("--songs", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: on a loaded machine more threads made it slower)")
+    ap.add_argument("--sines", action="store_true", help="also the round-trip gain of sines by frequency")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    print(json.dumps(evaluate(load(a.model), a.songs)))
+    model = load(a.model)
+    result = evaluate(model, a.songs)
+    if a.sines:
+        result["sine_gain"] = sine_gains(model)
+    print(json.dumps(result))
