@@ -13,8 +13,10 @@ What this file adds is training:
     the first batch, and dead codes (EMA count below a threshold) replaced
     by residuals from the batch. The threshold is far below EnCodec's 2: at
     small batches a count of 2 per step resets every code (issue 7);
-  - losses: L1 on multi-resolution log-mel and linear mel spectra, plus L1
-    on the waveform (no adversarial loss: it would not fit the CPU budget);
+  - losses: L1 on multi-resolution log-mel and linear mel spectra (the
+    log's floor, `mel_eps`, decides whether the bass is learned at all: see
+    MelLoss), L1 on the waveform, and MSE on the waveform low-passed at
+    `lowpass_hz` (no adversarial loss: it would not fit the CPU budget);
   - data: stems of corpus songs (train/corpus.py) from a pool of songs that
     is re-rendered every `refresh_steps`, random crops; everything is a
     function of (seed, step), so a resumed run sees the same batches as an

@@ -10,9 +10,9 @@ draw): the measures of issue 7's "done means" for the codec.
   snr      waveform SNR of the bass (dB)
 
     train/eval_codec.py MODEL_DIR_OR_CHECKPOINT [--songs 8] [--sines]
-prints one JSON line; --sines adds the rms of 1 s sines (0.3 peak) after a
-round trip, by frequency: a codec that does not pass the bass shows here
-first.
+prints one JSON line; --sines adds, by frequency, the rms of a 1 s sine
+(0.3 peak) after a round trip over its rms before: a codec that does not
+pass the bass shows here first.
 """
 import json
 import os

@@ -43,15 +43,16 @@ phase() { # phase NAME COMMAND...
 if [ -n "${CODEC_CONFIG:-}" ]; then
     phase codec $PY train/codec.py --config "$CODEC_CONFIG" --out "$RUN/codec" ${CODEC_STEPS:+--steps "$CODEC_STEPS"}
 else
+    stages="codec_first codec_v3_stage1 codec_v3 codec_v3_stage3"
     prev=""
-    for stage in codec_first codec_v3_stage1 codec_v3 codec_v3_stage3; do
+    for stage in $stages; do
         phase "$stage" $PY train/codec.py --config "train/configs/$stage.json" --out "$RUN/$stage" \
             ${prev:+--init-from "$prev"}
         prev="$RUN/$stage/checkpoint.pt"
     done
     mkdir -p "$RUN/codec"
     cp "$prev" "$RUN/codec/checkpoint.pt"
-    for stage in codec_first codec_v3_stage1 codec_v3 codec_v3_stage3; do
+    for stage in $stages; do
         cat "$RUN/$stage/log.jsonl"
     done > "$RUN/codec/log.jsonl"
 fi
