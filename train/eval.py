@@ -15,7 +15,12 @@ TrackMusicGenRef) and the measures of train/measure.py:
             "busy" than with "sparse", same seed
 
     train/eval.py MODEL_DIR [--prompts N] [--seconds 4] [--seed 0] [--engine BUILD/bench/track_takes]
-prints a Markdown table and one JSON line. The prompts are built from
+    train/eval.py MODEL_DIR --corpus [--prompts N]
+prints a Markdown table and one JSON line. --corpus measures the prompts'
+own corpus songs instead of generated takes, as rendered and through the
+model's codec: the ceiling of each measure for this corpus and codec (a
+generator cannot keep onsets its codec smears, nor beat a measure that
+misses on the training data). The prompts are built from
 corpus specs so they read like the training captions; they are fixed by
 --seed (default 0) so runs are comparable. With --engine the takes are made
 by the engine (same sampling settings, its own random numbers) and decoded
@@ -145,6 +150,32 @@ def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None):
     return rows, summary
 
 
+def corpus_reference(model_dir, n=7, seconds=4.0, seed=0):
+    """The tempo, key and grid measures on each prompt's corpus song (drums
+    and bass as rendered, bass on its own tempo's grid), and on the same
+    stems encoded and decoded by the model's codec."""
+    import eval_codec
+
+    codec = eval_codec.load(model_dir)
+    sr = codec.cfg.sampling_rate
+    need = int(seconds * sr)
+    rows = {"rendered": [], "through the codec": []}
+    for spec in prompts(n, seed):
+        song = corpus.render(spec, sr)
+        drums, bass = song.stems["drums"][:need], song.stems["bass"][:need]
+        with torch.no_grad():
+            trip = [codec.decode(codec.encode(torch.from_numpy(x)[None]))[0].numpy()[:need] for x in (drums, bass)]
+        pcs = corpus.scale_pitch_classes(spec["root"], spec["mode"])
+        for name, (d, b) in (("rendered", (drums, bass)), ("through the codec", trip)):
+            rows[name].append(dict(tempo_err=measure.tempo_error(measure.tempo(d, sr), spec["bpm"]),
+                                   in_key=measure.in_key_ratio(b, sr, pcs), grid=grid_share(b, sr, spec["bpm"])))
+    return {name: dict(prompts=n, seconds=seconds,
+                       median_tempo_err=round(float(np.median([r["tempo_err"] for r in rs])), 4),
+                       bass_in_key=round(float(np.mean([r["in_key"] for r in rs])), 3),
+                       bass_on_grid=round(float(np.mean([r["grid"] for r in rs])), 3))
+            for name, rs in rows.items()}
+
+
 def table(rows, summary):
     lines = ["| prompt (bass) | tempo err | bass in key | bass on grid | dark<bright | busy>sparse |",
              "|---|---|---|---|---|---|"]
@@ -171,12 +202,18 @@ if __name__ == "__main__":
     ap.add_argument("--engine", metavar="TRACK_TAKES",
                     help="generate with the engine (the build's bench/track_takes) instead of the "
                          "PyTorch reference")
+    ap.add_argument("--corpus", action="store_true",
+                    help="measure the prompts' corpus songs, rendered and through the codec, instead of takes")
     ap.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
     ap.add_argument("--temperature", type=float, default=SAMPLING["temperature"])
     ap.add_argument("--top-k", dest="top_k", type=int, default=SAMPLING["top_k"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    if a.corpus:
+        for name, summary in corpus_reference(a.model, a.prompts, a.seconds, a.seed).items():
+            print(json.dumps(dict(corpus=name, **summary)))
+        sys.exit(0)
     sampling = dict(guidance=a.guidance, temperature=a.temperature, top_k=a.top_k)
     rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling)
     summary["sampling"] = sampling

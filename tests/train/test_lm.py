@@ -220,6 +220,19 @@ def test_eval_runs_and_grid_measure_is_calibrated():
     return f"grid share {on:.2f} on the grid, {off:.2f} half a 16th late"
 
 
+def test_eval_corpus_reference():
+    """eval.py --corpus: the measures read the rendered corpus songs of the
+    prompts right (their tempo and key are known), so the generator's
+    figures are judged against a measure that works."""
+    import eval as ev
+
+    ref = ev.corpus_reference(os.path.join(TMP, "export"), n=2, seconds=4.0)
+    rendered, trip = ref["rendered"], ref["through the codec"]
+    assert rendered["median_tempo_err"] < 0.02 and rendered["bass_in_key"] >= 0.85, rendered
+    assert 0 <= trip["bass_in_key"] <= 1 and 0 <= trip["bass_on_grid"] <= 1, trip
+    return f"rendered: tempo err {rendered['median_tempo_err']}, in key {rendered['bass_in_key']}"
+
+
 def test_eval_with_the_engine():
     """train/eval.py --engine: takes made by the engine's bench/track_takes
     on the exported folder, with and without a locked track."""
