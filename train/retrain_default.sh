@@ -14,7 +14,7 @@
 # (codec_first.json 1450 steps on all roles; then on drums and bass:
 # codec_v3_stage1.json 850 steps, codec_v3.json 1450 steps with the loss
 # that learns the bass, codec_v3_stage3.json 1200 steps), the tokenizer,
-# text encoder and generator (lm_v3.json: a 3000 s budget of training
+# text encoder and generator (lm_v4.json: a 2700 s budget of training
 # steps), and the fp16 export. CODEC_CONFIG=FILE with CODEC_STEPS=N trains
 # one codec stage from scratch instead (e.g. the tiny smoke config).
 # DECODER_STEPS=N adds a phase that fine-tunes the codec's decoder
@@ -62,7 +62,7 @@ if [ "${DECODER_STEPS:-0}" -gt 0 ]; then
         --out "$RUN/codec_decoder" --init-from "$RUN/codec/checkpoint.pt" --decoder-only --steps "$DECODER_STEPS"
     CODEC="$RUN/codec_decoder/checkpoint.pt"
 fi
-phase lm $PY train/lm.py --config "${LM_CONFIG:-train/configs/lm_v3.json}" --codec "$RUN/codec/checkpoint.pt" \
+phase lm $PY train/lm.py --config "${LM_CONFIG:-train/configs/lm_v4.json}" --codec "$RUN/codec/checkpoint.pt" \
     --out "$RUN/lm" ${LM_STEPS:+--steps "$LM_STEPS"}
 phase export $PY train/export.py lm "$RUN/lm/checkpoint.pt" "$CODEC" "$OUT" --dtype f16
 cp "$RUN/codec/log.jsonl" "$OUT/codec_log.jsonl"
