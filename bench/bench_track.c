@@ -14,7 +14,9 @@
  * per implementation. Threads: the CPU backend's BLAS takes
  * OPENBLAS_NUM_THREADS (meson's benchmark sets 2, the cores of the target
  * machine), and the reference gets as many torch threads.
- * RESONANT_BENCH_NO_TORCH=1 skips the reference. */
+ * RESONANT_BENCH_NO_TORCH=1 skips the reference; RESONANT_BENCH_WEIGHTS=f32
+ * or f16 stores the engine's matrices so (default: as the file stores them,
+ * f16 for the shipped model). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +110,10 @@ static bool bench(const char *dir, double seconds, int repeats) {
     rg_musicgen *m = NULL;
     rg_encodec *codec = NULL;
     double t0 = now();
-    bool ok = rg_musicgen_load(dir, dev, NULL, &m, &err) && rg_encodec_load(dir, dev, &codec, &err);
+    const char *storage = getenv("RESONANT_BENCH_WEIGHTS");
+    rg_musicgen_options opt = {.weight_dtype = storage && !strcmp(storage, "f16") ? RG_F16 : RG_F32};
+    bool ok = rg_musicgen_load(dir, dev, storage ? &opt : NULL, &m, &err) &&
+              rg_encodec_load(dir, dev, &codec, &err);
     double load_s = now() - t0;
     if (ok && rg_musicgen_track_roles(m) == 0) {
         fprintf(stderr, "bench_track: %s is not a track-aware model\n", dir);
@@ -131,10 +136,10 @@ static bool bench(const char *dir, double seconds, int repeats) {
     if (ok) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        printf("{\"impl\": \"engine %s\", \"seconds\": %g, \"total_s\": %.3f, "
+        printf("{\"impl\": \"engine %s\", \"weights\": \"%s\", \"seconds\": %g, \"total_s\": %.3f, "
                "\"drums_lm_s\": %.3f, \"drums_decode_s\": %.3f, \"bass_lm_s\": %.3f, "
                "\"bass_decode_s\": %.3f, \"load_s\": %.3f, \"peak_rss_mb\": %ld}\n",
-               rg_device_name(dev), seconds, total(&best), best.drums_lm, best.drums_decode,
+               rg_device_name(dev), storage ? storage : "as stored", seconds, total(&best), best.drums_lm, best.drums_decode,
                best.bass_lm, best.bass_decode, load_s, ru.ru_maxrss / 1024);
     } else if (err.message[0]) {
         fail(&err);

@@ -266,6 +266,17 @@ static bool load_parts(rg_musicgen *m, rg_weights *w, rg_dtype wtype, rg_error *
                                                  m->cfg.codebooks, &m->track, err);
 }
 
+/* Without options the matrices stay as the file stores them: f16 weights
+ * (the shipped default) are read as f16 by the decode step, which then
+ * streams half the bytes (bench/bench_track, docs/performance.md); f32 and
+ * bf16 files are held as f32. */
+static rg_dtype weight_storage(const rg_weights *w, const rg_musicgen_options *opt) {
+    if (opt)
+        return opt->weight_dtype == RG_F16 ? RG_F16 : RG_F32;
+    const rg_st_tensor *t = rg_weights_find(w, "decoder.lm_heads.0.weight", NULL);
+    return t && t->dtype == RG_ST_F16 ? RG_F16 : RG_F32;
+}
+
 bool rg_musicgen_load(const char *path, rg_device *dev, const rg_musicgen_options *opt,
                       rg_musicgen **out, rg_error *err) {
     *out = NULL;
@@ -273,10 +284,10 @@ bool rg_musicgen_load(const char *path, rg_device *dev, const rg_musicgen_option
     if (!m) return rg_error_set(err, RG_ERR_INTERNAL, path, 0, 0, "out of memory");
     m->dev = dev;
     snprintf(m->path, sizeof m->path, "%s", path);
-    rg_dtype wtype = opt && opt->weight_dtype == RG_F16 ? RG_F16 : RG_F32;
     rg_weights *w = NULL;
-    bool ok = rg_weights_open(path, &w, err) && load_parts(m, w, wtype, err) &&
-              load_tokenizer(m, path, err);
+    bool ok = rg_weights_open(path, &w, err);
+    rg_dtype wtype = ok ? weight_storage(w, opt) : RG_F32;
+    ok = ok && load_parts(m, w, wtype, err) && load_tokenizer(m, path, err);
     rg_weights_free(w);
     if (!ok) {
         rg_musicgen_free(m);

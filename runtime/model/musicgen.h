@@ -47,7 +47,8 @@ typedef struct {
 } rg_musicgen_options;
 
 /* Load a checkpoint folder (or model.safetensors with config.json beside it).
- * opt may be NULL. The tokenizer is loaded from spiece.model beside the
+ * opt may be NULL: the matrices are then stored as the file stores them (f16
+ * stays f16; anything else becomes f32). The tokenizer is loaded from spiece.model beside the
  * weights when it exists (rg_musicgen_tokenizer is NULL otherwise). */
 bool rg_musicgen_load(const char *path, rg_device *dev, const rg_musicgen_options *opt,
                       rg_musicgen **out, rg_error *err);

@@ -7,6 +7,10 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +100,7 @@ static int thread_count(int64_t work, int64_t threshold) {
 
 typedef struct few_rows_job {
     const float *a, *w;
+    const uint16_t *w16; /* f16 weights instead of w, widened as they are read */
     float *out;
     int m, k, n, n0, n1;
     float beta;
@@ -107,16 +112,29 @@ typedef float v8f __attribute__((vector_size(32)));
  * ABI between the AVX2 and baseline builds of the kernel. */
 #define LOAD8(dst, p) memcpy(&(dst), (p), sizeof(v8f))
 
+/* How a kernel reads 8 weights of row `wr` at column k (W8) and one (W1):
+ * f32 weights as they are; f16 weights widened on the way, so the kernel
+ * streams half the bytes and sums exactly what the f32 kernel would. */
+#define W8_F32(dst, wr, k) LOAD8(dst, (const float *)(wr) + (k))
+#define W1_F32(wr, k) ((const float *)(wr))[k]
+#define W8_F16(dst, wr, k)                                                         \
+    for (int l_ = 0; l_ < 8; l_++)                                                 \
+        (dst)[l_] = rg_f16_to_f32(((const uint16_t *)(wr))[(k) + l_])
+#define W1_F16(wr, k) rg_f16_to_f32(((const uint16_t *)(wr))[k])
+#define W8_F16C(dst, wr, k)                                                        \
+    (dst) = (v8f)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(wr) + (k))))
+
 /* The kernel body for a compile-time row count M, so the accumulators live
- * in registers; instantiated for M = 1..8, for AVX2+FMA and the baseline. */
-#define FEW_ROWS_BODY(M)                                                           \
+ * in registers; instantiated for M = 1..8, for AVX2+FMA and the baseline,
+ * for f32 and f16 weights. */
+#define FEW_ROWS_BODY(M, W8, W1, WBASE)                                            \
     for (int n = j->n0; n < j->n1; n++) {                                          \
-        const float *wr = j->w + (size_t)n * j->k;                                 \
+        const void *wr = (WBASE) + (size_t)n * j->k;                               \
         v8f acc[M] = {0};                                                          \
         int k = 0;                                                                 \
         for (; k + 8 <= j->k; k += 8) {                                            \
             v8f wv, av;                                                            \
-            LOAD8(wv, wr + k);                                                     \
+            W8(wv, wr, k);                                                         \
             for (int m = 0; m < M; m++) {                                          \
                 LOAD8(av, j->a + (size_t)m * j->k + k);                            \
                 acc[m] += wv * av;                                                 \
@@ -127,46 +145,77 @@ typedef float v8f __attribute__((vector_size(32)));
             for (int l = 0; l < 8; l++)                                            \
                 s += acc[m][l];                                                    \
             for (int kk = k; kk < j->k; kk++)                                      \
-                s += wr[kk] * j->a[(size_t)m * j->k + kk];                         \
+                s += W1(wr, kk) * j->a[(size_t)m * j->k + kk];                     \
             float *o = j->out + (size_t)m * j->n + n;                              \
             *o = j->beta != 0.0f ? *o + s : s;                                     \
         }                                                                          \
     }
 
-#define FEW_ROWS_SWITCH                                                            \
+#define FEW_ROWS_SWITCH(W8, W1, WBASE)                                             \
     switch (j->m) {                                                                \
-    case 1: FEW_ROWS_BODY(1) break;                                                \
-    case 2: FEW_ROWS_BODY(2) break;                                                \
-    case 3: FEW_ROWS_BODY(3) break;                                                \
-    case 4: FEW_ROWS_BODY(4) break;                                                \
-    case 5: FEW_ROWS_BODY(5) break;                                                \
-    case 6: FEW_ROWS_BODY(6) break;                                                \
-    case 7: FEW_ROWS_BODY(7) break;                                                \
-    default: FEW_ROWS_BODY(8) break;                                               \
+    case 1: FEW_ROWS_BODY(1, W8, W1, WBASE) break;                                 \
+    case 2: FEW_ROWS_BODY(2, W8, W1, WBASE) break;                                 \
+    case 3: FEW_ROWS_BODY(3, W8, W1, WBASE) break;                                 \
+    case 4: FEW_ROWS_BODY(4, W8, W1, WBASE) break;                                 \
+    case 5: FEW_ROWS_BODY(5, W8, W1, WBASE) break;                                 \
+    case 6: FEW_ROWS_BODY(6, W8, W1, WBASE) break;                                 \
+    case 7: FEW_ROWS_BODY(7, W8, W1, WBASE) break;                                 \
+    default: FEW_ROWS_BODY(8, W8, W1, WBASE) break;                                \
     }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_X86_KERNELS 1
 __attribute__((target("avx2,fma"))) static void few_rows_avx2(const few_rows_job *j) {
-    FEW_ROWS_SWITCH
+    FEW_ROWS_SWITCH(W8_F32, W1_F32, j->w)
+}
+__attribute__((target("avx2,fma,f16c"))) static void few_rows_avx2_f16(const few_rows_job *j) {
+    FEW_ROWS_SWITCH(W8_F16C, W1_F16, j->w16)
 }
 #endif
 
-static void few_rows_generic(const few_rows_job *j) { FEW_ROWS_SWITCH }
+static void few_rows_generic(const few_rows_job *j) { FEW_ROWS_SWITCH(W8_F32, W1_F32, j->w) }
+static void few_rows_generic_f16(const few_rows_job *j) { FEW_ROWS_SWITCH(W8_F16, W1_F16, j->w16) }
+
+#ifdef HAVE_X86_KERNELS
+/* CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports has no "f16c"),
+ * asked once: in a virtual machine CPUID traps to the hypervisor. */
+static bool f16c_present;
+static pthread_once_t f16c_once = PTHREAD_ONCE_INIT;
+static void probe_f16c(void) {
+    unsigned int eax, ebx, ecx, edx;
+    f16c_present = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+}
+static bool cpu_has_f16c(void) {
+    pthread_once(&f16c_once, probe_f16c);
+    return f16c_present;
+}
+#endif
 
 static void *few_rows_thread(void *arg) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    const few_rows_job *j = arg;
+#ifdef HAVE_X86_KERNELS
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        few_rows_avx2(arg);
-        return NULL;
+        if (!j->w16) {
+            few_rows_avx2(j);
+            return NULL;
+        }
+        if (cpu_has_f16c()) {
+            few_rows_avx2_f16(j);
+            return NULL;
+        }
     }
 #endif
-    few_rows_generic(arg);
+    if (j->w16)
+        few_rows_generic_f16(j);
+    else
+        few_rows_generic(j);
     return NULL;
 }
 
-/* out[m, n] (+)= sum_k a[m, k] w[n, k], split over up to 8 threads by n. */
-static void few_rows_gemm(const float *a, const float *w, float *out, int64_t m, int64_t n,
-                          int64_t k, float beta) {
+/* out[m, n] (+)= sum_k a[m, k] w[n, k], split over up to 8 threads by n;
+ * w is f32, or f16 in w16 (then w is NULL). */
+static void few_rows_gemm(const float *a, const float *w, const uint16_t *w16, float *out,
+                          int64_t m, int64_t n, int64_t k, float beta) {
     /* Threads are started per call: below 4 MB of f32 weights (1M elements:
      * every matrix of a d=256 decoder) starting and joining one costs more
      * than the second core saves, and on a loaded machine the started
@@ -175,7 +224,7 @@ static void few_rows_gemm(const float *a, const float *w, float *out, int64_t m,
     int nt = thread_count(n * k, 1 << 20);
     few_rows_job jobs[8];
     for (int t = 0; t < nt; t++)
-        jobs[t] = (few_rows_job){a, w, out, (int)m, (int)k, (int)n, (int)(n * t / nt),
+        jobs[t] = (few_rows_job){a, w, w16, out, (int)m, (int)k, (int)n, (int)(n * t / nt),
                                  (int)(n * (t + 1) / nt), beta};
     run_jobs(few_rows_thread, jobs, sizeof *jobs, nt);
 }
@@ -194,7 +243,7 @@ static void gemm(const float *a, const float *w, float *out, int64_t m, int64_t 
         return;
     }
     if (trans_w && m <= SMALL_M_MAX) {
-        few_rows_gemm(a, w, out, m, n, k, beta);
+        few_rows_gemm(a, w, NULL, out, m, n, k, beta);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_w ? CblasTrans : CblasNoTrans, (int)m, (int)n,
@@ -203,6 +252,18 @@ static void gemm(const float *a, const float *w, float *out, int64_t m, int64_t 
 
 static rg_status cpu_matmul(rg_device *dev, const rg_op *op) {
     const float *a = rg_host_ptr(&op->t[MM_A]);
+    if (op->t[MM_W].dtype == RG_F16 && !op->p.mm.w_batched && op->p.mm.trans_w &&
+        op->p.mm.batch * op->p.mm.m <= SMALL_M_MAX) {
+        /* A decode step on f16 weights: read them as they are, no widened
+         * copy of the whole matrix per call. */
+        const float *bias = opt_f32(&op->t[MM_BIAS]);
+        int64_t rows = op->p.mm.batch * op->p.mm.m;
+        if (bias)
+            fill_rows_with_bias(rg_host_ptr(&op->t[MM_OUT]), bias, rows, op->p.mm.n);
+        few_rows_gemm(a, NULL, rg_host_ptr(&op->t[MM_W]), rg_host_ptr(&op->t[MM_OUT]), rows,
+                      op->p.mm.n, op->p.mm.k, bias ? 1.0f : 0.0f);
+        return RG_OK;
+    }
     const float *w = weight_f32(dev, &op->t[MM_W], 0);
     float *out = rg_host_ptr(&op->t[MM_OUT]);
     const float *bias = opt_f32(&op->t[MM_BIAS]);

@@ -217,6 +217,12 @@ static void test_matmul_f16(void **state) {
     check_matmul(2, 11, 13, 22, false, true, false, RG_F16);
     check_matmul(1, 2, 29, 72, true, false, false, RG_F16);  /* 4 halves per load */
     check_matmul(1, 40, 36, 68, true, false, false, RG_F16);
+    /* Decode steps on f16 weights (CPU: read as f16, not widened): batch x
+     * rows <= 8 sharing a Linear weight, with a bias; K % 8 != 0; and a
+     * matrix big enough to be split over threads. */
+    check_matmul(2, 3, 45, 77, true, false, true, RG_F16);
+    check_matmul(1, 8, 19, 133, true, false, false, RG_F16);
+    check_matmul(1, 2, 1100, 1000, true, false, true, RG_F16);
 }
 
 /* ------------------------------------------------------------------------ */
