@@ -11,8 +11,9 @@ model are.
 
     train/probe_overfit.py RUN_DIR CODEC_CHECKPOINT [--songs 96] [--batches 30]
 
-The figures behind lm_v4.json (docs/training.md) came from
-`train/probe_overfit.py /work/runs/v3/lm /work/runs/v3/codec_final.pt`.
+The figures behind lm_v4.json (docs/training.md) are this script's on the
+third and fourth checkpoints' runs (RUN/lm and RUN/codec/checkpoint.pt of
+train/retrain_default.sh with lm_v3.json and lm_v4.json).
 """
 import argparse
 import json
