@@ -177,24 +177,40 @@ static void few_rows_generic(const few_rows_job *j) { FEW_ROWS_SWITCH(W8_F32, W1
 static void few_rows_generic_f16(const few_rows_job *j) { FEW_ROWS_SWITCH(W8_F16, W1_F16, j->w16) }
 
 #ifdef HAVE_X86_KERNELS
-/* CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports has no "f16c"),
- * asked once: in a virtual machine CPUID traps to the hypervisor. */
-static bool f16c_present;
-static pthread_once_t f16c_once = PTHREAD_ONCE_INIT;
-static void probe_f16c(void) {
+/* Which vector kernels this CPU runs, probed once (in a virtual machine
+ * CPUID traps to the hypervisor; clang's __builtin_cpu_supports has no
+ * "f16c", so that bit is read from CPUID leaf 1, ECX bit 29).
+ * RESONANT_CPU_KERNELS=generic runs the baseline kernels, so the tests
+ * cover them on machines that would never pick them. */
+static struct {
+    bool avx2_fma, f16c;
+} cpu_kernels;
+static pthread_once_t cpu_kernels_once = PTHREAD_ONCE_INIT;
+
+static void probe_cpu_kernels(void) {
+    const char *force = getenv("RESONANT_CPU_KERNELS");
+    if (force && strcmp(force, "generic") == 0)
+        return;
     unsigned int eax, ebx, ecx, edx;
-    f16c_present = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+    cpu_kernels.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    cpu_kernels.f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
 }
+
+static bool cpu_has_avx2_fma(void) {
+    pthread_once(&cpu_kernels_once, probe_cpu_kernels);
+    return cpu_kernels.avx2_fma;
+}
+
 static bool cpu_has_f16c(void) {
-    pthread_once(&f16c_once, probe_f16c);
-    return f16c_present;
+    pthread_once(&cpu_kernels_once, probe_cpu_kernels);
+    return cpu_kernels.f16c;
 }
 #endif
 
 static void *few_rows_thread(void *arg) {
     const few_rows_job *j = arg;
 #ifdef HAVE_X86_KERNELS
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (cpu_has_avx2_fma()) {
         if (!j->w16) {
             few_rows_avx2(j);
             return NULL;
@@ -354,7 +370,7 @@ typedef int v8i __attribute__((vector_size(32)));
     for (; i < hi; i++)                                                            \
         out[i] = unary_fn(RG_UNARY_ELU, alpha, a[i]);
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef HAVE_X86_KERNELS
 __attribute__((target("avx2,fma"))) static void elu_avx2(const float *a, float *out,
                                                          int64_t lo, int64_t hi, float alpha) {
     ELU_BODY
@@ -370,8 +386,8 @@ static void *unary_range(void *arg) {
     const float *a = rg_host_ptr(&j->op->t[UN_A]);
     float *out = rg_host_ptr(&j->op->t[UN_OUT]);
     if (j->op->p.un.f == RG_UNARY_ELU) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+#ifdef HAVE_X86_KERNELS
+        if (cpu_has_avx2_fma()) {
             elu_avx2(a, out, j->lo, j->hi, j->op->p.un.param);
             return NULL;
         }
