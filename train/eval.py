@@ -161,10 +161,9 @@ def corpus_reference(model_dir, n=7, seconds=4.0, seed=0):
     need = int(seconds * sr)
     rows = {"rendered": [], "through the codec": []}
     for spec in prompts(n, seed):
-        song = corpus.render(spec, sr)
+        song = corpus.render(dict(spec, roles=["drums", "bass"]), sr)
         drums, bass = song.stems["drums"][:need], song.stems["bass"][:need]
-        with torch.no_grad():
-            trip = [codec.decode(codec.encode(torch.from_numpy(x)[None]))[0].numpy()[:need] for x in (drums, bass)]
+        trip = [eval_codec.round_trip(codec, x) for x in (drums, bass)]
         pcs = corpus.scale_pitch_classes(spec["root"], spec["mode"])
         for name, (d, b) in (("rendered", (drums, bass)), ("through the codec", trip)):
             rows[name].append(dict(tempo_err=measure.tempo_error(measure.tempo(d, sr), spec["bpm"]),

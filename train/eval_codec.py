@@ -59,8 +59,7 @@ def evaluate(model, songs=8, seconds=4.0):
         s = corpus.song(HELD_OUT + i, sr, bars=4, roles=["drums", "bass"])
         for role, x in s.stems.items():
             x = x[:int(seconds * sr)]
-            with torch.no_grad():
-                y = model.decode(model.encode(torch.from_numpy(x)[None]))[0].numpy()[:len(x)]
+            y = round_trip(model, x)
             m = mel.mel(torch.from_numpy(np.stack([x, y])), 1024)
             mels.append(float((torch.log(m[0] + 1e-5) - torch.log(m[1] + 1e-5)).abs().mean()))
             if role == "drums":
@@ -80,6 +79,12 @@ def evaluate(model, songs=8, seconds=4.0):
                 log_mel_l1=round(float(np.mean(mels)), 3), bass_snr_db=round(float(np.mean(snrs)), 2))
 
 
+def round_trip(model, x):
+    """x (float32 [n]) encoded and decoded by the codec, cut to its length."""
+    with torch.no_grad():
+        return model.decode(model.encode(torch.from_numpy(x)[None]))[0].numpy()[:len(x)]
+
+
 def sine_gains(model, freqs=(40, 60, 100, 200, 400, 1000, 3000)):
     """{Hz: decoded rms / original rms} for 1 s sines of 0.3 peak."""
     sr = model.cfg.sampling_rate
@@ -87,8 +92,7 @@ def sine_gains(model, freqs=(40, 60, 100, 200, 400, 1000, 3000)):
     out = {}
     for f in freqs:
         x = (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32)
-        with torch.no_grad():
-            y = model.decode(model.encode(torch.from_numpy(x)[None]))[0].numpy()[:len(x)]
+        y = round_trip(model, x)
         out[f] = round(float(y.std() / x.std()), 3)
     return out
 

@@ -268,27 +268,23 @@ static void gemm(const float *a, const float *w, float *out, int64_t m, int64_t 
 
 static rg_status cpu_matmul(rg_device *dev, const rg_op *op) {
     const float *a = rg_host_ptr(&op->t[MM_A]);
-    if (op->t[MM_W].dtype == RG_F16 && !op->p.mm.w_batched && op->p.mm.trans_w &&
-        op->p.mm.batch * op->p.mm.m <= SMALL_M_MAX) {
-        /* A decode step on f16 weights: read them as they are, no widened
-         * copy of the whole matrix per call. */
-        const float *bias = opt_f32(&op->t[MM_BIAS]);
-        int64_t rows = op->p.mm.batch * op->p.mm.m;
-        if (bias)
-            fill_rows_with_bias(rg_host_ptr(&op->t[MM_OUT]), bias, rows, op->p.mm.n);
-        few_rows_gemm(a, NULL, rg_host_ptr(&op->t[MM_W]), rg_host_ptr(&op->t[MM_OUT]), rows,
-                      op->p.mm.n, op->p.mm.k, bias ? 1.0f : 0.0f);
-        return RG_OK;
-    }
-    const float *w = weight_f32(dev, &op->t[MM_W], 0);
     float *out = rg_host_ptr(&op->t[MM_OUT]);
     const float *bias = opt_f32(&op->t[MM_BIAS]);
-    if (!w)
-        return rg_fail(dev, RG_ERR_OOM, "matmul: no memory to widen f16 weights");
     int64_t m = op->p.mm.m, n = op->p.mm.n, k = op->p.mm.k, batch = op->p.mm.batch;
+    /* A decode step on f16 weights: the few-row kernel reads them as they
+     * are, with no widened copy of the whole matrix per call. */
+    bool f16_rows = op->t[MM_W].dtype == RG_F16 && !op->p.mm.w_batched && op->p.mm.trans_w &&
+                    batch * m <= SMALL_M_MAX;
+    const float *w = f16_rows ? NULL : weight_f32(dev, &op->t[MM_W], 0);
+    if (!f16_rows && !w)
+        return rg_fail(dev, RG_ERR_OOM, "matmul: no memory to widen f16 weights");
     if (bias)
         fill_rows_with_bias(out, bias, batch * m, n);
     float beta = bias ? 1.0f : 0.0f;
+    if (f16_rows) {
+        few_rows_gemm(a, NULL, rg_host_ptr(&op->t[MM_W]), out, batch * m, n, k, beta);
+        return RG_OK;
+    }
     if (!op->p.mm.w_batched) { /* shared weight: one product over all rows */
         gemm(a, w, out, batch * m, n, k, op->p.mm.trans_w, beta);
         return RG_OK;
