@@ -43,7 +43,8 @@ static const rg_param_def params[] = {
                     "{tempo}, {meter} (the transport's) and {key}; a comma-separated part with an "
                     "empty field is left out; an empty text is unconditional"},
     [P_KEY] = {"key", RG_PARAM_STRING, 0, 0, 0, "", NULL,
-               "the song's key for {key}, e.g. \"A minor\" (empty: left out)"},
+               "the song's key for {key}, e.g. \"A minor\" (empty: left out); a track-aware "
+               "model with a key input plays in the key its text names"},
 };
 
 static bool conditioner_init(rg_node *n, const rg_host_info *host, rg_error *err) {

@@ -275,9 +275,10 @@ static bool read_tracks(rg_node *n, const rg_musicgen *m, int frames, rg_data **
 }
 
 /* Replace *cond (the text) by the track-aware condition of this node's role
- * at `bpm` for a take of `frames`, hearing the locked tracks on `context`. */
-static bool track_condition(rg_node *n, rg_musicgen *m, double bpm, int frames, rg_lm_cond *cond,
-                            rg_error *err) {
+ * at `bpm` in the key its `text` names (if any) for a take of `frames`,
+ * hearing the locked tracks on `context`. */
+static bool track_condition(rg_node *n, rg_musicgen *m, double bpm, const char *text_said,
+                            int frames, rg_lm_cond *cond, rg_error *err) {
     int role, n_tracks = 0;
     rg_data *held[RG_LM_MAX_TRACKS];
     rg_lm_track tracks[RG_LM_MAX_TRACKS];
@@ -285,7 +286,10 @@ static bool track_condition(rg_node *n, rg_musicgen *m, double bpm, int frames, 
     if (!find_role(m, track_role(n), "", &role, err) ||
         !read_tracks(n, m, frames, held, tracks, &n_tracks, err))
         return false;
-    bool ok = rg_musicgen_condition_track(m, &text, role, (float)bpm, tracks, n_tracks, cond, err);
+    rg_lm_key key;
+    rg_lm_key_from_text(text_said, &key);
+    bool ok = rg_musicgen_condition_track(m, &text, role, (float)bpm, &key, tracks, n_tracks, cond,
+                                          err);
     for (int i = 0; i < n_tracks; i++) rg_data_unref(held[i]);
     if (ok) rg_lm_cond_free(&text);
     else *cond = text;
@@ -425,7 +429,7 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     rg_data *ctx = NULL, *take = NULL;
     if (!read_cond(n, s, m, &grid, &cond, text, sizeof text, err)) return false;
     bool track_aware = rg_musicgen_track_roles(m) > 0;
-    bool inputs_ok = track_aware ? track_condition(n, m, grid.tempo, frames, &cond, err)
+    bool inputs_ok = track_aware ? track_condition(n, m, grid.tempo, text, frames, &cond, err)
                                  : read_context(n, m, &ctx, err);
     if (!inputs_ok || !(take = growing_tokens(m, frames, err))) {
         rg_data_unref(ctx);

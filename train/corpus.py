@@ -40,6 +40,7 @@ caption.txt.
 """
 import math
 import os
+import re
 import wave
 
 import numpy as np
@@ -616,6 +617,36 @@ def caption_bpm(text, default=None):
 
     m = re.search(r"(\d+(?:\.\d+)?)\s*bpm", text, re.IGNORECASE)
     return float(m.group(1)) if m else default
+
+
+_KEY_RE = re.compile(r"(?<![A-Za-z0-9#])([A-G])([#b]?)\s+(?i:(" + "|".join(list(MODES) + ["ionian", "aeolian"])
+                     + r"))(?![A-Za-z])")
+
+
+def caption_key(text):
+    """The key a caption names ("... A minor ...", "F# dorian", "Bb major")
+    as (root 0-11, mode), else None. Modes are MODES' names plus ionian and
+    aeolian, in any case; the note is a capital letter ("a minor" is not a
+    key), optionally with # or b. The engine's rg_track_key_from_text reads
+    the same."""
+    m = _KEY_RE.search(text)
+    if not m:
+        return None
+    root = ("C D EF G A B".index(m.group(1)) + {"": 0, "#": 1, "b": -1}[m.group(2)]) % 12
+    mode = m.group(3).lower()
+    return root, {"ionian": "major", "aeolian": "minor"}.get(mode, mode)
+
+
+def key_vector(key):
+    """The generator's key input (docs/models.md): 24 values, the tonic's
+    pitch class one-hot then the scale's pitch classes; all zero when the
+    key is unknown (None)."""
+    v = np.zeros(24, np.float32)
+    if key is not None:
+        root, mode = key
+        v[root] = 1.0
+        v[[12 + pc for pc in scale_pitch_classes(root, mode)]] = 1.0
+    return v
 
 
 def load_stem_folder(root, sr=SAMPLE_RATE):

@@ -14,6 +14,7 @@ R roles, B beat bins; documented in docs/models.md):
   track_context.layer_norm.{weight,bias} [D]          LayerNorm (eps 1e-5) of the context
   track_context.target_role_embed.weight [R, D]       role of the track being generated
   track_context.beat_embed.weight        [B, D]       position in the bar of the frame
+  track_context.key_embed.weight         [24, D]      the key (only with "key_embed": true)
 
 Decoder input at step s (positions count from 0 as in MusicGen):
     x_s = sum_k embed_tokens[k][tok_k,s] + sin(s) + target_role_embed[role]
@@ -21,6 +22,11 @@ Decoder input at step s (positions count from 0 as in MusicGen):
   (bin(s) is the bar position of frame s, the frame codebook 0 predicts at
   step s; the tempo comes from the patch, so generated audio can lock to
   the beat: issue 7 found a plain LM did not.)
+          + sum_i key[i] * key_embed[i]   (models with "key_embed": true)
+  key = corpus.key_vector: the tonic's pitch class one-hot (0-11), then the
+  scale's pitch classes (12-23); all zero when the text names no key. The
+  key is read from the text ("A minor", corpus.caption_key); a generator
+  that heard it only through the text ignored it (train/probe_key.py).
 Track context of a locked track with role r and codes c [K, T] aligned with
 the generated track (frame t of both is the same instant):
     m_t = LayerNorm( sum_k track_context.embed_tokens[k][c_k,t] + role_embed[r] + sin(t) )
@@ -62,7 +68,7 @@ ROLES = corpus.ROLES
 TRAIN_DEFAULTS = dict(seed=0, batch=8, frames=200, lr=3e-4, warmup=200, steps=2000, songs=256,
                       song_bars=4, encode_batch=8, p_uncond=0.1, p_no_context=0.3, p_keep_track=0.6,
                       checkpoint_every=100, log_every=10, spm_vocab=256, spm_captions=4000, threads=0,
-                      schedule_s=None, song_roles=None)
+                      schedule_s=None, song_roles=None, p_no_key=0.1)
 # schedule_s: stop after this many seconds of training steps (summed over
 # resumed runs) and decay the learning rate over that time rather than over
 # `steps`, so a run on a shared machine ends annealed whatever its speed.
@@ -142,7 +148,7 @@ class DecoderBody(nn.Module):
 
 
 class TrackContext(nn.Module):
-    def __init__(self, c, roles, bins):
+    def __init__(self, c, roles, bins, key=False):
         super().__init__()
         d = c.hidden_size
         self.embed_tokens = nn.ModuleList([nn.Embedding(c.vocab_size + 1, d) for _ in range(c.num_codebooks)])
@@ -150,8 +156,10 @@ class TrackContext(nn.Module):
         self.layer_norm = nn.LayerNorm(d)
         self.target_role_embed = nn.Embedding(roles, d)
         self.beat_embed = nn.Embedding(bins, d)
-        for e in [self.role_embed, self.target_role_embed, self.beat_embed]:
-            nn.init.normal_(e.weight, std=0.1)
+        self.key_embed = nn.Embedding(24, d) if key else None
+        for e in [self.role_embed, self.target_role_embed, self.beat_embed, self.key_embed]:
+            if e is not None:
+                nn.init.normal_(e.weight, std=0.1)
 
 
 class TrackLM(nn.Module):
@@ -167,7 +175,7 @@ class TrackLM(nn.Module):
         self.decoder.model.decoder = DecoderBody(dc)
         self.decoder.lm_heads = nn.ModuleList([nn.Linear(dc.hidden_size, dc.vocab_size, bias=False)
                                                for _ in range(dc.num_codebooks)])
-        self.track_context = TrackContext(dc, len(track["roles"]), track["beat_bins"])
+        self.track_context = TrackContext(dc, len(track["roles"]), track["beat_bins"], track.get("key_embed", False))
 
     def context_memory(self, codes, roles):
         """codes [B, K, T], roles [B] -> [B, T, D]."""
@@ -190,14 +198,16 @@ class TrackLM(nn.Module):
             mem = mem * (~uncond)[:, None, None].float()
         return mem, mem_mask
 
-    def forward(self, tokens, role, bpm, mem, mem_mask):
-        """tokens [B, K, L] delayed input -> logits [B, K, L, card]."""
+    def forward(self, tokens, role, bpm, mem, mem_mask, key=None):
+        """tokens [B, K, L] delayed input, key [B, 24] -> logits [B, K, L, card]."""
         body, tc = self.decoder.model.decoder, self.track_context
         L = tokens.shape[2]
         pos = torch.arange(L)
         x = sum(body.embed_tokens[k](tokens[:, k]) for k in range(tokens.shape[1]))
         x = x + sin_embedding(pos, x.shape[-1])[None] + tc.target_role_embed(role)[:, None]
         x = x + tc.beat_embed(beat_bins(pos, bpm, self.track["frame_rate"], self.track["beat_bins"]))
+        if tc.key_embed is not None and key is not None:
+            x = x + (key @ tc.key_embed.weight)[:, None]
         for layer in body.layers:
             x = layer(x, mem, mem_mask)
         x = body.layer_norm(x)
@@ -272,7 +282,7 @@ def batch_at(data, tok, t, step, n_roles, special):
     rng = np.random.default_rng([t["seed"], step, 11])
     B, J = t["batch"], n_roles - 1
     items = [data[rng.integers(len(data))] for _ in range(B)]
-    roles, captions, codes, bpm = [], [], [], []
+    roles, captions, codes, bpm, keys = [], [], [], [], []
     kk, frames = items[0]["codes"][next(iter(items[0]["codes"]))].shape
     ctx = torch.full((B, J, kk, frames), special, dtype=torch.long)
     ctx_roles = torch.zeros(B, J, dtype=torch.long)
@@ -296,16 +306,26 @@ def batch_at(data, tok, t, step, n_roles, special):
             ctx_present[b, j] = True
             j += 1
         uncond[b] = rng.random() < t["p_uncond"]
+        # the song's key for every role, drums too (the engine hands it to
+        # every generator whose text names one); left out at random so the
+        # model also serves texts without a key
+        keys.append(corpus.key_vector(None if rng.random() < t["p_no_key"] else song_key(it)))
     ids, mask = tok.batch(captions)
     return dict(ids=ids, mask=mask, codes=torch.stack(codes), role=torch.tensor(roles),
-                bpm=torch.tensor(bpm), ctx=ctx, ctx_roles=ctx_roles, ctx_present=ctx_present, uncond=uncond)
+                bpm=torch.tensor(bpm), ctx=ctx, ctx_roles=ctx_roles, ctx_present=ctx_present, uncond=uncond,
+                key=torch.from_numpy(np.stack(keys)))
+
+
+def song_key(item):
+    """The key any of a dataset item's captions names, else None."""
+    return next((k for k in map(corpus.caption_key, item["captions"].values()) if k), None)
 
 
 def loss_of(model, batch):
     mem, mem_mask = model.memory(batch["ids"], batch["mask"], batch["ctx"], batch["ctx_roles"],
                                  batch["ctx_present"], batch["uncond"])
     inp, tgt, valid = delayed(batch["codes"], model.dc.special)
-    logits = model(inp, batch["role"], batch["bpm"], mem, mem_mask)
+    logits = model(inp, batch["role"], batch["bpm"], mem, mem_mask, batch["key"])
     logits = logits.permute(0, 2, 1, 3)[:, valid.T]  # [B, n_valid, card]
     target = tgt.permute(0, 2, 1)[:, valid.T]
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
@@ -444,13 +464,13 @@ def export_checkpoint(lm_ckpt, codec_ckpt, out_dir, dtype):
 
 class TrackDecoderRef(musicgen_ref.Decoder):
     """musicgen_ref's KV-cached decoder plus the track_context input terms
-    (target role, beat position): the oracle for the engine's version."""
+    (target role, beat position, key): the oracle for the engine's version."""
 
     def __init__(self, cfg, sd, track):
         super().__init__(cfg, sd)
         self.tc = {k[len("track_context."):]: v.float() for k, v in sd.items() if k.startswith("track_context.")}
         self.track = track
-        self.role, self.bpm = 0, 120.0
+        self.role, self.bpm, self.key = 0, 120.0, None
 
     @torch.no_grad()
     def forward(self, tokens):
@@ -462,6 +482,8 @@ class TrackDecoderRef(musicgen_ref.Decoder):
         x = x + self.tc["target_role_embed.weight"][self.role]
         x = x + self.tc["beat_embed.weight"][beat_bins(pos, torch.tensor([float(self.bpm)]),
                                                       self.track["frame_rate"], self.track["beat_bins"])]
+        if self.key is not None and "key_embed.weight" in self.tc:
+            x = x + torch.from_numpy(self.key) @ self.tc["key_embed.weight"]
         for i in range(c.num_hidden_layers):
             x = self.layer(i, x)
         self.offset += t
@@ -479,8 +501,10 @@ class TrackMusicGenRef(musicgen_ref.MusicGen):
         self.dec = TrackDecoderRef(dec_cfg, sd, track)
         self.context = []  # [(role id, codes [K, T])]
 
-    def set_track(self, role, bpm, context=()):
+    def set_track(self, role, bpm, context=(), key=None):
+        """key: (root, mode) as corpus.caption_key gives it, or None."""
         self.dec.role, self.dec.bpm, self.context = role, bpm, list(context)
+        self.dec.key = corpus.key_vector(key)
 
     @torch.no_grad()
     def condition(self, ids, mask):
@@ -546,7 +570,7 @@ def generate_cli(a):
         x = corpus.resample(x, rate, cmodel.cfg.sampling_rate)
         codes = cmodel.encode(torch.from_numpy(x)[None])
         context.append((roles.index(role), codes[:, :frames]))
-    ref.set_track(roles.index(a.role), a.bpm, context)
+    ref.set_track(roles.index(a.role), a.bpm, context, corpus.caption_key(a.prompt))
     codes = sample(ref, torch.tensor(tok.encode(a.prompt)), frames, a.guidance, a.temperature, a.top_k, a.seed)
     with torch.no_grad():
         y = cmodel.decode(codes)[0].numpy()

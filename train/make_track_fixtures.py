@@ -13,13 +13,16 @@ quantities for an exported model (models/default), into OUT_FILE (made at
 build time, so it always matches the shipped weights).
 
 For each case NAME in `ctx` (one locked drum track) and `noctx` (none),
-generating the bass at BPM:
+generating the bass at BPM in the key PROMPT names (for a model with a key
+input):
     NAME.memory       F32 [L, D]     the cross-attention memory [text ; context]
     NAME.first.cond / .null / .mixed F32 [K, card]  first step's logits (guidance 3)
     NAME.greedy       I32 [K, S]     guided argmax grid (delayed; S steps)
     NAME.gap          F32 [S]        smallest top-2 logit gap of each step
 plus ids (the prompt's tokens), context (I32 [K, F], the locked drums' codes),
-and meta (I32 [4]: target role, locked role, frames F, bpm x 1000).
+and meta (I32 [7]: target role, locked role, frames F, bpm x 1000, the key's
+tonic pitch class, its scale as a 12-bit pitch-class mask, 1 if the model
+has a key input).
 """
 import json
 import os
@@ -46,7 +49,8 @@ TINY = {
     "text_encoder": {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4},
     "decoder": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "ffn_dim": 128,
                 "max_position_embeddings": 512, "vocab_size": 64, "num_codebooks": 4},
-    "track_context": {"roles": ["drums", "bass", "chords", "lead"], "beat_bins": 48, "frame_rate": 50},
+    "track_context": {"roles": ["drums", "bass", "chords", "lead"], "beat_bins": 48, "frame_rate": 50,
+                      "key_embed": True},
 }
 TINY_FRAMES = 120
 
@@ -76,10 +80,14 @@ def expected(model_dir, ids, context, frames):
     roles = ref.dec.track["roles"]
     target, locked = roles.index(TARGET), roles.index(LOCKED)
     kk = ref.dec.cfg.num_codebooks
+    key = corpus.caption_key(PROMPT)
+    scale = sum(1 << pc for pc in corpus.scale_pitch_classes(*key))
+    has_key = int("key_embed.weight" in ref.dec.tc)
     exp = {"ids": ids.int(), "context": context.int(),
-           "meta": torch.tensor([target, locked, frames, int(BPM * 1000)], dtype=torch.int32)}
+           "meta": torch.tensor([target, locked, frames, int(BPM * 1000), key[0], scale, has_key],
+                                dtype=torch.int32)}
     for name, ctx in (("ctx", [(locked, context)]), ("noctx", [])):
-        ref.set_track(target, BPM, ctx)
+        ref.set_track(target, BPM, ctx, key)
         _, mem = ref.condition(ids[None], torch.ones(1, len(ids), dtype=torch.long))
         grid, gaps, first = greedy_run(ref, ids, frames + kk - 1)
         exp[name + ".memory"] = mem[0].contiguous()

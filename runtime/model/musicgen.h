@@ -72,6 +72,20 @@ int rg_musicgen_max_frames(const rg_musicgen *m);
  * device, [len, hidden]. len 0 is the null condition (empty prompt): the
  * decoder then sees an all-zero source, which adds nothing, exactly as
  * MusicGen's masked empty description does. */
+/* The key of a take, as a track-aware model's key input reads it
+ * (docs/models.md): the tonic and the scale's pitch classes. */
+typedef struct {
+    int root;       /* tonic pitch class: 0 = C ... 11 = B */
+    uint16_t scale; /* bit p set: pitch class p is in the scale; 0: no key */
+} rg_lm_key;
+
+/* The first key `text` names, as train/corpus.py's caption_key reads it: a
+ * capital note letter A-G (not preceded by a letter, digit or '#'),
+ * optionally '#' or 'b', white space, then a mode in any case (major,
+ * minor, dorian, phrygian, mixolydian, ionian, aeolian) not followed by a
+ * letter: "A minor", "F# Dorian", "Bb major". false and {0} if none. */
+bool rg_lm_key_from_text(const char *text, rg_lm_key *key);
+
 typedef struct {
     rg_tensor *states; /* NULL when len == 0 */
     int len;
@@ -81,6 +95,7 @@ typedef struct {
     bool track;
     int role;  /* index into the model's roles */
     float bpm; /* tempo of the take, for the bar position of each frame */
+    rg_lm_key key; /* for models with a key input; scale 0: none */
 } rg_lm_cond;
 
 /* Condition on token ids (</s> included, as the tokenizer gives them). */
@@ -114,6 +129,9 @@ int rg_musicgen_track_roles(const rg_musicgen *m);
 int rg_musicgen_track_role(const rg_musicgen *m, const char *name);
 /* The name of role `i` (NULL when out of range). */
 const char *rg_musicgen_track_role_name(const rg_musicgen *m, int i);
+/* Whether the model has a key input (track_context.key_embed): without
+ * one, the key of a track condition is ignored. */
+bool rg_musicgen_track_has_key(const rg_musicgen *m);
 
 /* A locked track: its role and its first `frames` frames of codes, each in
  * 0..card-1, from this model's codec: codebook k's frames start at
@@ -132,7 +150,8 @@ typedef struct {
 
 /* The condition of a track-aware take: memory = [text ; one block per locked
  * track] (text->len + the tracks' frames rows), and the decoder-input terms
- * of `role` at `bpm` (> 0, at most 999). `text` is not consumed (free both;
+ * of `role` at `bpm` (> 0, at most 999) in `key` (NULL or scale 0: none;
+ * a model without a key input ignores it). `text` is not consumed (free both;
  * out may be text itself, the caller keeping a copy of it to free); it may
  * be the null condition (an empty prompt: then the memory is the
  * tracks alone). n_tracks 0 is generation without locked tracks. The null
@@ -140,8 +159,8 @@ typedef struct {
  * the model was trained. Errors: a plain MusicGen, a bad role, tempo, code
  * or length, each named. */
 bool rg_musicgen_condition_track(rg_musicgen *m, const rg_lm_cond *text, int role, float bpm,
-                                 const rg_lm_track *tracks, int n_tracks, rg_lm_cond *out,
-                                 rg_error *err);
+                                 const rg_lm_key *key, const rg_lm_track *tracks, int n_tracks,
+                                 rg_lm_cond *out, rg_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Decoding                                                                 */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "runtime/model/musicgen.h"
 
@@ -14,12 +15,13 @@ static bool load_error(const rg_weights *w, rg_error *err, const char *what) {
     return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0, "track context: %s", what);
 }
 
-static bool read_config(rg_weights *w, rg_track_weights *t, rg_error *err) {
+static bool read_config(rg_weights *w, rg_track_weights *t, bool *key_input, rg_error *err) {
     int rate = 0;
     if (!rg_config_string_array(w, "roles", &t->role_names[0][0], RG_TRACK_ROLE_CHARS,
                                 RG_TRACK_MAX_ROLES, &t->roles, err) ||
         !rg_config_int(w, "beat_bins", 0, &t->beat_bins, err) ||
-        !rg_config_int(w, "frame_rate", 0, &rate, err))
+        !rg_config_int(w, "frame_rate", 0, &rate, err) ||
+        !rg_config_bool(w, "key_embed", false, key_input, err))
         return false;
     t->frame_rate = rate;
     if (t->roles < 1)
@@ -58,7 +60,7 @@ static bool upload(rg_weights *w, rg_device *dev, const char *name, rg_dtype dty
 }
 
 static bool load_tensors(rg_weights *w, rg_device *dev, rg_dtype wtype, rg_track_weights *t,
-                         rg_error *err) {
+                         bool key_input, rg_error *err) {
     for (int k = 0; k < t->codebooks; k++) {
         char name[64];
         int64_t shape[2] = {t->card + 1, t->hidden};
@@ -71,7 +73,9 @@ static bool load_tensors(rg_weights *w, rg_device *dev, rg_dtype wtype, rg_track
            read_host(w, "role_embed.weight", t->roles, t->hidden, &t->role_embed, err) &&
            read_host(w, "target_role_embed.weight", t->roles, t->hidden, &t->target_role_embed,
                      err) &&
-           read_host(w, "beat_embed.weight", t->beat_bins, t->hidden, &t->beat_embed, err);
+           read_host(w, "beat_embed.weight", t->beat_bins, t->hidden, &t->beat_embed, err) &&
+           (!key_input || read_host(w, "key_embed.weight", RG_TRACK_KEY_INPUTS, t->hidden,
+                                    &t->key_embed, err));
 }
 
 bool rg_track_load(rg_weights *w, rg_device *dev, rg_dtype wtype, int hidden, int card,
@@ -79,13 +83,13 @@ bool rg_track_load(rg_weights *w, rg_device *dev, rg_dtype wtype, int hidden, in
     *out = NULL;
     if (!rg_weights_select(w, "track_context.", "track_context")) return true; /* plain */
     rg_track_weights *t = calloc(1, sizeof *t);
-    bool ok = t != NULL;
+    bool ok = t != NULL, key_input = false;
     if (ok) {
         t->hidden = hidden;
         t->card = card;
         t->codebooks = codebooks;
-        ok = codebooks <= RG_TRACK_MAX_CODEBOOKS && read_config(w, t, err) &&
-             load_tensors(w, dev, wtype, t, err);
+        ok = codebooks <= RG_TRACK_MAX_CODEBOOKS && read_config(w, t, &key_input, err) &&
+             load_tensors(w, dev, wtype, t, key_input, err);
     } else {
         load_error(w, err, "out of memory");
     }
@@ -106,6 +110,7 @@ void rg_track_free(rg_track_weights *t) {
     free(t->role_embed);
     free(t->target_role_embed);
     free(t->beat_embed);
+    free(t->key_embed);
     free(t);
 }
 
@@ -116,14 +121,76 @@ int rg_track_beat_bin(const rg_track_weights *t, int pos, float bpm) {
     return bin < 0 ? 0 : bin >= t->beat_bins ? t->beat_bins - 1 : bin;
 }
 
-void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm, int n,
-                              float *rows) {
-    const float *target = t->target_role_embed + (size_t)role * t->hidden;
+/* The rows of key_embed that `key` switches on (corpus.key_vector's ones):
+ * the tonic's, then the scale's pitch classes. Returns how many. */
+static int key_rows(const rg_lm_key *key, int rows[RG_TRACK_KEY_INPUTS]) {
+    if (!key || !key->scale) return 0;
+    int n = 0;
+    rows[n++] = key->root % 12;
+    for (int p = 0; p < 12; p++)
+        if (key->scale & (1u << p)) rows[n++] = 12 + p;
+    return n;
+}
+
+void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm,
+                              const rg_lm_key *key, int n, float *rows) {
+    int d = t->hidden, on[RG_TRACK_KEY_INPUTS];
+    int n_on = t->key_embed ? key_rows(key, on) : 0;
+    const float *target = t->target_role_embed + (size_t)role * d;
     for (int s = 0; s < n; s++) {
-        const float *beat = t->beat_embed + (size_t)rg_track_beat_bin(t, s, bpm) * t->hidden;
-        float *row = rows + (size_t)s * t->hidden;
-        for (int i = 0; i < t->hidden; i++) row[i] += target[i] + beat[i];
+        const float *beat = t->beat_embed + (size_t)rg_track_beat_bin(t, s, bpm) * d;
+        float *row = rows + (size_t)s * d;
+        for (int i = 0; i < d; i++) row[i] += target[i] + beat[i];
+        for (int r = 0; r < n_on; r++)
+            for (int i = 0; i < d; i++) row[i] += t->key_embed[(size_t)on[r] * d + i];
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Keys named in text                                                       */
+
+static const struct {
+    const char *name;
+    uint8_t steps[7]; /* semitones above the tonic, as train/corpus.py's MODES */
+} modes[] = {
+    {"major", {0, 2, 4, 5, 7, 9, 11}},   {"minor", {0, 2, 3, 5, 7, 8, 10}},
+    {"dorian", {0, 2, 3, 5, 7, 9, 10}},  {"phrygian", {0, 1, 3, 5, 7, 8, 10}},
+    {"mixolydian", {0, 2, 4, 5, 7, 9, 10}}, {"ionian", {0, 2, 4, 5, 7, 9, 11}},
+    {"aeolian", {0, 2, 3, 5, 7, 8, 10}},
+};
+
+static bool ascii_letter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+static bool ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* The key named at text[i], if one starts there. */
+static bool key_at(const char *text, size_t i, rg_lm_key *key) {
+    static const int letter_pc[7] = {9, 11, 0, 2, 4, 5, 7}; /* A B C D E F G */
+    char c = text[i];
+    if (c < 'A' || c > 'G') return false;
+    if (i > 0 && (ascii_letter(text[i - 1]) || (text[i - 1] >= '0' && text[i - 1] <= '9') ||
+                  text[i - 1] == '#'))
+        return false;
+    const char *p = text + i + 1;
+    int root = letter_pc[c - 'A'];
+    if (*p == '#' || *p == 'b') root += *p++ == '#' ? 1 : 11;
+    if (!ascii_space(*p)) return false;
+    while (ascii_space(*p)) p++;
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        size_t len = strlen(modes[m].name);
+        if (strncasecmp(p, modes[m].name, len) != 0 || ascii_letter(p[len])) continue;
+        key->root = root % 12;
+        key->scale = 0;
+        for (int k = 0; k < 7; k++) key->scale |= (uint16_t)(1u << ((root + modes[m].steps[k]) % 12));
+        return true;
+    }
+    return false;
+}
+
+bool rg_lm_key_from_text(const char *text, rg_lm_key *key) {
+    *key = (rg_lm_key){0};
+    for (size_t i = 0; text && text[i]; i++)
+        if (key_at(text, i, key)) return true;
+    return false;
 }
 
 /* Host rows role_embed[role] + sin(t) for t < frames. */

@@ -6,7 +6,8 @@
  * Two things change against plain MusicGen, and this file computes both:
  *   - the decoder input of step s gains target_role_embed[role] +
  *     beat_embed[bin(s)], the role of the track being made and its position
- *     in the bar at the patch's tempo (host rows, added to the positions);
+ *     in the bar at the patch's tempo, and, in models with a key input,
+ *     sum_i key[i] key_embed[i] (host rows, added to the positions);
  *   - the cross-attention memory gains, after the text, one block per locked
  *     track: LayerNorm(sum_k embed_tokens[k][c_k,t] + role_embed[r] + sin(t)).
  * musicgen.c owns the model and calls these; callers use musicgen.h.
@@ -18,12 +19,16 @@
 #include <stdint.h>
 
 #include "graph/error.h"
+#include "runtime/model/musicgen.h"
 #include "runtime/model/weights.h"
 #include "runtime/tensor/tensor.h"
 
 #define RG_TRACK_MAX_ROLES 16
 #define RG_TRACK_ROLE_CHARS 32
 #define RG_TRACK_MAX_CODEBOOKS 16
+/* The key input: the tonic's pitch class one-hot (0-11), then the scale's
+ * pitch classes (12-23), as train/corpus.py's key_vector. */
+#define RG_TRACK_KEY_INPUTS 24
 
 typedef struct {
     int roles;          /* R: rows of the role tables */
@@ -36,6 +41,7 @@ typedef struct {
     float *role_embed;                       /* host [R][hidden] */
     float *target_role_embed;                /* host [R][hidden] */
     float *beat_embed;                       /* host [B][hidden] */
+    float *key_embed; /* host [RG_TRACK_KEY_INPUTS][hidden]; NULL: no key input */
 } rg_track_weights;
 
 /* Read the track context of the checkpoint `w` (any selection; it is left
@@ -51,10 +57,11 @@ void rg_track_free(rg_track_weights *t);
  * bpm rounded to float first (the reference holds it in a float tensor). */
 int rg_track_beat_bin(const rg_track_weights *t, int pos, float bpm);
 
-/* rows[s] += target_role_embed[role] + beat_embed[bin(s)] for s < n: the
- * decoder-input terms of steps 0..n-1. */
-void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm, int n,
-                              float *rows);
+/* rows[s] += target_role_embed[role] + beat_embed[bin(s)] (+ the key's
+ * rows of key_embed, if the model has them and key->scale != 0) for s < n:
+ * the decoder-input terms of steps 0..n-1. */
+void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm,
+                              const rg_lm_key *key, int n, float *rows);
 
 /* Write the memory block of one locked track into `out` ([frames, hidden]
  * f32, may be a view into a larger memory): codebook k's codes are

@@ -1,11 +1,15 @@
-/* libFuzzer target for the SentencePiece tokenizer on the text side: every
- * byte string a controller might send as a prompt (broken UTF-8, control
- * characters, huge runs) either tokenizes into in-range ids or is refused
- * with a message. The model is the committed test model. */
+/* libFuzzer target for what reads a prompt's text: every byte string a
+ * controller might send as a prompt (broken UTF-8, control characters, huge
+ * runs) either tokenizes into in-range ids or is refused with a message (the
+ * SentencePiece tokenizer; the model is the committed test model), and
+ * names either no key or a key of seven pitch classes with its tonic among
+ * them (rg_lm_key_from_text, which every track-aware generator runs). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "runtime/model/musicgen.h"
 #include "runtime/model/spm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,5 +43,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     free(ids);
+
+    char *text = malloc(size + 1);
+    if (!text) return 0;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    rg_lm_key key;
+    bool found = rg_lm_key_from_text(text, &key);
+    if (found != (key.scale != 0) || (found && (key.root < 0 || key.root > 11 ||
+                                                 !(key.scale & (1u << key.root)) ||
+                                                 __builtin_popcount(key.scale) != 7)))
+        abort();
+    free(text);
     return 0;
 }

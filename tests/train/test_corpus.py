@@ -142,6 +142,25 @@ def test_captions_name_the_stem():
     assert "acid" not in s.caption("drums")
 
 
+def test_caption_key():
+    # the same cases as test_key_from_text in tests/runtime/lm/test_lm_track.c
+    cases = {"bass, 90 bpm, Bb major, house": (10, 0x6AD), "F# Dorian": (6, 0xB5A),
+             "C#  phrygian": (1, 0xB56), "Eb aeolian": (3, 0xD6A), "G MAJOR!": (7, 0xAD5),
+             "bass, acid line, 124 bpm, A minor, dark techno": (9, 0xAB5)}
+    for text, (root, mask) in cases.items():
+        key = corpus.caption_key(text)
+        v = corpus.key_vector(key)
+        got = sum(1 << p for p in range(12) if v[12 + p])
+        assert key[0] == root and v[root] == 1 and v[:12].sum() == 1 and got == mask, (text, key, hex(got))
+    for text in ["drums, 120 bpm, techno", "a minor thing", "Abmajor", "AB minor", "xA minor", "A minority", ""]:
+        assert corpus.caption_key(text) is None, text
+        assert not corpus.key_vector(None).any()
+    # every caption the corpus writes names its song's key
+    for seed in range(60):
+        spec = corpus.sample_spec(seed)
+        assert corpus.caption_key(corpus.caption(spec, "bass")) == (spec["root"], spec["mode"]), spec
+
+
 def test_stem_folder_loader():
     s = corpus.song(91, bars=1, roles=["drums", "bass"])
     with tempfile.TemporaryDirectory() as d:

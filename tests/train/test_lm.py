@@ -131,7 +131,8 @@ def test_export_layout_and_reference_parity():
             "audio_encoder.quantizer.layers.0.codebook.embed": [card, cmodel.cfg.codebook_dim],
             "track_context.embed_tokens.0.weight": [card + 1, D], "track_context.role_embed.weight": [R, D],
             "track_context.target_role_embed.weight": [R, D], "track_context.beat_embed.weight": [Bn, D],
-            "track_context.layer_norm.weight": [D], "track_context.layer_norm.bias": [D]}
+            "track_context.layer_norm.weight": [D], "track_context.layer_norm.bias": [D],
+            "track_context.key_embed.weight": [24, D]}
     for name, shape in want.items():
         assert list(sd[name].shape) == shape, (name, list(sd[name].shape), shape)
     assert {"text_encoder", "decoder", "audio_encoder", "track_context"} <= set(conf)
@@ -141,8 +142,9 @@ def test_export_layout_and_reference_parity():
     tok = text.Tokenizer(os.path.join(out, "spiece.model"))
     ids = torch.tensor(tok.encode("bass, acid line, 124 bpm, A minor, dark techno"))
     drums = torch.randint(0, card, (K, 30), generator=torch.Generator().manual_seed(3))
-    role, bpm = corpus.ROLES.index("bass"), 124.0
-    ref.set_track(role, bpm, [(0, drums)])
+    role, bpm, key = corpus.ROLES.index("bass"), 124.0, (9, "minor")
+    keys = torch.from_numpy(np.stack([corpus.key_vector(key)] * 2))
+    ref.set_track(role, bpm, [(0, drums)], key)
     first = {}
     steps = 12
     grid = ref.generate(ids, steps, guidance=3.0, first_logits=first)
@@ -153,7 +155,7 @@ def test_export_layout_and_reference_parity():
         null = torch.zeros_like(mem)
         inp = torch.cat([torch.full((K, 1), model.dc.special), grid[:, :-1]], 1)[None].expand(2, -1, -1)
         logits = model(inp, torch.tensor([role, role]), torch.tensor([bpm, bpm]), torch.cat([mem, null]),
-                       torch.cat([mm, mm]))
+                       torch.cat([mm, mm]), keys)
     mixed = logits[1] + (logits[0] - logits[1]) * 3.0
     err = float((logits[0, :, 0] - first["cond"]).abs().max())
     err_mixed = float((mixed[:, 0] - first["mixed"]).abs().max())
@@ -167,8 +169,13 @@ def test_export_layout_and_reference_parity():
     other = {}
     ref.generate(ids, 1, guidance=3.0, first_logits=other)
     assert float((other["cond"] - first["cond"]).abs().max()) > 1e-3
+    # and so is the key: another one changes them too
+    ref.set_track(role, bpm, [(0, drums)], (2, "dorian"))
+    other = {}
+    ref.generate(ids, 1, guidance=3.0, first_logits=other)
+    assert float((other["cond"] - first["cond"]).abs().max()) > 1e-3
     # sampling at temperature 0 is greedy decoding: the same frames
-    ref.set_track(role, bpm, [(0, drums)])
+    ref.set_track(role, bpm, [(0, drums)], key)
     frames = steps - K + 1
     codes = lm.sample(ref, ids, frames, guidance=3.0, temperature=0)
     assert torch.equal(codes, lm.musicgen_ref.undelay(grid, frames))

@@ -9,9 +9,11 @@
  *     without the locked track (steps whose top two logits are closer than
  *     2e-3, where float rounding may decide, are not compared; at most a
  *     tenth of them may be such);
- *   - the locked track changes the logits (the context is used at all), and
- *     a track condition on a plain MusicGen, a bad role, tempo or code is an
- *     error that says so.
+ *   - every case in the key the prompt names (the model's key input), read
+ *     from the prompt's text as the reference reads it;
+ *   - the locked track and the key each change the logits (they are used at
+ *     all), and a track condition on a plain MusicGen, a bad role, tempo or
+ *     code is an error that says so.
  * RESONANT_TRACK_MODEL is the model folder and RESONANT_TRACK_EXPECTED the
  * reference's values, made by train/make_track_fixtures.py: the committed
  * tiny random model (tests/fixtures/lm_track, the default) or the shipped
@@ -42,6 +44,10 @@ static rg_st_file expected;
 static double tolerance;
 static int target_role, locked_role, frames;
 static float bpm;
+static rg_lm_key key;
+static bool has_key; /* the reference saw a key input in the model */
+/* train/make_track_fixtures.py's PROMPT: the fixture's ids are its tokens */
+static const char *const prompt = "bass, acid line, 124 bpm, A minor, dark techno";
 
 static int setup(void **state) {
     (void)state;
@@ -66,10 +72,16 @@ static int setup(void **state) {
     }
     int64_t n;
     const int32_t *meta = expected_ints(&expected, "meta", &n);
+    if (n < 7) {
+        fprintf(stderr, "# %s: meta has %d values, not 7 (remake it)\n", path, (int)n);
+        return -1;
+    }
     target_role = meta[0];
     locked_role = meta[1];
     frames = meta[2];
     bpm = (float)meta[3] / 1000.0f;
+    key = (rg_lm_key){.root = meta[4], .scale = (uint16_t)meta[5]};
+    has_key = meta[6] != 0;
     return 0;
 }
 
@@ -81,8 +93,9 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* The condition of one case: the prompt's states, then the track context. */
-static void condition(bool with_context, rg_lm_cond *out) {
+/* The condition of one case: the prompt's states, then the track context,
+ * in `k` (NULL: no key). */
+static void condition_in(bool with_context, const rg_lm_key *k, rg_lm_cond *out) {
     int64_t n, nc;
     const int32_t *ids = expected_ints(&expected, "ids", &n);
     const int32_t *codes = expected_ints(&expected, "context", &nc);
@@ -90,12 +103,14 @@ static void condition(bool with_context, rg_lm_cond *out) {
     rg_error err = {0};
     assert_true(rg_musicgen_condition_ids(model, ids, (int)n, &text, &err));
     rg_lm_track drums = {.role = locked_role, .codes = codes, .frames = frames};
-    bool ok = rg_musicgen_condition_track(model, &text, target_role, bpm, &drums,
+    bool ok = rg_musicgen_condition_track(model, &text, target_role, bpm, k, &drums,
                                           with_context ? 1 : 0, out, &err);
     if (!ok) fprintf(stderr, "# %s\n", err.message);
     assert_true(ok);
     rg_lm_cond_free(&text);
 }
+
+static void condition(bool with_context, rg_lm_cond *out) { condition_in(with_context, &key, out); }
 
 static const char *case_name(bool with_context) { return with_context ? "ctx" : "noctx"; }
 
@@ -139,12 +154,13 @@ static rg_lm_sampling greedy(void) {
     return sp;
 }
 
-/* One guided first step; the three logits come back in `out` ([3][K*card]). */
-static void first_step(bool with_context, float *out) {
+/* One guided first step in `k`; the three logits come back in `out`
+ * ([3][K*card]). */
+static void first_step_in(bool with_context, const rg_lm_key *k, float *out) {
     const rg_musicgen_config *c = rg_musicgen_get_config(model);
     size_t one = (size_t)c->codebooks * c->card;
     rg_lm_cond cond;
-    condition(with_context, &cond);
+    condition_in(with_context, k, &cond);
     rg_lm_sampling sp = greedy();
     rg_lm_session *s;
     rg_error err = {0};
@@ -158,6 +174,8 @@ static void first_step(bool with_context, float *out) {
     rg_lm_session_free(s);
     rg_lm_cond_free(&cond);
 }
+
+static void first_step(bool with_context, float *out) { first_step_in(with_context, &key, out); }
 
 static void check_first_step(bool with_context) {
     const rg_musicgen_config *c = rg_musicgen_get_config(model);
@@ -199,6 +217,67 @@ static void test_context_changes_logits(void **state) {
     assert_true(e > 10 * tolerance);
     free(with);
     free(without);
+}
+
+/* Likewise the key: in a model with a key input (the reference saw one:
+ * the engine must have loaded it) the same step without the key must move
+ * the conditional logits by ten times the tolerance; in a model without
+ * one, the key changes nothing. */
+static void test_key_changes_logits(void **state) {
+    (void)state;
+    assert_int_equal(rg_musicgen_track_has_key(model), has_key);
+    const rg_musicgen_config *c = rg_musicgen_get_config(model);
+    size_t one = (size_t)c->codebooks * c->card;
+    float *with = malloc(3 * one * sizeof *with), *without = malloc(3 * one * sizeof *without);
+    first_step_in(true, &key, with);
+    first_step_in(true, NULL, without);
+    double e = expected_rel_error(with, without, (int64_t)one);
+    fprintf(stderr, "# conditional logits in the prompt's key vs in none: %.3g apart (%s)\n", e,
+            has_key ? "a model with a key input" : "no key input");
+    if (has_key) assert_true(e > 10 * tolerance);
+    else assert_true(e == 0.0);
+    free(with);
+    free(without);
+}
+
+/* The engine reads the fixture prompt's key as the reference did (meta),
+ * and other spellings as train/corpus.py's caption_key does
+ * (tests/train/test_lm.py checks the same cases there). */
+static void test_key_from_text(void **state) {
+    (void)state;
+    rg_lm_key k;
+    assert_true(rg_lm_key_from_text(prompt, &k));
+    assert_int_equal(k.root, key.root);
+    assert_int_equal(k.scale, key.scale);
+    static const struct {
+        const char *text;
+        int root, scale; /* pitch-class mask as train/corpus.py gives it; -1: no key */
+    } cases[] = {
+        {"bass, 90 bpm, Bb major, house", 10, 0x6ad},
+        {"F# Dorian", 6, 0xb5a},
+        {"C#  phrygian", 1, 0xb56},
+        {"Eb aeolian", 3, 0xd6a},
+        {"G MAJOR!", 7, 0xad5},
+        {"drums, 120 bpm, techno", 0, -1},
+        {"a minor thing", 0, -1},
+        {"Abmajor", 0, -1},
+        {"AB minor", 0, -1},
+        {"xA minor", 0, -1},
+        {"A minority", 0, -1},
+        {"", 0, -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bool found = rg_lm_key_from_text(cases[i].text, &k);
+        fprintf(stderr, "# \"%s\": %s root %d scale %03x\n", cases[i].text, found ? "key" : "none",
+                k.root, k.scale);
+        assert_int_equal(found, cases[i].scale != -1);
+        if (!found) {
+            assert_int_equal(k.scale, 0);
+            continue;
+        }
+        assert_int_equal(k.root, cases[i].root);
+        assert_int_equal(k.scale, cases[i].scale);
+    }
 }
 
 /* Each step is fed the reference's previous column (as the reference's own
@@ -276,24 +355,26 @@ static void test_bad_arguments(void **state) {
     rg_lm_track bad_role = {.role = 99, .codes = codes, .frames = frames};
     rg_lm_cond out;
     rg_error err = {0};
-    expect_error(rg_musicgen_condition_track(model, NULL, 99, bpm, NULL, 0, &out, &err), &err,
+    expect_error(rg_musicgen_condition_track(model, NULL, 99, bpm, NULL, NULL, 0, &out, &err), &err,
                  "role");
-    expect_error(rg_musicgen_condition_track(model, NULL, target_role, 0.0f, NULL, 0, &out, &err),
-                 &err, "tempo");
-    expect_error(rg_musicgen_condition_track(model, NULL, target_role, bpm, &bad_track, 1, &out,
-                                             &err),
+    expect_error(
+        rg_musicgen_condition_track(model, NULL, target_role, 0.0f, NULL, NULL, 0, &out, &err),
+        &err, "tempo");
+    expect_error(rg_musicgen_condition_track(model, NULL, target_role, bpm, NULL, &bad_track, 1,
+                                             &out, &err),
                  &err, "code");
-    expect_error(rg_musicgen_condition_track(model, NULL, target_role, bpm, &bad_role, 1, &out,
-                                             &err),
+    expect_error(rg_musicgen_condition_track(model, NULL, target_role, bpm, NULL, &bad_role, 1,
+                                             &out, &err),
                  &err, "role");
     assert_null(out.states);
     /* No text and no track: no memory, but the role and beat terms. */
-    assert_true(rg_musicgen_condition_track(model, NULL, target_role, bpm, NULL, 0, &out, &err));
+    assert_true(
+        rg_musicgen_condition_track(model, NULL, target_role, bpm, NULL, NULL, 0, &out, &err));
     assert_int_equal(out.len, 0);
     assert_true(out.track);
     /* The tracks alone (an empty prompt). */
     rg_lm_cond tracks_only;
-    assert_true(rg_musicgen_condition_track(model, &out, target_role, bpm, &ok_track, 1,
+    assert_true(rg_musicgen_condition_track(model, &out, target_role, bpm, NULL, &ok_track, 1,
                                             &tracks_only, &err));
     assert_int_equal(tracks_only.len, frames);
     rg_lm_cond_free(&tracks_only);
@@ -303,7 +384,7 @@ static void test_bad_arguments(void **state) {
     const int32_t *ids = expected_ints(&expected, "ids", &n);
     assert_true(rg_musicgen_condition_ids(model, ids, (int)n, &text, &err));
     rg_lm_cond inplace = text;
-    assert_true(rg_musicgen_condition_track(model, &inplace, target_role, bpm, &ok_track, 1,
+    assert_true(rg_musicgen_condition_track(model, &inplace, target_role, bpm, &key, &ok_track, 1,
                                             &inplace, &err));
     assert_int_equal(inplace.len, (int)n + frames);
     rg_lm_cond_free(&inplace);
@@ -326,7 +407,8 @@ static void test_strided_track(void **state) {
     rg_lm_track drums = {.role = locked_role, .codes = take, .frames = frames, .stride = longer};
     rg_lm_cond cond;
     rg_error err = {0};
-    assert_true(rg_musicgen_condition_track(model, NULL, target_role, bpm, &drums, 1, &cond, &err));
+    assert_true(
+        rg_musicgen_condition_track(model, NULL, target_role, bpm, &key, &drums, 1, &cond, &err));
     int64_t n;
     float *want = expected_floats(&expected, "ctx.memory", &n);
     int hidden = rg_musicgen_get_config(model)->hidden;
@@ -339,8 +421,9 @@ static void test_strided_track(void **state) {
     assert_true(e <= tolerance);
     drums.stride = frames - 1;
     rg_lm_cond bad;
-    expect_error(rg_musicgen_condition_track(model, NULL, target_role, bpm, &drums, 1, &bad, &err),
-                 &err, "stride");
+    expect_error(
+        rg_musicgen_condition_track(model, NULL, target_role, bpm, &key, &drums, 1, &bad, &err),
+        &err, "stride");
     free(got);
     free(want);
     free(take);
@@ -370,8 +453,8 @@ static void test_plain_musicgen_refuses(void **state) {
     assert_int_equal(rg_musicgen_track_roles(plain), 0);
     assert_int_equal(rg_musicgen_track_role(plain, "bass"), -1);
     rg_lm_cond out;
-    expect_error(rg_musicgen_condition_track(plain, NULL, 0, 120.0f, NULL, 0, &out, &err), &err,
-                 "no track context");
+    expect_error(rg_musicgen_condition_track(plain, NULL, 0, 120.0f, &key, NULL, 0, &out, &err),
+                 &err, "no track context");
     rg_musicgen_free(plain);
 }
 
@@ -390,6 +473,8 @@ int main(void) {
         cmocka_unit_test(test_first_step_with_context),
         cmocka_unit_test(test_first_step_without_context),
         cmocka_unit_test(test_context_changes_logits),
+        cmocka_unit_test(test_key_changes_logits),
+        cmocka_unit_test(test_key_from_text),
         cmocka_unit_test(test_greedy_with_context),
         cmocka_unit_test(test_greedy_without_context),
         cmocka_unit_test(test_bad_arguments),
