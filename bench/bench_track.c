@@ -55,10 +55,8 @@ static bool fail(const rg_error *err) {
 static bool take(rg_musicgen *m, const char *prompt, const char *role, const rg_lm_track *locked,
                  int n_locked, int frames, uint64_t seed, int32_t *codes, rg_error *err) {
     rg_lm_cond text, cond;
-    rg_lm_key key;
-    rg_lm_key_from_text(prompt, &key);
     if (!rg_musicgen_condition_text(m, prompt, &text, err)) return false;
-    bool ok = rg_musicgen_condition_track(m, &text, rg_musicgen_track_role(m, role), BPM, &key,
+    bool ok = rg_musicgen_condition_track(m, &text, rg_musicgen_track_role(m, role), BPM, prompt,
                                           locked, n_locked, &cond, err);
     rg_lm_cond_free(&text);
     if (!ok) return false;

@@ -75,11 +75,9 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
     rg_lm_sampling sp = e->sp;
     sp.seed = seed;
     char path[1100];
-    rg_lm_key key; /* the key the prompt names, as the generator node reads it */
-    rg_lm_key_from_text(prompt, &key);
     bool ok = codes && audio && rg_musicgen_condition_text(e->m, prompt, &text, err) &&
               rg_musicgen_condition_track(e->m, &text, rg_musicgen_track_role(e->m, role), bpm,
-                                          &key, tracks, n_tracks, &cond, err) &&
+                                          prompt, tracks, n_tracks, &cond, err) &&
               rg_musicgen_generate(e->m, &cond, &sp, NULL, frames, NULL, NULL, codes, err) &&
               rg_encodec_decode(e->codec, codes, e->kk, frames, audio, err);
     if (ok) {

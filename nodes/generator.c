@@ -275,8 +275,9 @@ static bool read_tracks(rg_node *n, const rg_musicgen *m, int frames, rg_data **
 }
 
 /* Replace *cond (the text) by the track-aware condition of this node's role
- * at `bpm` in the key its `text` names (if any) for a take of `frames`,
- * hearing the locked tracks on `context`. */
+ * at `bpm`, in the key and with the tags `text_said` names (the text *cond
+ * encodes), for a take of `frames`, hearing the locked tracks on
+ * `context`. */
 static bool track_condition(rg_node *n, rg_musicgen *m, double bpm, const char *text_said,
                             int frames, rg_lm_cond *cond, rg_error *err) {
     int role, n_tracks = 0;
@@ -286,10 +287,8 @@ static bool track_condition(rg_node *n, rg_musicgen *m, double bpm, const char *
     if (!find_role(m, track_role(n), "", &role, err) ||
         !read_tracks(n, m, frames, held, tracks, &n_tracks, err))
         return false;
-    rg_lm_key key;
-    rg_lm_key_from_text(text_said, &key);
-    bool ok = rg_musicgen_condition_track(m, &text, role, (float)bpm, &key, tracks, n_tracks, cond,
-                                          err);
+    bool ok = rg_musicgen_condition_track(m, &text, role, (float)bpm, text_said, tracks, n_tracks,
+                                          cond, err);
     for (int i = 0; i < n_tracks; i++) rg_data_unref(held[i]);
     if (ok) rg_lm_cond_free(&text);
     else *cond = text;

@@ -41,12 +41,12 @@ def load(model_dir):
 @torch.no_grad()
 def drums_and_bass(ref, codec, tok, roles, frames):
     t = [time.perf_counter()]
-    ref.set_track(roles.index("drums"), BPM, key=corpus.caption_key(DRUMS_PROMPT))
+    ref.set_track(roles.index("drums"), BPM, text=DRUMS_PROMPT)
     drums = lm.sample(ref, torch.tensor(tok.encode(DRUMS_PROMPT)), frames, top_k=50, seed=1)
     t.append(time.perf_counter())
     codec.decode(drums)
     t.append(time.perf_counter())
-    ref.set_track(roles.index("bass"), BPM, [(roles.index("drums"), drums)], corpus.caption_key(BASS_PROMPT))
+    ref.set_track(roles.index("bass"), BPM, [(roles.index("drums"), drums)], BASS_PROMPT)
     bass = lm.sample(ref, torch.tensor(tok.encode(BASS_PROMPT)), frames, top_k=50, seed=2)
     t.append(time.perf_counter())
     codec.decode(bass)

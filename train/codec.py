@@ -47,7 +47,7 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
                       refresh_steps=250, bars=4, checkpoint_every=100, log_every=10,
                       commit_weight=1.0, wave_weight=1.0, ema_decay=0.99, dead_threshold=0.05,
                       kmeans_iters=10, mel_sizes=[256, 512, 1024], n_mels=64, mel_eps=0.1, threads=0,
-                      roles=None, lowpass_weight=100.0, lowpass_hz=500.0)
+                      roles=None, lowpass_weight=100.0, lowpass_hz=500.0, onset_weight=0.0)
 
 
 def load_config(path):
@@ -154,6 +154,24 @@ class MelLoss:
             eps = self.eps * n / 1024
             loss = loss + F.l1_loss(torch.log(my + eps), torch.log(mx + eps)) + F.l1_loss(my, mx)
         return loss / len(self.sizes)
+
+
+def onset_envelope(x, size=512, hop=64):
+    """measure.onset_envelope in torch, differentiable: the half-wave
+    rectified flux of log1p(100 |STFT|) (Hann, `size` points, `hop`), per
+    frame. x [B, L] -> [B, frames - 1]."""
+    spec = torch.stft(x, size, hop, window=torch.hann_window(size, periodic=False), center=False,
+                      return_complex=True)
+    logm = torch.log1p(100 * spec.abs())
+    return F.relu(logm[..., 1:] - logm[..., :-1]).sum(1)
+
+
+def onset_loss(y, x):
+    """L1 between the onset envelopes of y and x, over x's mean envelope:
+    a smeared attack (energy before or after the hit, a raised floor between
+    hits) moves this where a 1024-point magnitude hardly moves."""
+    ey, ex = onset_envelope(y), onset_envelope(x)
+    return (ey - ex).abs().mean() / (ex.mean() + 1e-3)
 
 
 def lowpass(x, hz, sr):
@@ -304,8 +322,9 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         # sizes hardly resolves a 40 Hz fundamental, its waveform does
         loss_low = (F.mse_loss(lowpass(y[:, 0], t["lowpass_hz"], sr), lowpass(x[:, 0], t["lowpass_hz"], sr))
                     if t["lowpass_weight"] else torch.zeros(()))
+        loss_onset = onset_loss(y[:, 0], x[:, 0]) if t["onset_weight"] else torch.zeros(())
         loss = (loss_mel + t["wave_weight"] * loss_wave + t["lowpass_weight"] * loss_low
-                + (0.0 if decoder_only else t["commit_weight"] * commit))
+                + t["onset_weight"] * loss_onset + (0.0 if decoder_only else t["commit_weight"] * commit))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -313,10 +332,12 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         step += 1
         dt = time.time() - t0
         elapsed += dt
-        window.append((loss.item(), loss_mel.item(), loss_wave.item(), float(commit), dead, dt, loss_low.item()))
+        window.append((loss.item(), loss_mel.item(), loss_wave.item(), float(commit), dead, dt, loss_low.item(),
+                       loss_onset.item()))
         if step % t["log_every"] == 0 or step == steps:
             w = np.array(window)
             entry = dict(step=step, loss=w[:, 0].mean(), mel=w[:, 1].mean(), wave=w[:, 2].mean(), low=w[:, 6].mean(),
+                         onset=w[:, 7].mean(),
                          commit=w[:, 3].mean(), dead_codes=int(w[:, 4].sum()),
                          audio_s_per_s=t["batch"] * x.shape[-1] / sr * len(w) / w[:, 5].sum(),
                          elapsed_s=round(elapsed, 1))

@@ -637,6 +637,14 @@ def caption_key(text):
     return root, {"ionian": "major", "aeolian": "minor"}.get(mode, mode)
 
 
+def caption_tags(text, tags):
+    """Which of the words `tags` the text names, as a float32 multi-hot:
+    a tag counts where it stands as a whole word (not inside a longer run
+    of letters), in any case. The engine's tag reading is the same."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
+    return np.array([1.0 if t.lower() in words else 0.0 for t in tags], np.float32)
+
+
 def key_vector(key):
     """The generator's key input (docs/models.md): 24 values, the tonic's
     pitch class one-hot then the scale's pitch classes; all zero when the

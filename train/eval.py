@@ -72,8 +72,7 @@ class Model:
 
     def track(self, caption, role, bpm, seconds, seed, context=()):
         """(codes, audio) of one generated track."""
-        self.ref.set_track(self.roles.index(role), bpm, [(self.roles.index(r), c) for r, c in context],
-                           corpus.caption_key(caption))
+        self.ref.set_track(self.roles.index(role), bpm, [(self.roles.index(r), c) for r, c in context], caption)
         frames = int(round(seconds * self.rate))
         codes = lm.sample(self.ref, torch.tensor(self.tok.encode(caption)), frames, seed=seed, **self.sampling)
         with torch.no_grad():

@@ -20,9 +20,10 @@ input):
     NAME.greedy       I32 [K, S]     guided argmax grid (delayed; S steps)
     NAME.gap          F32 [S]        smallest top-2 logit gap of each step
 plus ids (the prompt's tokens), context (I32 [K, F], the locked drums' codes),
-and meta (I32 [7]: target role, locked role, frames F, bpm x 1000, the key's
+and meta (I32 [9]: target role, locked role, frames F, bpm x 1000, the key's
 tonic pitch class, its scale as a 12-bit pitch-class mask, 1 if the model
-has a key input).
+has a key input, the model's tags PROMPT names as a bit mask (bit j: tag j),
+the number of the model's tags).
 """
 import json
 import os
@@ -50,7 +51,7 @@ TINY = {
     "decoder": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "ffn_dim": 128,
                 "max_position_embeddings": 512, "vocab_size": 64, "num_codebooks": 4},
     "track_context": {"roles": ["drums", "bass", "chords", "lead"], "beat_bins": 48, "frame_rate": 50,
-                      "key_embed": True},
+                      "key_embed": True, "tags": ["dark", "bright", "acid", "punchy", "sparse", "busy", "swung"]},
 }
 TINY_FRAMES = 120
 
@@ -83,11 +84,13 @@ def expected(model_dir, ids, context, frames):
     key = corpus.caption_key(PROMPT)
     scale = sum(1 << pc for pc in corpus.scale_pitch_classes(*key))
     has_key = int("key_embed.weight" in ref.dec.tc)
+    tags = ref.dec.track.get("tags", [])
+    tag_bits = sum(1 << j for j, on in enumerate(corpus.caption_tags(PROMPT, tags)) if on)
     exp = {"ids": ids.int(), "context": context.int(),
-           "meta": torch.tensor([target, locked, frames, int(BPM * 1000), key[0], scale, has_key],
-                                dtype=torch.int32)}
+           "meta": torch.tensor([target, locked, frames, int(BPM * 1000), key[0], scale, has_key, tag_bits,
+                                 len(tags)], dtype=torch.int32)}
     for name, ctx in (("ctx", [(locked, context)]), ("noctx", [])):
-        ref.set_track(target, BPM, ctx, key)
+        ref.set_track(target, BPM, ctx, PROMPT)
         _, mem = ref.condition(ids[None], torch.ones(1, len(ids), dtype=torch.long))
         grid, gaps, first = greedy_run(ref, ids, frames + kk - 1)
         exp[name + ".memory"] = mem[0].contiguous()

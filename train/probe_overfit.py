@@ -33,11 +33,12 @@ HELD_OUT_SEED = 7  # build_dataset's songs for seed 7 share none with seed 0's
 
 def role_losses(model, tok, data, t, n_roles, batches):
     """Mean loss per role over `batches` fixed batches, everything conditioned."""
-    t = dict(t, p_uncond=0.0, p_no_context=0.0, p_keep_track=1.0)
+    t = dict(t, p_uncond=0.0, p_no_context=0.0, p_keep_track=1.0, p_no_key=0.0)
     per_role = {}
     with torch.no_grad():
         for s in range(batches):
-            b = lm.batch_at(data, tok, t, 1_000_000 + s, n_roles, model.dc.special)
+            b = lm.batch_at(data, tok, t, 1_000_000 + s, n_roles, model.dc.special,
+                            model.track.get("tags", []))
             n = len(b["role"])
             for i in range(n):
                 one = {k: v[i:i + 1] if torch.is_tensor(v) and v.shape[0] == n else v for k, v in b.items()}

@@ -431,6 +431,12 @@ int rg_musicgen_track_role(const rg_musicgen *m, const char *name) {
 
 bool rg_musicgen_track_has_key(const rg_musicgen *m) { return m->track && m->track->key_embed; }
 
+int rg_musicgen_track_tags(const rg_musicgen *m) { return m->track ? m->track->tags : 0; }
+
+const char *rg_musicgen_track_tag_name(const rg_musicgen *m, int i) {
+    return i >= 0 && i < rg_musicgen_track_tags(m) ? m->track->tag_names[i] : NULL;
+}
+
 const char *rg_musicgen_track_role_name(const rg_musicgen *m, int i) {
     return i >= 0 && i < rg_musicgen_track_roles(m) ? m->track->role_names[i] : NULL;
 }
@@ -504,7 +510,7 @@ static rg_status fill_track_memory(rg_musicgen *m, const rg_lm_cond *text,
 }
 
 bool rg_musicgen_condition_track(rg_musicgen *m, const rg_lm_cond *text, int role, float bpm,
-                                 const rg_lm_key *key, const rg_lm_track *tracks, int n_tracks,
+                                 const char *words, const rg_lm_track *tracks, int n_tracks,
                                  rg_lm_cond *out, rg_error *err) {
     rg_lm_cond given = text ? *text : (rg_lm_cond){0}; /* out may be text itself */
     text = &given;
@@ -513,7 +519,8 @@ bool rg_musicgen_condition_track(rg_musicgen *m, const rg_lm_cond *text, int rol
     int len = text ? text->len : 0;
     for (int j = 0; j < n_tracks; j++) len += tracks[j].frames;
     rg_lm_cond c = {.len = len, .track = true, .role = role, .bpm = bpm,
-                    .key = key && key->scale ? *key : (rg_lm_key){0}};
+                    .tags = rg_track_tags_in_text(m->track, words)};
+    rg_lm_key_from_text(words, &c.key);
     if (len > 0) {
         int64_t shape[3] = {1, len, m->cfg.hidden};
         c.states = calloc(1, sizeof *c.states);
@@ -545,6 +552,7 @@ struct rg_lm_session {
     int role;
     float bpm;
     rg_lm_key key;
+    uint32_t tags;
     rg_cmd *cmd;
     rg_tensor t[S_COUNT];
     /* What the layers are recorded on: `t` (one position) while stepping,
@@ -639,7 +647,8 @@ static rg_status upload_positions(rg_lm_session *s) {
     /* The role and beat terms are, like the positions, a function of the
      * step alone: folded into the same table, added once per step. */
     if (s->track)
-        rg_track_add_input_terms(s->m->track, s->role, s->bpm, &s->key, s->max_steps, tab);
+        rg_track_add_input_terms(s->m->track, s->role, s->bpm, &s->key, s->tags, s->max_steps,
+                                 tab);
     rg_status st = rg_tensor_write_f32(&s->t[S_POS], tab);
     free(tab);
     return st;
@@ -675,6 +684,7 @@ bool rg_lm_session_create(rg_musicgen *m, const rg_lm_cond *cond, float guidance
     s->role = s->track ? cond->role : 0;
     s->bpm = s->track ? cond->bpm : 0.0f;
     s->key = s->track ? cond->key : (rg_lm_key){0};
+    s->tags = s->track ? cond->tags : 0;
     /* With the null condition both branches are the same: one row is enough. */
     s->batch = guidance > 0.0f && s->cond_len > 0 ? 2 : 1;
     s->guidance = guidance;

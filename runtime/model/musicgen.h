@@ -96,6 +96,7 @@ typedef struct {
     int role;  /* index into the model's roles */
     float bpm; /* tempo of the take, for the bar position of each frame */
     rg_lm_key key; /* for models with a key input; scale 0: none */
+    uint32_t tags; /* bit j: the text names the model's tag j (models with tags) */
 } rg_lm_cond;
 
 /* Condition on token ids (</s> included, as the tokenizer gives them). */
@@ -132,6 +133,12 @@ const char *rg_musicgen_track_role_name(const rg_musicgen *m, int i);
 /* Whether the model has a key input (track_context.key_embed): without
  * one, the key of a track condition is ignored. */
 bool rg_musicgen_track_has_key(const rg_musicgen *m);
+/* Number of tag words of the model (its config's track_context.tags; 0:
+ * no tag input) and the name of tag `i` (NULL when out of range). A tag is
+ * on where the take's text has it as a whole word (a run of ASCII letters),
+ * in any case, as train/corpus.py's caption_tags. */
+int rg_musicgen_track_tags(const rg_musicgen *m);
+const char *rg_musicgen_track_tag_name(const rg_musicgen *m, int i);
 
 /* A locked track: its role and its first `frames` frames of codes, each in
  * 0..card-1, from this model's codec: codebook k's frames start at
@@ -150,8 +157,10 @@ typedef struct {
 
 /* The condition of a track-aware take: memory = [text ; one block per locked
  * track] (text->len + the tracks' frames rows), and the decoder-input terms
- * of `role` at `bpm` (> 0, at most 999) in `key` (NULL or scale 0: none;
- * a model without a key input ignores it). `text` is not consumed (free both;
+ * of `role` at `bpm` (> 0, at most 999) and of what `words` (the text the
+ * take is made from, the one `text` encodes; NULL: none) names: its key
+ * (rg_lm_key_from_text) and the model's tags, for a model with those
+ * inputs (others ignore `words`). `text` is not consumed (free both;
  * out may be text itself, the caller keeping a copy of it to free); it may
  * be the null condition (an empty prompt: then the memory is the
  * tracks alone). n_tracks 0 is generation without locked tracks. The null
@@ -159,7 +168,7 @@ typedef struct {
  * the model was trained. Errors: a plain MusicGen, a bad role, tempo, code
  * or length, each named. */
 bool rg_musicgen_condition_track(rg_musicgen *m, const rg_lm_cond *text, int role, float bpm,
-                                 const rg_lm_key *key, const rg_lm_track *tracks, int n_tracks,
+                                 const char *words, const rg_lm_track *tracks, int n_tracks,
                                  rg_lm_cond *out, rg_error *err);
 
 /* ------------------------------------------------------------------------ */

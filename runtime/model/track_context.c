@@ -15,13 +15,33 @@ static bool load_error(const rg_weights *w, rg_error *err, const char *what) {
     return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0, "track context: %s", what);
 }
 
+static bool ascii_letter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+
+/* Tags are words of ASCII letters (anything else could never match). */
+static bool read_tags(rg_weights *w, rg_track_weights *t, rg_error *err) {
+    if (!rg_config_string_array(w, "tags", &t->tag_names[0][0], RG_TRACK_TAG_CHARS,
+                                RG_TRACK_MAX_TAGS, &t->tags, err))
+        return false;
+    for (int j = 0; j < t->tags; j++) {
+        const char *s = t->tag_names[j];
+        bool word = s[0] != '\0';
+        for (; *s; s++) word = word && ascii_letter(*s);
+        if (!word)
+            return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0,
+                                "track context: config.json \"tags\" entry %d (\"%s\") is not a "
+                                "word of letters A-Z",
+                                j, t->tag_names[j]);
+    }
+    return true;
+}
+
 static bool read_config(rg_weights *w, rg_track_weights *t, bool *key_input, rg_error *err) {
     int rate = 0;
     if (!rg_config_string_array(w, "roles", &t->role_names[0][0], RG_TRACK_ROLE_CHARS,
                                 RG_TRACK_MAX_ROLES, &t->roles, err) ||
         !rg_config_int(w, "beat_bins", 0, &t->beat_bins, err) ||
         !rg_config_int(w, "frame_rate", 0, &rate, err) ||
-        !rg_config_bool(w, "key_embed", false, key_input, err))
+        !rg_config_bool(w, "key_embed", false, key_input, err) || !read_tags(w, t, err))
         return false;
     t->frame_rate = rate;
     if (t->roles < 1)
@@ -75,7 +95,8 @@ static bool load_tensors(rg_weights *w, rg_device *dev, rg_dtype wtype, rg_track
                      err) &&
            read_host(w, "beat_embed.weight", t->beat_bins, t->hidden, &t->beat_embed, err) &&
            (!key_input || read_host(w, "key_embed.weight", RG_TRACK_KEY_INPUTS, t->hidden,
-                                    &t->key_embed, err));
+                                    &t->key_embed, err)) &&
+           (!t->tags || read_host(w, "tag_embed.weight", t->tags, t->hidden, &t->tag_embed, err));
 }
 
 bool rg_track_load(rg_weights *w, rg_device *dev, rg_dtype wtype, int hidden, int card,
@@ -111,6 +132,7 @@ void rg_track_free(rg_track_weights *t) {
     free(t->target_role_embed);
     free(t->beat_embed);
     free(t->key_embed);
+    free(t->tag_embed);
     free(t);
 }
 
@@ -133,9 +155,10 @@ static int key_rows(const rg_lm_key *key, int rows[RG_TRACK_KEY_INPUTS]) {
 }
 
 void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm,
-                              const rg_lm_key *key, int n, float *rows) {
+                              const rg_lm_key *key, uint32_t tags, int n, float *rows) {
     int d = t->hidden, on[RG_TRACK_KEY_INPUTS];
     int n_on = t->key_embed ? key_rows(key, on) : 0;
+    tags &= t->tags >= 32 ? ~0u : (1u << t->tags) - 1;
     const float *target = t->target_role_embed + (size_t)role * d;
     for (int s = 0; s < n; s++) {
         const float *beat = t->beat_embed + (size_t)rg_track_beat_bin(t, s, bpm) * d;
@@ -143,7 +166,27 @@ void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm,
         for (int i = 0; i < d; i++) row[i] += target[i] + beat[i];
         for (int r = 0; r < n_on; r++)
             for (int i = 0; i < d; i++) row[i] += t->key_embed[(size_t)on[r] * d + i];
+        for (int j = 0; j < t->tags; j++)
+            if (tags & (1u << j))
+                for (int i = 0; i < d; i++) row[i] += t->tag_embed[(size_t)j * d + i];
     }
+}
+
+uint32_t rg_track_tags_in_text(const rg_track_weights *t, const char *text) {
+    uint32_t on = 0;
+    for (const char *p = text; t && p && *p;) {
+        if (!ascii_letter(*p)) {
+            p++;
+            continue;
+        }
+        size_t len = 0;
+        while (ascii_letter(p[len])) len++;
+        for (int j = 0; j < t->tags; j++)
+            if (strlen(t->tag_names[j]) == len && strncasecmp(p, t->tag_names[j], len) == 0)
+                on |= 1u << j;
+        p += len;
+    }
+    return on;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -159,7 +202,6 @@ static const struct {
     {"aeolian", {0, 2, 3, 5, 7, 8, 10}},
 };
 
-static bool ascii_letter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 static bool ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
 /* The key named at text[i], if one starts there. */

@@ -6,8 +6,9 @@
  * Two things change against plain MusicGen, and this file computes both:
  *   - the decoder input of step s gains target_role_embed[role] +
  *     beat_embed[bin(s)], the role of the track being made and its position
- *     in the bar at the patch's tempo, and, in models with a key input,
- *     sum_i key[i] key_embed[i] (host rows, added to the positions);
+ *     in the bar at the patch's tempo, and, in models with those inputs,
+ *     sum_i key[i] key_embed[i] + sum_j tag[j] tag_embed[j] (host rows,
+ *     added to the positions);
  *   - the cross-attention memory gains, after the text, one block per locked
  *     track: LayerNorm(sum_k embed_tokens[k][c_k,t] + role_embed[r] + sin(t)).
  * musicgen.c owns the model and calls these; callers use musicgen.h.
@@ -29,6 +30,8 @@
 /* The key input: the tonic's pitch class one-hot (0-11), then the scale's
  * pitch classes (12-23), as train/corpus.py's key_vector. */
 #define RG_TRACK_KEY_INPUTS 24
+#define RG_TRACK_MAX_TAGS 32
+#define RG_TRACK_TAG_CHARS 32
 
 typedef struct {
     int roles;          /* R: rows of the role tables */
@@ -42,6 +45,9 @@ typedef struct {
     float *target_role_embed;                /* host [R][hidden] */
     float *beat_embed;                       /* host [B][hidden] */
     float *key_embed; /* host [RG_TRACK_KEY_INPUTS][hidden]; NULL: no key input */
+    int tags;         /* T: words of the tag input (0: none) */
+    char tag_names[RG_TRACK_MAX_TAGS][RG_TRACK_TAG_CHARS];
+    float *tag_embed; /* host [T][hidden] */
 } rg_track_weights;
 
 /* Read the track context of the checkpoint `w` (any selection; it is left
@@ -57,11 +63,16 @@ void rg_track_free(rg_track_weights *t);
  * bpm rounded to float first (the reference holds it in a float tensor). */
 int rg_track_beat_bin(const rg_track_weights *t, int pos, float bpm);
 
+/* The model's tags that `text` names (bit j: tag j), as
+ * rg_musicgen_track_tags says; 0 for NULL text or a model without tags. */
+uint32_t rg_track_tags_in_text(const rg_track_weights *t, const char *text);
+
 /* rows[s] += target_role_embed[role] + beat_embed[bin(s)] (+ the key's
- * rows of key_embed, if the model has them and key->scale != 0) for s < n:
- * the decoder-input terms of steps 0..n-1. */
+ * rows of key_embed and the rows of tag_embed whose bits are set in
+ * `tags`, if the model has them) for s < n: the decoder-input terms of
+ * steps 0..n-1. */
 void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm,
-                              const rg_lm_key *key, int n, float *rows);
+                              const rg_lm_key *key, uint32_t tags, int n, float *rows);
 
 /* Write the memory block of one locked track into `out` ([frames, hidden]
  * f32, may be a view into a larger memory): codebook k's codes are

@@ -3,7 +3,8 @@
  * runs) either tokenizes into in-range ids or is refused with a message (the
  * SentencePiece tokenizer; the model is the committed test model), and
  * names either no key or a key of seven pitch classes with its tonic among
- * them (rg_lm_key_from_text, which every track-aware generator runs). */
+ * them (rg_lm_key_from_text, which every track-aware generator runs) and
+ * only tags the model has (rg_track_tags_in_text). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "runtime/model/musicgen.h"
 #include "runtime/model/spm.h"
+#include "runtime/model/track_context.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,6 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                                  !(key.scale & (1u << key.root)) ||
                                                  __builtin_popcount(key.scale) != 7)))
         abort();
+    static rg_track_weights tags = {.tags = 3, .tag_names = {"dark", "acid", "busy"}};
+    if (rg_track_tags_in_text(&tags, text) & ~7u) abort();
     free(text);
     return 0;
 }

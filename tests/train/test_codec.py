@@ -126,6 +126,22 @@ def test_lowpass_keeps_only_the_low_band():
     return f"50 Hz + 2 kHz low-passed at 500 Hz: 50 Hz kept to {err:.1e}"
 
 
+def test_onset_loss_is_the_measured_envelope():
+    import measure
+
+    x = corpus.song(5, bars=1, roles=["drums"]).stems["drums"]
+    env = codec.onset_envelope(torch.from_numpy(x)[None])[0].numpy()
+    ref, _ = measure.onset_envelope(x, corpus.SAMPLE_RATE)
+    err = float(np.abs(env - ref[1:len(env) + 1]).max() / ref.max())
+    assert err < 1e-4, err  # the same flux as eval_codec's onsets read
+    xt = torch.from_numpy(x)[None]
+    # a copy with each attack smeared over 10 ms (a moving average)
+    smeared = torch.nn.functional.avg_pool1d(xt[None], 161, 1, 80, count_include_pad=False)[0]
+    same, quieter, smear = (codec.onset_loss(y, xt).item() for y in (xt, 0.9 * xt, smeared))
+    assert same == 0.0 and quieter < 0.1 < smear, (same, quieter, smear)
+    return f"envelope error {err:.1e}; loss: 0.9x {quieter:.3f}, smeared {smear:.3f}"
+
+
 def test_export_round_trips_through_reference():
     model = codec.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
     x = torch.from_numpy(corpus.song(3, bars=1, roles=["bass"]).stems["bass"][:6400])[None]

@@ -155,6 +155,10 @@ def test_caption_key():
     for text in ["drums, 120 bpm, techno", "a minor thing", "Abmajor", "AB minor", "xA minor", "A minority", ""]:
         assert corpus.caption_key(text) is None, text
         assert not corpus.key_vector(None).any()
+    # tags: whole words in any case (test_tags_change_logits in test_lm_track.c reads the same)
+    tags = ["dark", "bright", "acid", "busy"]
+    assert corpus.caption_tags("DARK-Acid, acidic, busyness, dark2", tags).tolist() == [1, 0, 1, 0]
+    assert corpus.caption_tags("", tags).tolist() == [0, 0, 0, 0]
     # every caption the corpus writes names its song's key
     for seed in range(60):
         spec = corpus.sample_spec(seed)

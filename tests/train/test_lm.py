@@ -97,7 +97,7 @@ def test_loss_decreases_on_fixed_batch():
     data = torch.load(os.path.join(TMP, "b", "dataset.pt"))
     tok = text.Tokenizer(os.path.join(TMP, "b", "spiece.model"))
     t["p_uncond"] = 0.0
-    batch = lm.batch_at(data, tok, t, 0, 4, model.dc.special)
+    batch = lm.batch_at(data, tok, t, 0, 4, model.dc.special, model.track["tags"])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     torch.manual_seed(0)
     losses = []
@@ -132,7 +132,8 @@ def test_export_layout_and_reference_parity():
             "track_context.embed_tokens.0.weight": [card + 1, D], "track_context.role_embed.weight": [R, D],
             "track_context.target_role_embed.weight": [R, D], "track_context.beat_embed.weight": [Bn, D],
             "track_context.layer_norm.weight": [D], "track_context.layer_norm.bias": [D],
-            "track_context.key_embed.weight": [24, D]}
+            "track_context.key_embed.weight": [24, D],
+            "track_context.tag_embed.weight": [len(conf["track_context"]["tags"]), D]}
     for name, shape in want.items():
         assert list(sd[name].shape) == shape, (name, list(sd[name].shape), shape)
     assert {"text_encoder", "decoder", "audio_encoder", "track_context"} <= set(conf)
@@ -142,9 +143,11 @@ def test_export_layout_and_reference_parity():
     tok = text.Tokenizer(os.path.join(out, "spiece.model"))
     ids = torch.tensor(tok.encode("bass, acid line, 124 bpm, A minor, dark techno"))
     drums = torch.randint(0, card, (K, 30), generator=torch.Generator().manual_seed(3))
-    role, bpm, key = corpus.ROLES.index("bass"), 124.0, (9, "minor")
-    keys = torch.from_numpy(np.stack([corpus.key_vector(key)] * 2))
-    ref.set_track(role, bpm, [(0, drums)], key)
+    role, bpm, prompt = corpus.ROLES.index("bass"), 124.0, "bass, acid line, 124 bpm, A minor, dark techno"
+    keys = torch.from_numpy(np.stack([corpus.key_vector(corpus.caption_key(prompt))] * 2))
+    tags = torch.from_numpy(np.stack([corpus.caption_tags(prompt, cfg["track_context"]["tags"])] * 2))
+    assert tags.sum() == 4, tags  # acid, dark (of the tiny config's tags), twice
+    ref.set_track(role, bpm, [(0, drums)], prompt)
     first = {}
     steps = 12
     grid = ref.generate(ids, steps, guidance=3.0, first_logits=first)
@@ -155,7 +158,7 @@ def test_export_layout_and_reference_parity():
         null = torch.zeros_like(mem)
         inp = torch.cat([torch.full((K, 1), model.dc.special), grid[:, :-1]], 1)[None].expand(2, -1, -1)
         logits = model(inp, torch.tensor([role, role]), torch.tensor([bpm, bpm]), torch.cat([mem, null]),
-                       torch.cat([mm, mm]), keys)
+                       torch.cat([mm, mm]), keys, tags)
     mixed = logits[1] + (logits[0] - logits[1]) * 3.0
     err = float((logits[0, :, 0] - first["cond"]).abs().max())
     err_mixed = float((mixed[:, 0] - first["mixed"]).abs().max())
@@ -170,12 +173,17 @@ def test_export_layout_and_reference_parity():
     ref.generate(ids, 1, guidance=3.0, first_logits=other)
     assert float((other["cond"] - first["cond"]).abs().max()) > 1e-3
     # and so is the key: another one changes them too
-    ref.set_track(role, bpm, [(0, drums)], (2, "dorian"))
+    ref.set_track(role, bpm, [(0, drums)], prompt.replace("A minor", "D dorian"))
+    other = {}
+    ref.generate(ids, 1, guidance=3.0, first_logits=other)
+    assert float((other["cond"] - first["cond"]).abs().max()) > 1e-3
+    # and the tags: the same text without "dark" changes them too
+    ref.set_track(role, bpm, [(0, drums)], prompt.replace("dark ", ""))
     other = {}
     ref.generate(ids, 1, guidance=3.0, first_logits=other)
     assert float((other["cond"] - first["cond"]).abs().max()) > 1e-3
     # sampling at temperature 0 is greedy decoding: the same frames
-    ref.set_track(role, bpm, [(0, drums)], key)
+    ref.set_track(role, bpm, [(0, drums)], prompt)
     frames = steps - K + 1
     codes = lm.sample(ref, ids, frames, guidance=3.0, temperature=0)
     assert torch.equal(codes, lm.musicgen_ref.undelay(grid, frames))

@@ -9,11 +9,12 @@
  *     without the locked track (steps whose top two logits are closer than
  *     2e-3, where float rounding may decide, are not compared; at most a
  *     tenth of them may be such);
- *   - every case in the key the prompt names (the model's key input), read
- *     from the prompt's text as the reference reads it;
- *   - the locked track and the key each change the logits (they are used at
- *     all), and a track condition on a plain MusicGen, a bad role, tempo or
- *     code is an error that says so.
+ *   - every case in the key and with the tags the prompt names (the model's
+ *     key and tag inputs), read from the prompt's text as the reference
+ *     reads them;
+ *   - the locked track, the key and the tags each change the logits (they
+ *     are used at all), and a track condition on a plain MusicGen, a bad
+ *     role, tempo or code is an error that says so.
  * RESONANT_TRACK_MODEL is the model folder and RESONANT_TRACK_EXPECTED the
  * reference's values, made by train/make_track_fixtures.py: the committed
  * tiny random model (tests/fixtures/lm_track, the default) or the shipped
@@ -45,9 +46,14 @@ static double tolerance;
 static int target_role, locked_role, frames;
 static float bpm;
 static rg_lm_key key;
-static bool has_key; /* the reference saw a key input in the model */
-/* train/make_track_fixtures.py's PROMPT: the fixture's ids are its tokens */
+static bool has_key;       /* the reference saw a key input in the model */
+static uint32_t want_tags; /* the model's tags the reference read in the prompt */
+static int n_tags;         /* and how many the model has */
+/* train/make_track_fixtures.py's PROMPT: the fixture's ids are its tokens;
+ * and the same without its key, and without its tag words */
 static const char *const prompt = "bass, acid line, 124 bpm, A minor, dark techno";
+static const char *const prompt_no_key = "bass, acid line, 124 bpm, dark techno";
+static const char *const prompt_no_tags = "bass, line, 124 bpm, A minor, techno";
 
 static int setup(void **state) {
     (void)state;
@@ -72,8 +78,8 @@ static int setup(void **state) {
     }
     int64_t n;
     const int32_t *meta = expected_ints(&expected, "meta", &n);
-    if (n < 7) {
-        fprintf(stderr, "# %s: meta has %d values, not 7 (remake it)\n", path, (int)n);
+    if (n < 9) {
+        fprintf(stderr, "# %s: meta has %d values, not 9 (remake it)\n", path, (int)n);
         return -1;
     }
     target_role = meta[0];
@@ -82,6 +88,8 @@ static int setup(void **state) {
     bpm = (float)meta[3] / 1000.0f;
     key = (rg_lm_key){.root = meta[4], .scale = (uint16_t)meta[5]};
     has_key = meta[6] != 0;
+    want_tags = (uint32_t)meta[7];
+    n_tags = meta[8];
     return 0;
 }
 
@@ -94,8 +102,8 @@ static int teardown(void **state) {
 }
 
 /* The condition of one case: the prompt's states, then the track context,
- * in `k` (NULL: no key). */
-static void condition_in(bool with_context, const rg_lm_key *k, rg_lm_cond *out) {
+ * with the key and tags `words` names. */
+static void condition_in(bool with_context, const char *words, rg_lm_cond *out) {
     int64_t n, nc;
     const int32_t *ids = expected_ints(&expected, "ids", &n);
     const int32_t *codes = expected_ints(&expected, "context", &nc);
@@ -103,14 +111,14 @@ static void condition_in(bool with_context, const rg_lm_key *k, rg_lm_cond *out)
     rg_error err = {0};
     assert_true(rg_musicgen_condition_ids(model, ids, (int)n, &text, &err));
     rg_lm_track drums = {.role = locked_role, .codes = codes, .frames = frames};
-    bool ok = rg_musicgen_condition_track(model, &text, target_role, bpm, k, &drums,
+    bool ok = rg_musicgen_condition_track(model, &text, target_role, bpm, words, &drums,
                                           with_context ? 1 : 0, out, &err);
     if (!ok) fprintf(stderr, "# %s\n", err.message);
     assert_true(ok);
     rg_lm_cond_free(&text);
 }
 
-static void condition(bool with_context, rg_lm_cond *out) { condition_in(with_context, &key, out); }
+static void condition(bool with_context, rg_lm_cond *out) { condition_in(with_context, prompt, out); }
 
 static const char *case_name(bool with_context) { return with_context ? "ctx" : "noctx"; }
 
@@ -154,13 +162,13 @@ static rg_lm_sampling greedy(void) {
     return sp;
 }
 
-/* One guided first step in `k`; the three logits come back in `out`
- * ([3][K*card]). */
-static void first_step_in(bool with_context, const rg_lm_key *k, float *out) {
+/* One guided first step with what `words` names; the three logits come
+ * back in `out` ([3][K*card]). */
+static void first_step_in(bool with_context, const char *words, float *out) {
     const rg_musicgen_config *c = rg_musicgen_get_config(model);
     size_t one = (size_t)c->codebooks * c->card;
     rg_lm_cond cond;
-    condition_in(with_context, k, &cond);
+    condition_in(with_context, words, &cond);
     rg_lm_sampling sp = greedy();
     rg_lm_session *s;
     rg_error err = {0};
@@ -175,7 +183,7 @@ static void first_step_in(bool with_context, const rg_lm_key *k, float *out) {
     rg_lm_cond_free(&cond);
 }
 
-static void first_step(bool with_context, float *out) { first_step_in(with_context, &key, out); }
+static void first_step(bool with_context, float *out) { first_step_in(with_context, prompt, out); }
 
 static void check_first_step(bool with_context) {
     const rg_musicgen_config *c = rg_musicgen_get_config(model);
@@ -219,6 +227,20 @@ static void test_context_changes_logits(void **state) {
     free(without);
 }
 
+/* How far the first step's conditional logits move when the take's text
+ * is `other` instead of the prompt (the states stay the prompt's). */
+static double moved_by_words(const char *other) {
+    const rg_musicgen_config *c = rg_musicgen_get_config(model);
+    size_t one = (size_t)c->codebooks * c->card;
+    float *with = malloc(3 * one * sizeof *with), *without = malloc(3 * one * sizeof *without);
+    first_step_in(true, prompt, with);
+    first_step_in(true, other, without);
+    double e = expected_rel_error(with, without, (int64_t)one);
+    free(with);
+    free(without);
+    return e;
+}
+
 /* Likewise the key: in a model with a key input (the reference saw one:
  * the engine must have loaded it) the same step without the key must move
  * the conditional logits by ten times the tolerance; in a model without
@@ -226,18 +248,43 @@ static void test_context_changes_logits(void **state) {
 static void test_key_changes_logits(void **state) {
     (void)state;
     assert_int_equal(rg_musicgen_track_has_key(model), has_key);
-    const rg_musicgen_config *c = rg_musicgen_get_config(model);
-    size_t one = (size_t)c->codebooks * c->card;
-    float *with = malloc(3 * one * sizeof *with), *without = malloc(3 * one * sizeof *without);
-    first_step_in(true, &key, with);
-    first_step_in(true, NULL, without);
-    double e = expected_rel_error(with, without, (int64_t)one);
+    double e = moved_by_words(prompt_no_key);
     fprintf(stderr, "# conditional logits in the prompt's key vs in none: %.3g apart (%s)\n", e,
             has_key ? "a model with a key input" : "no key input");
     if (has_key) assert_true(e > 10 * tolerance);
     else assert_true(e == 0.0);
-    free(with);
-    free(without);
+}
+
+/* And the tags: the engine reads the ones the reference read in the
+ * prompt, and without the tag words the logits move (or, in a model
+ * without tags, do not). */
+static void test_tags_change_logits(void **state) {
+    (void)state;
+    assert_int_equal(rg_musicgen_track_tags(model), n_tags);
+    rg_lm_cond cond;
+    condition_in(false, prompt, &cond);
+    fprintf(stderr, "# tags in the prompt: %#x (reference %#x) of %d:", cond.tags, want_tags, n_tags);
+    for (int j = 0; j < n_tags; j++)
+        if (cond.tags & (1u << j)) fprintf(stderr, " %s", rg_musicgen_track_tag_name(model, j));
+    fprintf(stderr, "\n");
+    assert_int_equal(cond.tags, want_tags);
+    rg_lm_cond_free(&cond);
+    /* whole words in any case, as corpus.caption_tags (tests/train/test_corpus.py) */
+    uint32_t dark = 0, acid = 0;
+    for (int j = 0; j < n_tags; j++) {
+        if (strcmp(rg_musicgen_track_tag_name(model, j), "dark") == 0) dark = 1u << j;
+        if (strcmp(rg_musicgen_track_tag_name(model, j), "acid") == 0) acid = 1u << j;
+    }
+    rg_error err = {0};
+    assert_true(rg_musicgen_condition_track(model, NULL, target_role, bpm,
+                                            "DARK-Acid, acidic, busyness, dark2", NULL, 0, &cond,
+                                            &err));
+    assert_int_equal(cond.tags, dark | acid);
+    rg_lm_cond_free(&cond);
+    double e = moved_by_words(prompt_no_tags);
+    fprintf(stderr, "# conditional logits with the prompt's tags vs none: %.3g apart\n", e);
+    if (want_tags) assert_true(e > 10 * tolerance);
+    else assert_true(e == 0.0);
 }
 
 /* The engine reads the fixture prompt's key as the reference did (meta),
@@ -384,7 +431,7 @@ static void test_bad_arguments(void **state) {
     const int32_t *ids = expected_ints(&expected, "ids", &n);
     assert_true(rg_musicgen_condition_ids(model, ids, (int)n, &text, &err));
     rg_lm_cond inplace = text;
-    assert_true(rg_musicgen_condition_track(model, &inplace, target_role, bpm, &key, &ok_track, 1,
+    assert_true(rg_musicgen_condition_track(model, &inplace, target_role, bpm, prompt, &ok_track, 1,
                                             &inplace, &err));
     assert_int_equal(inplace.len, (int)n + frames);
     rg_lm_cond_free(&inplace);
@@ -408,7 +455,7 @@ static void test_strided_track(void **state) {
     rg_lm_cond cond;
     rg_error err = {0};
     assert_true(
-        rg_musicgen_condition_track(model, NULL, target_role, bpm, &key, &drums, 1, &cond, &err));
+        rg_musicgen_condition_track(model, NULL, target_role, bpm, prompt, &drums, 1, &cond, &err));
     int64_t n;
     float *want = expected_floats(&expected, "ctx.memory", &n);
     int hidden = rg_musicgen_get_config(model)->hidden;
@@ -422,7 +469,7 @@ static void test_strided_track(void **state) {
     drums.stride = frames - 1;
     rg_lm_cond bad;
     expect_error(
-        rg_musicgen_condition_track(model, NULL, target_role, bpm, &key, &drums, 1, &bad, &err),
+        rg_musicgen_condition_track(model, NULL, target_role, bpm, prompt, &drums, 1, &bad, &err),
         &err, "stride");
     free(got);
     free(want);
@@ -453,7 +500,7 @@ static void test_plain_musicgen_refuses(void **state) {
     assert_int_equal(rg_musicgen_track_roles(plain), 0);
     assert_int_equal(rg_musicgen_track_role(plain, "bass"), -1);
     rg_lm_cond out;
-    expect_error(rg_musicgen_condition_track(plain, NULL, 0, 120.0f, &key, NULL, 0, &out, &err),
+    expect_error(rg_musicgen_condition_track(plain, NULL, 0, 120.0f, prompt, NULL, 0, &out, &err),
                  &err, "no track context");
     rg_musicgen_free(plain);
 }
@@ -474,6 +521,7 @@ int main(void) {
         cmocka_unit_test(test_first_step_without_context),
         cmocka_unit_test(test_context_changes_logits),
         cmocka_unit_test(test_key_changes_logits),
+        cmocka_unit_test(test_tags_change_logits),
         cmocka_unit_test(test_key_from_text),
         cmocka_unit_test(test_greedy_with_context),
         cmocka_unit_test(test_greedy_without_context),

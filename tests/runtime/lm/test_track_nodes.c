@@ -55,12 +55,10 @@ static int32_t *direct_take(const char *text, const char *role, float bpm, const
     assert_int_equal(rg_device_create(NULL, &dev, msg, sizeof msg), RG_OK);
     if (!rg_musicgen_load(path, dev, NULL, &m, &err)) fail_msg("%s", err.message);
     rg_lm_cond t, cond;
-    rg_lm_key key; /* the key the text names, as the node reads it */
-    rg_lm_key_from_text(text, &key);
     rg_lm_track track = {rg_musicgen_track_role(m, "drums"), locked ? locked->codes : NULL,
                          frames, locked ? locked->frames : 0};
     if (!rg_musicgen_condition_text(m, text, &t, &err) ||
-        !rg_musicgen_condition_track(m, &t, rg_musicgen_track_role(m, role), bpm, &key, &track,
+        !rg_musicgen_condition_track(m, &t, rg_musicgen_track_role(m, role), bpm, text, &track,
                                      locked ? 1 : 0, &cond, &err))
         fail_msg("%s", err.message);
     rg_lm_sampling sp = {.guidance = 3, .temperature = 0, .top_k = 250, .seed = 5};
