@@ -73,7 +73,7 @@ ROLES = corpus.ROLES
 TRAIN_DEFAULTS = dict(seed=0, batch=8, frames=200, lr=3e-4, warmup=200, steps=2000, songs=256,
                       song_bars=4, encode_batch=8, p_uncond=0.1, p_no_context=0.3, p_keep_track=0.6,
                       checkpoint_every=100, log_every=10, spm_vocab=256, spm_captions=4000, threads=0,
-                      schedule_s=None, song_roles=None, p_no_key=0.1)
+                      schedule_s=None, song_roles=None, p_no_key=0.1, dataset_workers=0)
 # schedule_s: stop after this many seconds of training steps (summed over
 # resumed runs) and decay the learning rate over that time rather than over
 # `steps`, so a run on a shared machine ends annealed whatever its speed.
@@ -256,6 +256,31 @@ def _encode_item(codec_model, stems, captions, bpm, start, need):
     return item if item["codes"] else None
 
 
+_WORKER = {}  # the codec and config a dataset worker inherits (fork)
+
+
+def _corpus_item(i):
+    codec_model, t = _WORKER["codec"], _WORKER["t"]
+    kw = {"roles": t["song_roles"]} if t["song_roles"] else {}
+    s = corpus.song(t["seed"] * 1_000_003 + 500_000 + i, codec_model.cfg.sampling_rate, bars=t["song_bars"], **kw)
+    return _encode_item(codec_model, s.stems, s.caption, s.spec["bpm"], 0, t["frames"] * codec_model.cfg.hop_length)
+
+
+def corpus_items(codec_model, t):
+    """The corpus songs of the dataset, rendered and encoded by
+    `dataset_workers` processes (0: one per core); each song is a function
+    of its index alone, so the result is the same for any count."""
+    import multiprocessing
+
+    workers = min(t["dataset_workers"] or os.cpu_count() or 1, t["songs"])
+    _WORKER.update(codec=codec_model, t=t)
+    if workers == 1:
+        return [_corpus_item(i) for i in range(t["songs"])]
+    # one torch thread per worker: the workers are the parallelism
+    with multiprocessing.get_context("fork").Pool(workers, torch.set_num_threads, (1,)) as pool:
+        return pool.map(_corpus_item, range(t["songs"]), chunksize=max(1, min(16, t["songs"] // workers)))
+
+
 def build_dataset(codec_model, t, out_path=None):
     """Encode `songs` corpus songs (every stem) with the codec, or every
     `frames`-long window of a user's stem folder (t["stems"]): a list of
@@ -277,10 +302,7 @@ def build_dataset(codec_model, t, out_path=None):
                 if item:
                     data.append(item)
     else:
-        for i in range(t["songs"]):
-            kw = {"roles": t["song_roles"]} if t["song_roles"] else {}
-            s = corpus.song(t["seed"] * 1_000_003 + 500_000 + i, sr, bars=t["song_bars"], **kw)
-            data.append(_encode_item(codec_model, s.stems, s.caption, s.spec["bpm"], 0, need))
+        data = corpus_items(codec_model, t)
     if out_path:
         torch.save(data, out_path)
     return data

@@ -90,6 +90,18 @@ def test_train_resume_and_finite():
     return "losses " + " ".join(f"{x:.2f}" for x in la)
 
 
+def test_dataset_is_the_same_built_in_parallel():
+    cfg, t = lm.load_config(CFG)
+    cmodel = codec.load_checkpoint_model(codec_checkpoint())
+    one = lm.build_dataset(cmodel, dict(t, dataset_workers=1, songs=4))
+    two = lm.build_dataset(cmodel, dict(t, dataset_workers=2, songs=4))
+    assert len(one) == len(two) == 4
+    for a, b in zip(one, two):
+        assert a["captions"] == b["captions"] and a["bpm"] == b["bpm"]
+        assert all(torch.equal(a["codes"][r], b["codes"][r]) for r in a["codes"]), a["captions"]
+    return f"4 songs, {sum(len(a['codes']) for a in one)} stems, equal from 1 and 2 workers"
+
+
 def test_loss_decreases_on_fixed_batch():
     cfg, t = lm.load_config(CFG)
     model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
