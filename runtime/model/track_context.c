@@ -158,7 +158,6 @@ void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm,
                               const rg_lm_key *key, uint32_t tags, int n, float *rows) {
     int d = t->hidden, on[RG_TRACK_KEY_INPUTS];
     int n_on = t->key_embed ? key_rows(key, on) : 0;
-    tags &= t->tags >= 32 ? ~0u : (1u << t->tags) - 1;
     const float *target = t->target_role_embed + (size_t)role * d;
     for (int s = 0; s < n; s++) {
         const float *beat = t->beat_embed + (size_t)rg_track_beat_bin(t, s, bpm) * d;

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime/model/musicgen.h"
 #include "runtime/model/safetensors.h"
@@ -505,6 +506,52 @@ static void test_plain_musicgen_refuses(void **state) {
     rg_musicgen_free(plain);
 }
 
+/* The tiny model with its config.json's `from` replaced by `to`, loaded:
+ * the error it gives must name `word` and the file. */
+static void expect_bad_config(const char *from, const char *to, const char *word) {
+    const char *root = getenv("RESONANT_SOURCE_DIR");
+    char src[1100], dir[] = "/tmp/rg-lm-track-XXXXXX", path[1200], weights[1200];
+    snprintf(src, sizeof src, "%s/tests/fixtures/lm_track/tiny", root ? root : ".");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/config.json", src);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *at = strstr(text, from);
+    assert_non_null(at);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fprintf(f, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    fclose(f);
+    snprintf(weights, sizeof weights, "%s/model.safetensors", src);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    assert_int_equal(symlink(weights, path), 0);
+    rg_musicgen *m = NULL;
+    rg_error err = {0};
+    bool ok = rg_musicgen_load(dir, dev, NULL, &m, &err);
+    fprintf(stderr, "# %s -> %s: %s: %s\n", from, to, err.file, err.message);
+    rg_musicgen_free(m);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    unlink(path);
+    rmdir(dir);
+    assert_false(ok);
+    assert_non_null(strstr(err.message, word));
+    assert_non_null(strstr(err.file, dir));
+}
+
+/* A tag that is not a word, and a tag list that does not match the
+ * tensor's rows, are refused with the config key or the tensor named. */
+static void test_bad_tags_refused(void **state) {
+    (void)state;
+    expect_bad_config("\"dark\",", "\"dark matter\",", "tags");
+    expect_bad_config("\"dark\",", "", "tag_embed");
+}
+
 /* Under RESONANT_VALIDATION=1 (the Vulkan run) every command list above
  * must have passed the Khronos validation layer silently. */
 static void test_no_validation_messages(void **state) {
@@ -528,6 +575,7 @@ int main(void) {
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_strided_track),
         cmocka_unit_test(test_plain_musicgen_refuses),
+        cmocka_unit_test(test_bad_tags_refused),
         cmocka_unit_test(test_no_validation_messages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
