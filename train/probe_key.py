@@ -23,7 +23,7 @@ import eval as ev  # noqa: E402
 import measure  # noqa: E402
 
 
-def key_matrix(m, mode, seeds, bpm=120.0, seconds=4.0, style="techno"):
+def key_matrix(m, mode, seeds, bpm=120, seconds=4.0, style="techno"):
     """[root of the prompt, root measured against]: mean in-key share."""
     mat = np.zeros((12, 12))
     for root in range(12):
