@@ -27,7 +27,9 @@ Decoder input at step s (positions count from 0 as in MusicGen):
   key = corpus.key_vector: the tonic's pitch class one-hot (0-11), then the
   scale's pitch classes (12-23); all zero when the text names no key. The
   key is read from the text ("A minor", corpus.caption_key); a generator
-  that heard it only through the text ignored it (train/probe_key.py).
+  that heard it only through the text ignored it (train/probe_key.py), and
+  lm_v5 with this input still did: its bass is off the semitone grid
+  (train/probe_pitch.py, docs/quality.md).
           + sum_j tag[j] * tag_embed[j]   (models with "tags")
   tag[j] = 1 if the text names the config's tags[j] as a word
   (corpus.caption_tags): the texture words, which the text alone moved
@@ -308,11 +310,12 @@ def build_dataset(codec_model, t, out_path=None):
     return data
 
 
-def batch_at(data, tok, t, step, n_roles, special, tags=()):
-    """A training batch for `step`, deterministic in (seed, step); `tags`
-    are the model's tag words (its config's track_context.tags)."""
+def batch_at(data, tok, t, step, track, special):
+    """A training batch for `step`, deterministic in (seed, step), for a
+    model whose config's track_context is `track` (its roles, and its key
+    and tag inputs if it has them)."""
     rng = np.random.default_rng([t["seed"], step, 11])
-    B, J = t["batch"], n_roles - 1
+    B, J = t["batch"], len(track["roles"]) - 1
     items = [data[rng.integers(len(data))] for _ in range(B)]
     roles, captions, codes, bpm, keys = [], [], [], [], []
     kk, frames = items[0]["codes"][next(iter(items[0]["codes"]))].shape
@@ -340,13 +343,15 @@ def batch_at(data, tok, t, step, n_roles, special, tags=()):
         uncond[b] = rng.random() < t["p_uncond"]
         # the song's key for every role, drums too (the engine hands it to
         # every generator whose text names one); left out at random so the
-        # model also serves texts without a key
-        keys.append(corpus.key_vector(None if rng.random() < t["p_no_key"] else song_key(it)))
+        # model also serves texts without a key. Drawn only for a model with
+        # a key input, so older configs keep their batches.
+        key_input = track.get("key_embed", False)
+        keys.append(corpus.key_vector(song_key(it) if key_input and rng.random() >= t["p_no_key"] else None))
     ids, mask = tok.batch(captions)
     return dict(ids=ids, mask=mask, codes=torch.stack(codes), role=torch.tensor(roles),
                 bpm=torch.tensor(bpm), ctx=ctx, ctx_roles=ctx_roles, ctx_present=ctx_present, uncond=uncond,
                 key=torch.from_numpy(np.stack(keys)),
-                tags=torch.from_numpy(np.stack([corpus.caption_tags(c, tags) for c in captions])))
+                tags=torch.from_numpy(np.stack([corpus.caption_tags(c, track.get("tags", [])) for c in captions])))
 
 
 def song_key(item):
@@ -417,8 +422,7 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False):
         for g in opt.param_groups:
             g["lr"] = lr
         torch.manual_seed(t["seed"] * 7919 + step)  # dropout, reproducible on resume
-        batch = batch_at(data, tok, t, step, len(cfg["track_context"]["roles"]), model.dc.special,
-                         cfg["track_context"].get("tags", []))
+        batch = batch_at(data, tok, t, step, cfg["track_context"], model.dc.special)
         loss = loss_of(model, batch)
         opt.zero_grad()
         loss.backward()

@@ -31,14 +31,13 @@ import text  # noqa: E402
 HELD_OUT_SEED = 7  # build_dataset's songs for seed 7 share none with seed 0's
 
 
-def role_losses(model, tok, data, t, n_roles, batches):
+def role_losses(model, tok, data, t, batches):
     """Mean loss per role over `batches` fixed batches, everything conditioned."""
     t = dict(t, p_uncond=0.0, p_no_context=0.0, p_keep_track=1.0, p_no_key=0.0)
     per_role = {}
     with torch.no_grad():
         for s in range(batches):
-            b = lm.batch_at(data, tok, t, 1_000_000 + s, n_roles, model.dc.special,
-                            model.track.get("tags", []))
+            b = lm.batch_at(data, tok, t, 1_000_000 + s, model.track, model.dc.special)
             n = len(b["role"])
             for i in range(n):
                 one = {k: v[i:i + 1] if torch.is_tensor(v) and v.shape[0] == n else v for k, v in b.items()}
@@ -60,12 +59,11 @@ def main():
     model.eval()
     t = dict(lm.TRAIN_DEFAULTS, **ck["train_config"])
     tok = text.Tokenizer(os.path.join(a.run_dir, "spiece.model"))
-    n_roles = len(ck["config"]["track_context"]["roles"])
     train_data = torch.load(os.path.join(a.run_dir, "dataset.pt"))
     held_t = dict(t, seed=HELD_OUT_SEED, songs=a.songs)
     held_data = lm.build_dataset(codec_mod.load_checkpoint_model(a.codec), held_t)
-    out = dict(step=ck["step"], training_songs=role_losses(model, tok, train_data, t, n_roles, a.batches),
-               held_out_songs=role_losses(model, tok, held_data, held_t, n_roles, a.batches))
+    out = dict(step=ck["step"], training_songs=role_losses(model, tok, train_data, t, a.batches),
+               held_out_songs=role_losses(model, tok, held_data, held_t, a.batches))
     print(json.dumps(out))
 
 

@@ -109,7 +109,7 @@ def test_loss_decreases_on_fixed_batch():
     data = torch.load(os.path.join(TMP, "b", "dataset.pt"))
     tok = text.Tokenizer(os.path.join(TMP, "b", "spiece.model"))
     t["p_uncond"] = 0.0
-    batch = lm.batch_at(data, tok, t, 0, 4, model.dc.special, model.track["tags"])
+    batch = lm.batch_at(data, tok, t, 0, model.track, model.dc.special)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     torch.manual_seed(0)
     losses = []
