@@ -111,7 +111,8 @@ static bool bench(const char *dir, double seconds, int repeats) {
     rg_encodec *codec = NULL;
     double t0 = now();
     const char *storage = getenv("RESONANT_BENCH_WEIGHTS");
-    rg_musicgen_options opt = {.weight_dtype = storage && !strcmp(storage, "f16") ? RG_F16 : RG_F32};
+    rg_musicgen_options opt = {.weight_dtype =
+                                   storage && !strcmp(storage, "f16") ? RG_F16 : RG_F32};
     bool ok = rg_musicgen_load(dir, dev, storage ? &opt : NULL, &m, &err) &&
               rg_encodec_load(dir, dev, &codec, &err);
     double load_s = now() - t0;
@@ -139,8 +140,8 @@ static bool bench(const char *dir, double seconds, int repeats) {
         printf("{\"impl\": \"engine %s\", \"weights\": \"%s\", \"seconds\": %g, \"total_s\": %.3f, "
                "\"drums_lm_s\": %.3f, \"drums_decode_s\": %.3f, \"bass_lm_s\": %.3f, "
                "\"bass_decode_s\": %.3f, \"load_s\": %.3f, \"peak_rss_mb\": %ld}\n",
-               rg_device_name(dev), storage ? storage : "as stored", seconds, total(&best), best.drums_lm, best.drums_decode,
-               best.bass_lm, best.bass_decode, load_s, ru.ru_maxrss / 1024);
+               rg_device_name(dev), storage ? storage : "as stored", seconds, total(&best),
+               best.drums_lm, best.drums_decode, best.bass_lm, best.bass_decode, load_s, ru.ru_maxrss / 1024);
     } else if (err.message[0]) {
         fail(&err);
     }

@@ -627,7 +627,7 @@ def caption_key(text):
     """The key a caption names ("... A minor ...", "F# dorian", "Bb major")
     as (root 0-11, mode), else None. Modes are MODES' names plus ionian and
     aeolian, in any case; the note is a capital letter ("a minor" is not a
-    key), optionally with # or b. The engine's rg_track_key_from_text reads
+    key), optionally with # or b. The engine's rg_lm_key_from_text reads
     the same."""
     m = _KEY_RE.search(text)
     if not m:

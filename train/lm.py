@@ -316,6 +316,7 @@ def batch_at(data, tok, t, step, track, special):
     and tag inputs if it has them)."""
     rng = np.random.default_rng([t["seed"], step, 11])
     B, J = t["batch"], len(track["roles"]) - 1
+    key_input = track.get("key_embed", False)
     items = [data[rng.integers(len(data))] for _ in range(B)]
     roles, captions, codes, bpm, keys = [], [], [], [], []
     kk, frames = items[0]["codes"][next(iter(items[0]["codes"]))].shape
@@ -345,7 +346,6 @@ def batch_at(data, tok, t, step, track, special):
         # every generator whose text names one); left out at random so the
         # model also serves texts without a key. Drawn only for a model with
         # a key input, so older configs keep their batches.
-        key_input = track.get("key_embed", False)
         keys.append(corpus.key_vector(song_key(it) if key_input and rng.random() >= t["p_no_key"] else None))
     ids, mask = tok.batch(captions)
     return dict(ids=ids, mask=mask, codes=torch.stack(codes), role=torch.tensor(roles),

@@ -48,8 +48,9 @@ typedef struct {
 
 /* Load a checkpoint folder (or model.safetensors with config.json beside it).
  * opt may be NULL: the matrices are then stored as the file stores them (f16
- * stays f16; anything else becomes f32). The tokenizer is loaded from spiece.model beside the
- * weights when it exists (rg_musicgen_tokenizer is NULL otherwise). */
+ * stays f16; anything else becomes f32). The tokenizer is loaded from
+ * spiece.model beside the weights when it exists (rg_musicgen_tokenizer is
+ * NULL otherwise). */
 bool rg_musicgen_load(const char *path, rg_device *dev, const rg_musicgen_options *opt,
                       rg_musicgen **out, rg_error *err);
 void rg_musicgen_free(rg_musicgen *m);
@@ -68,10 +69,6 @@ int rg_musicgen_max_frames(const rg_musicgen *m);
 /* Conditioning                                                             */
 /* ------------------------------------------------------------------------ */
 
-/* The cross-attention source of one prompt: enc_to_dec_proj(T5(ids)), on the
- * device, [len, hidden]. len 0 is the null condition (empty prompt): the
- * decoder then sees an all-zero source, which adds nothing, exactly as
- * MusicGen's masked empty description does. */
 /* The key of a take, as a track-aware model's key input reads it
  * (docs/models.md): the tonic and the scale's pitch classes. */
 typedef struct {
@@ -86,6 +83,10 @@ typedef struct {
  * letter: "A minor", "F# Dorian", "Bb major". false and {0} if none. */
 bool rg_lm_key_from_text(const char *text, rg_lm_key *key);
 
+/* The cross-attention source of one prompt: enc_to_dec_proj(T5(ids)), on the
+ * device, [len, hidden]. len 0 is the null condition (empty prompt): the
+ * decoder then sees an all-zero source, which adds nothing, exactly as
+ * MusicGen's masked empty description does. */
 typedef struct {
     rg_tensor *states; /* NULL when len == 0 */
     int len;

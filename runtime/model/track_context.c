@@ -221,7 +221,8 @@ static bool key_at(const char *text, size_t i, rg_lm_key *key) {
         if (strncasecmp(p, modes[m].name, len) != 0 || ascii_letter(p[len])) continue;
         key->root = root % 12;
         key->scale = 0;
-        for (int k = 0; k < 7; k++) key->scale |= (uint16_t)(1u << ((root + modes[m].steps[k]) % 12));
+        for (int k = 0; k < 7; k++)
+            key->scale |= (uint16_t)(1u << ((root + modes[m].steps[k]) % 12));
         return true;
     }
     return false;

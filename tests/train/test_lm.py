@@ -153,9 +153,10 @@ def test_export_layout_and_reference_parity():
 
     ref = lm.load_reference(out)
     tok = text.Tokenizer(os.path.join(out, "spiece.model"))
-    ids = torch.tensor(tok.encode("bass, acid line, 124 bpm, A minor, dark techno"))
+    prompt = "bass, acid line, 124 bpm, A minor, dark techno"
+    ids = torch.tensor(tok.encode(prompt))
     drums = torch.randint(0, card, (K, 30), generator=torch.Generator().manual_seed(3))
-    role, bpm, prompt = corpus.ROLES.index("bass"), 124.0, "bass, acid line, 124 bpm, A minor, dark techno"
+    role, bpm = corpus.ROLES.index("bass"), 124.0
     keys = torch.from_numpy(np.stack([corpus.key_vector(corpus.caption_key(prompt))] * 2))
     tags = torch.from_numpy(np.stack([corpus.caption_tags(prompt, cfg["track_context"]["tags"])] * 2))
     assert tags.sum() == 4, tags  # acid, dark (of the tiny config's tags), twice

@@ -25,6 +25,7 @@
 #include "runtime/model/t5.h"
 
 #include "runtime/tensor/tensor.h"
+#include "tests/support/damaged_model.h"
 #include "tests/support/expected.h"
 
 #define STEPS 100
@@ -476,57 +477,10 @@ static void test_long_prompt(void **state) {
 /* Damaged checkpoints                                                      */
 /* ------------------------------------------------------------------------ */
 
-static char *slurp(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *size = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc(*size + 1);
-    assert_int_equal(fread(buf, 1, *size, f), *size);
-    buf[*size] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static void spill(const char *dir, const char *name, const char *data, size_t size) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, size, f), size);
-    fclose(f);
-}
-
-/* Copy the fixture checkpoint to a temporary folder with `from` replaced
- * by `to` (same length) in `file`, and try to load it. */
+/* The fixture checkpoint with `from` replaced by `to` in `file`, loaded. */
 static bool load_damaged(const char *file, const char *from, const char *to, rg_error *err) {
-    char dir[] = "/tmp/rg-lm-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    const char *files[] = {"model.safetensors", "config.json"};
-    for (int i = 0; i < 2; i++) {
-        char src[1200];
-        snprintf(src, sizeof src, "%s/%s", model_dir, files[i]);
-        size_t size;
-        char *buf = slurp(src, &size);
-        if (strcmp(files[i], file) == 0) {
-            char *at = memmem(buf, size, from, strlen(from));
-            assert_non_null(at);
-            memcpy(at, to, strlen(to));
-        }
-        spill(dir, files[i], buf, size);
-        free(buf);
-    }
-    rg_musicgen *m = NULL;
-    bool ok = rg_musicgen_load(dir, dev, NULL, &m, err);
-    rg_musicgen_free(m);
-    char path[1200];
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
-    return ok;
+    char dir[32];
+    return load_damaged_model(dev, model_dir, file, from, to, dir, err);
 }
 
 static void test_damaged_checkpoints(void **state) {

@@ -29,12 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "runtime/model/musicgen.h"
 #include "runtime/model/safetensors.h"
 
 #include "runtime/tensor/tensor.h"
+#include "tests/support/damaged_model.h"
 #include "tests/support/expected.h"
 
 #define GUIDANCE 3.0f
@@ -290,7 +290,7 @@ static void test_tags_change_logits(void **state) {
 
 /* The engine reads the fixture prompt's key as the reference did (meta),
  * and other spellings as train/corpus.py's caption_key does
- * (tests/train/test_lm.py checks the same cases there). */
+ * (tests/train/test_corpus.py checks the same cases there). */
 static void test_key_from_text(void **state) {
     (void)state;
     rg_lm_key k;
@@ -510,35 +510,11 @@ static void test_plain_musicgen_refuses(void **state) {
  * the error it gives must name `word` and the file. */
 static void expect_bad_config(const char *from, const char *to, const char *word) {
     const char *root = getenv("RESONANT_SOURCE_DIR");
-    char src[1100], dir[] = "/tmp/rg-lm-track-XXXXXX", path[1200], weights[1200];
+    char src[1100], dir[32];
     snprintf(src, sizeof src, "%s/tests/fixtures/lm_track/tiny", root ? root : ".");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/config.json", src);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    char *at = strstr(text, from);
-    assert_non_null(at);
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    f = fopen(path, "wb");
-    assert_non_null(f);
-    fprintf(f, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
-    fclose(f);
-    snprintf(weights, sizeof weights, "%s/model.safetensors", src);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    assert_int_equal(symlink(weights, path), 0);
-    rg_musicgen *m = NULL;
     rg_error err = {0};
-    bool ok = rg_musicgen_load(dir, dev, NULL, &m, &err);
+    bool ok = load_damaged_model(dev, src, "config.json", from, to, dir, &err);
     fprintf(stderr, "# %s -> %s: %s: %s\n", from, to, err.file, err.message);
-    rg_musicgen_free(m);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    unlink(path);
-    rmdir(dir);
     assert_false(ok);
     assert_non_null(strstr(err.message, word));
     assert_non_null(strstr(err.file, dir));
