@@ -47,7 +47,8 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
                       refresh_steps=250, bars=4, checkpoint_every=100, log_every=10,
                       commit_weight=1.0, wave_weight=1.0, ema_decay=0.99, dead_threshold=0.05,
                       kmeans_iters=10, mel_sizes=[256, 512, 1024], n_mels=64, mel_eps=0.1, threads=0,
-                      roles=None, lowpass_weight=100.0, lowpass_hz=500.0, onset_weight=0.0)
+                      roles=None, lowpass_weight=100.0, lowpass_hz=500.0, onset_weight=0.0,
+                      lowspec_weight=0.0, lowspec_fft=4096, steady_weight=0.0)
 
 
 def load_config(path):
@@ -172,6 +173,26 @@ def onset_loss(y, x):
     hits) moves this where a 1024-point magnitude hardly moves."""
     ey, ex = onset_envelope(y), onset_envelope(x)
     return (ey - ex).abs().mean() / (ex.mean() + 1e-3)
+
+
+def lowspec_loss(y, x, hz, sr, n_fft):
+    """L1 of log magnitudes of a long STFT (`n_fft` points: 4096 at 16 kHz
+    resolves 4 Hz) in the bins under `hz`: the bass's pitch without its
+    phase. The waveform losses pin the phase of every frame, so the codes
+    must carry it (train/probe_codes.py); this term lets them drop it."""
+    window = torch.hann_window(n_fft)
+    keep = int(hz * n_fft / sr) + 1
+    sy = torch.stft(y, n_fft, n_fft // 8, window=window, return_complex=True).abs()[:, :keep]
+    sx = torch.stft(x, n_fft, n_fft // 8, window=window, return_complex=True).abs()[:, :keep]
+    eps = 0.03 * n_fft / 1024
+    return F.l1_loss(torch.log(sy + eps), torch.log(sx + eps))
+
+
+def steadiness(z):
+    """The encoder latent's total variation over time relative to its size
+    (z [B, D, T]): low when a held sound is one latent, frame after frame,
+    so its codes repeat and a generator can continue them."""
+    return (z[..., 1:] - z[..., :-1]).abs().mean() / (z.abs().mean().detach() + 1e-3)
 
 
 def lowpass(x, hz, sr):
@@ -312,9 +333,11 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         gen = torch.Generator().manual_seed(t["seed"] * 7919 + step)
         if decoder_only:
             with torch.no_grad():
-                zq, codes, commit, dead = quantize(model, model.encoder(x), t, gen, train=False)
+                z = model.encoder(x)
+                zq, codes, commit, dead = quantize(model, z, t, gen, train=False)
         else:
-            zq, codes, commit, dead = quantize(model, model.encoder(x), t, gen, train=True)
+            z = model.encoder(x)
+            zq, codes, commit, dead = quantize(model, z, t, gen, train=True)
         y = model.decoder(zq)
         loss_mel = mel(y[:, 0], x[:, 0])
         loss_wave = F.l1_loss(y, x)
@@ -323,8 +346,12 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         loss_low = (F.mse_loss(lowpass(y[:, 0], t["lowpass_hz"], sr), lowpass(x[:, 0], t["lowpass_hz"], sr))
                     if t["lowpass_weight"] else torch.zeros(()))
         loss_onset = onset_loss(y[:, 0], x[:, 0]) if t["onset_weight"] else torch.zeros(())
+        loss_lowspec = (lowspec_loss(y[:, 0], x[:, 0], t["lowpass_hz"], sr, t["lowspec_fft"])
+                        if t["lowspec_weight"] else torch.zeros(()))
+        loss_steady = steadiness(z) if t["steady_weight"] and not decoder_only else torch.zeros(())
         loss = (loss_mel + t["wave_weight"] * loss_wave + t["lowpass_weight"] * loss_low
-                + t["onset_weight"] * loss_onset + (0.0 if decoder_only else t["commit_weight"] * commit))
+                + t["onset_weight"] * loss_onset + t["lowspec_weight"] * loss_lowspec
+                + t["steady_weight"] * loss_steady + (0.0 if decoder_only else t["commit_weight"] * commit))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -333,11 +360,11 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         dt = time.time() - t0
         elapsed += dt
         window.append((loss.item(), loss_mel.item(), loss_wave.item(), float(commit), dead, dt, loss_low.item(),
-                       loss_onset.item()))
+                       loss_onset.item(), loss_lowspec.item(), loss_steady.item()))
         if step % t["log_every"] == 0 or step == steps:
             w = np.array(window)
             entry = dict(step=step, loss=w[:, 0].mean(), mel=w[:, 1].mean(), wave=w[:, 2].mean(), low=w[:, 6].mean(),
-                         onset=w[:, 7].mean(),
+                         onset=w[:, 7].mean(), lowspec=w[:, 8].mean(), steady=w[:, 9].mean(),
                          commit=w[:, 3].mean(), dead_codes=int(w[:, 4].sum()),
                          audio_s_per_s=t["batch"] * x.shape[-1] / sr * len(w) / w[:, 5].sum(),
                          elapsed_s=round(elapsed, 1))
