@@ -1,7 +1,7 @@
 /* Generate takes with the engine for train/eval.py --engine: one request per
  * line on stdin, the codes and decoded audio of each written to files.
  *
- *   track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K] < requests
+ *   track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune]] < requests
  *
  * A request line (fields separated by one space, the prompt last, to the end
  * of the line):
@@ -11,7 +11,9 @@
  * CONTEXT is "-" or a ROLE=FILE list separated by commas, each FILE an
  * OUT.codes of an earlier take of the same length (the locked tracks).
  * Sampling as train/lm.py's reference by default: guidance 3, temperature 1,
- * top-k 50.
+ * top-k 50. With `tune`, a take of a pitched role (not drums) whose prompt
+ * names a key is tuned to that key's scale before it is written, as the
+ * `tune` node does (runtime/scale_tune.h).
  * One line "ok OUT" or "error OUT: message" is printed per request. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 
 #include "runtime/model/encodec.h"
 #include "runtime/model/musicgen.h"
+#include "runtime/scale_tune.h"
 
 #include "runtime/tensor/tensor.h"
 
@@ -29,6 +32,7 @@ typedef struct {
     rg_encodec *codec;
     int kk, hop;
     rg_lm_sampling sp;
+    bool tune;
 } engine;
 
 static bool read_codes(const char *path, int32_t *codes, size_t n, rg_error *err) {
@@ -84,6 +88,18 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
         snprintf(path, sizeof path, "%s.codes", out);
         ok = write_file(path, codes, (size_t)e->kk * frames * sizeof *codes, err);
     }
+    rg_lm_key key;
+    if (ok && e->tune && strcmp(role, "drums") != 0 && rg_lm_key_from_text(prompt, &key)) {
+        rg_scale scale = {key.root, key.scale};
+        rg_audio_clip in = {audio, (int64_t)frames * e->hop, 1, rg_encodec_get_config(e->codec)->sampling_rate},
+                      tuned;
+        rg_tune_report report;
+        ok = rg_tune_to_scale(&in, &scale, &tuned, &report, err);
+        if (ok) {
+            memcpy(audio, tuned.samples, (size_t)in.frames * sizeof *audio);
+            rg_clip_free(&tuned);
+        }
+    }
     if (ok) {
         snprintf(path, sizeof path, "%s.f32", out);
         ok = write_file(path, audio, (size_t)frames * e->hop * sizeof *audio, err);
@@ -119,8 +135,8 @@ static bool request(const engine *e, char *line, char *out, rg_error *err) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2 && argc != 5) {
-        fprintf(stderr, "usage: track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K] < requests\n");
+    if (argc != 2 && argc != 5 && !(argc == 6 && strcmp(argv[5], "tune") == 0)) {
+        fprintf(stderr, "usage: track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune]] < requests\n");
         return 2;
     }
     char msg[256];
@@ -131,7 +147,8 @@ int main(int argc, char **argv) {
     }
     engine e = {.sp = rg_lm_sampling_default()};
     e.sp.top_k = 50;
-    if (argc == 5) {
+    e.tune = argc == 6;
+    if (argc >= 5) {
         e.sp.guidance = (float)atof(argv[2]);
         e.sp.temperature = (float)atof(argv[3]);
         e.sp.top_k = atoi(argv[4]);

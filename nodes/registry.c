@@ -12,6 +12,7 @@ static const rg_node_type *const builtin_types[] = {
     &rg_node_noise,
     &rg_node_click,
     &rg_node_synchronizer,
+    &rg_node_tune,
     &rg_node_encoder,
     &rg_node_decoder,
     &rg_node_conditioner,

@@ -16,6 +16,7 @@ extern const rg_node_type rg_node_sine;
 extern const rg_node_type rg_node_noise;
 extern const rg_node_type rg_node_click;
 extern const rg_node_type rg_node_synchronizer;
+extern const rg_node_type rg_node_tune;
 extern const rg_node_type rg_node_encoder;
 extern const rg_node_type rg_node_decoder;
 extern const rg_node_type rg_node_conditioner;

@@ -84,7 +84,7 @@ class EngineModel:
     """The same takes made by the engine (bench/track_takes, CPU backend):
     codes are kept as files, handed back as their path prefix."""
 
-    def __init__(self, model_dir, exe, sampling=None):
+    def __init__(self, model_dir, exe, sampling=None, tune=False):
         import subprocess
         import tempfile
 
@@ -96,7 +96,7 @@ class EngineModel:
         self.n = 0
         env = dict(os.environ, RESONANT_BACKEND=os.environ.get("RESONANT_BACKEND", "cpu"))
         sp = dict(SAMPLING, **(sampling or {}))
-        args = [str(sp["guidance"]), str(sp["temperature"]), str(sp["top_k"])]
+        args = [str(sp["guidance"]), str(sp["temperature"]), str(sp["top_k"])] + (["tune"] if tune else [])
         self.proc = subprocess.Popen([exe, model_dir] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env)
 
@@ -122,8 +122,8 @@ def grid_share(x, sr, bpm, tol=0.025):
     return float((d <= tol).mean())
 
 
-def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None):
-    m = EngineModel(model_dir, engine, sampling) if engine else Model(model_dir, sampling)
+def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tune=False):
+    m = EngineModel(model_dir, engine, sampling, tune) if engine else Model(model_dir, sampling)
     rows = []
     for i, spec in enumerate(prompts(n, seed)):
         bpm = spec["bpm"]
@@ -201,6 +201,8 @@ if __name__ == "__main__":
     ap.add_argument("--engine", metavar="TRACK_TAKES",
                     help="generate with the engine (the build's bench/track_takes) instead of the "
                          "PyTorch reference")
+    ap.add_argument("--tune", action="store_true",
+                    help="with --engine: tune the bass to the prompt's key as the `tune` node does")
     ap.add_argument("--corpus", action="store_true",
                     help="measure the prompts' corpus songs, rendered and through the codec, instead of takes")
     ap.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
@@ -214,8 +216,11 @@ if __name__ == "__main__":
             print(json.dumps(dict(corpus=name, **summary)))
         sys.exit(0)
     sampling = dict(guidance=a.guidance, temperature=a.temperature, top_k=a.top_k)
-    rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling)
+    if a.tune and not a.engine:
+        sys.exit("--tune needs --engine")
+    rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling, a.tune)
     summary["sampling"] = sampling
-    summary["generator"] = "engine (CPU backend)" if a.engine else "PyTorch reference"
+    summary["generator"] = ("engine (CPU backend)" if a.engine else "PyTorch reference") + (
+        ", bass tuned to the key" if a.tune else "")
     print(table(rows, summary))
     print(json.dumps(summary))

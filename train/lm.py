@@ -75,11 +75,14 @@ ROLES = corpus.ROLES
 TRAIN_DEFAULTS = dict(seed=0, batch=8, frames=200, lr=3e-4, warmup=200, steps=2000, songs=256,
                       song_bars=4, encode_batch=8, p_uncond=0.1, p_no_context=0.3, p_keep_track=0.6,
                       checkpoint_every=100, log_every=10, spm_vocab=256, spm_captions=4000, threads=0,
-                      schedule_s=None, song_roles=None, p_no_key=0.1, dataset_workers=0)
+                      schedule_s=None, song_roles=None, p_no_key=0.1, dataset_workers=0,
+                      target_roles=None)
 # schedule_s: stop after this many seconds of training steps (summed over
 # resumed runs) and decay the learning rate over that time rather than over
 # `steps`, so a run on a shared machine ends annealed whatever its speed.
 # The batches stay a function of the step; only the rate depends on time.
+# target_roles: train only these roles' tracks (the others still serve as
+# locked context); None: every role of the song.
 
 
 def load_config(path):
@@ -326,7 +329,8 @@ def batch_at(data, tok, t, step, track, special):
     uncond = torch.zeros(B, dtype=torch.bool)
     for b, it in enumerate(items):
         avail = list(it["codes"])
-        role = avail[rng.integers(len(avail))]
+        targets = [r for r in avail if r in t["target_roles"]] if t.get("target_roles") else avail
+        role = targets[rng.integers(len(targets))]
         roles.append(ROLES.index(role))
         captions.append(it["captions"][role])
         codes.append(it["codes"][role].long())
@@ -377,7 +381,7 @@ def new_model(cfg, vocab_size):
     return TrackLM(t5c, dc, cfg["track_context"])
 
 
-def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False):
+def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False, init_from=None):
     os.makedirs(out_dir, exist_ok=True)
     if t["threads"]:
         torch.set_num_threads(t["threads"])
@@ -404,6 +408,8 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False):
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, elapsed = ck["step"], ck["elapsed"]
+    elif init_from:  # a new run (new optimiser, step 0) from another run's model
+        model.load_state_dict(torch.load(init_from, map_location="cpu")["model"])
     steps = t["steps"] if steps is None else steps
     log_path = os.path.join(out_dir, "log.jsonl")
     logs, window = [], []
@@ -642,6 +648,9 @@ def main():
     ap.add_argument("--export", metavar="DIR")
     ap.add_argument("--dtype", choices=export.DTYPES, default="f32")
     ap.add_argument("--stems", metavar="DIR", help="train on a folder of real stems instead of the corpus")
+    ap.add_argument("--init-from", metavar="CHECKPOINT",
+                    help="start a new run from this generator checkpoint's model (same architecture and "
+                         "tokenizer: copy its spiece.model into --out first)")
     g = ap.add_argument_group("generation from an exported folder (instead of training)")
     g.add_argument("--generate", metavar="MODEL_DIR")
     g.add_argument("--prompt", default="")
@@ -663,7 +672,7 @@ def main():
     cfg, t = load_config(a.config)
     if a.stems:
         t["stems"] = a.stems
-    train(cfg, t, a.codec, a.out, a.steps)
+    train(cfg, t, a.codec, a.out, a.steps, init_from=a.init_from)
     if a.export:
         export_checkpoint(os.path.join(a.out, "checkpoint.pt"), a.codec, a.export, a.dtype)
 

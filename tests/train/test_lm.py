@@ -5,6 +5,7 @@ folder, read by train/musicgen_ref.py's loader and run by the reference
 extended with the track context, must give the trained module's logits."""
 import json
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -121,6 +122,31 @@ def test_loss_decreases_on_fixed_batch():
         losses.append(loss.item())
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
     return f"{np.mean(losses[:3]):.2f} -> {np.mean(losses[-3:]):.2f}"
+
+
+def test_target_roles_and_init_from():
+    """target_roles trains only those roles' tracks (the rest stay context);
+    --init-from starts a new run from another run's model."""
+    cfg, t = lm.load_config(CFG)
+    model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
+    data = torch.load(os.path.join(TMP, "b", "dataset.pt"))
+    tok = text.Tokenizer(os.path.join(TMP, "b", "spiece.model"))
+    roles = [lm.ROLES[int(r)] for s in range(6)
+             for r in lm.batch_at(data, tok, dict(t, target_roles=["bass"]), s, model.track, model.dc.special)["role"]]
+    every = {lm.ROLES[int(r)] for s in range(6)
+             for r in lm.batch_at(data, tok, t, s, model.track, model.dc.special)["role"]}
+    assert set(roles) == {"bass"} and len(every) > 1, (set(roles), every)
+    out = os.path.join(TMP, "init")
+    os.makedirs(out, exist_ok=True)
+    shutil.copy(os.path.join(TMP, "b", "spiece.model"), out)
+    os.symlink(os.path.join(TMP, "b", "dataset.pt"), os.path.join(out, "dataset.pt"))
+    # one step at rate 0: the new run's model is the one it started from
+    lm.train(cfg, dict(t, lr=0.0), codec_checkpoint(), out, steps=1, quiet=True,
+             init_from=os.path.join(TMP, "b", "checkpoint.pt"))
+    started, _ = lm.load_checkpoint_model(os.path.join(out, "checkpoint.pt"))
+    same = all(torch.equal(a, b) for a, b in zip(started.state_dict().values(), model.state_dict().values()))
+    assert same and torch.load(os.path.join(out, "checkpoint.pt"))["step"] == 1
+    return f"roles trained with target_roles=[bass]: {sorted(set(roles))}; without: {sorted(every)}"
 
 
 def test_export_layout_and_reference_parity():
