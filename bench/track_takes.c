@@ -13,7 +13,7 @@
  * Sampling as train/lm.py's reference by default: guidance 3, temperature 1,
  * top-k 50. With `tune`, a take of a pitched role (not drums) whose prompt
  * names a key is tuned to that key's scale before it is written, as the
- * `tune` node does (runtime/scale_tune.h).
+ * `tune` node does (runtime/scale_tune.h); its report goes to stderr.
  * One line "ok OUT" or "error OUT: message" is printed per request. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +96,8 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
         rg_tune_report report;
         ok = rg_tune_to_scale(&in, &scale, &tuned, &report, err);
         if (ok) {
+            fprintf(stderr, "track_takes: %s tuned: %.0f%% of hops pitched, median shift %.0f cents\n", out,
+                    100.0 * report.voiced_share, report.median_shift_cents);
             memcpy(audio, tuned.samples, (size_t)in.frames * sizeof *audio);
             rg_clip_free(&tuned);
         }
