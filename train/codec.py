@@ -52,11 +52,20 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
 
 
 def load_config(path):
+    """(model, train) of a config file. A config with "base" (a config file
+    in the same folder) takes that config's model, updated with its own
+    "model" entries if it has any; "train" is always the file's own, over
+    TRAIN_DEFAULTS. The stages and experiments of one architecture name the
+    default instead of repeating its 25 lines."""
     with open(path) as f:
         cfg = json.load(f)
+    model = load_config(os.path.join(os.path.dirname(path), cfg["base"]))[0] if "base" in cfg else {}
+    model = dict(model, **cfg.get("model", {}))
+    if not model:
+        raise SystemExit(f"{path}: no model (give \"model\" or \"base\")")
     train = dict(TRAIN_DEFAULTS)
     train.update(cfg.get("train", {}))
-    return cfg["model"], train
+    return model, train
 
 
 # --------------------------------------------------------------- data

@@ -33,6 +33,25 @@ def test_default_config_shape():
     return f"{n / 1e6:.2f}M parameters, 50 Hz, 4x{c.codebook_size}"
 
 
+def test_config_base_gives_the_base_model():
+    """A config naming "base" has the base's model, its own model entries
+    over it, and its own train block only."""
+    import glob
+
+    configs = os.path.join(tap.ROOT, "train", "configs")
+    default, _ = codec.load_config(os.path.join(configs, "codec_default.json"))
+    based = [p for p in glob.glob(os.path.join(configs, "codec_*.json")) if "base" in json.load(open(p))]
+    assert len(based) >= 5 and all(codec.load_config(p)[0] == default for p in based), based
+    path = os.path.join(TMP, "based.json")
+    with open(path, "w") as f:
+        json.dump({"base": os.path.join(configs, "codec_default.json"), "model": {"codebook_size": 64},
+                   "train": {"steps": 3}}, f)
+    model, train = codec.load_config(path)
+    assert model == dict(default, codebook_size=64) and train["steps"] == 3
+    assert train["lr"] == codec.TRAIN_DEFAULTS["lr"]  # not the base's train block
+    return f"{len(based)} shipped configs on codec_default.json's model"
+
+
 def test_train_steps_finite_and_logged():
     m, t = cfg()
     logs = codec.train(m, t, os.path.join(TMP, "a"), steps=4, quiet=True)
