@@ -518,9 +518,9 @@ bool rg_musicgen_condition_track(rg_musicgen *m, const rg_lm_cond *text, int rol
     if (!check_track_args(m, text, role, bpm, tracks, n_tracks, err)) return false;
     int len = text ? text->len : 0;
     for (int j = 0; j < n_tracks; j++) len += tracks[j].frames;
-    rg_lm_cond c = {.len = len, .track = true, .role = role, .bpm = bpm,
-                    .tags = rg_track_tags_in_text(m->track, words)};
-    rg_lm_key_from_text(words, &c.key);
+    rg_lm_cond c = {.len = len, .track = true,
+                    .terms = {.role = role, .bpm = bpm, .tags = rg_track_tags_in_text(m->track, words)}};
+    rg_lm_key_from_text(words, &c.terms.key);
     if (len > 0) {
         int64_t shape[3] = {1, len, m->cfg.hidden};
         c.states = calloc(1, sizeof *c.states);
@@ -548,11 +548,8 @@ struct rg_lm_session {
     float guidance;
     int max_steps, pos;
     int cond_len;     /* 0: no cross-attention at all (null condition) */
-    bool track;       /* add the track context's role and beat terms */
-    int role;
-    float bpm;
-    rg_lm_key key;
-    uint32_t tags;
+    bool track;       /* add the track context's terms */
+    rg_lm_track_terms terms;
     rg_cmd *cmd;
     rg_tensor t[S_COUNT];
     /* What the layers are recorded on: `t` (one position) while stepping,
@@ -647,8 +644,7 @@ static rg_status upload_positions(rg_lm_session *s) {
     /* The role and beat terms are, like the positions, a function of the
      * step alone: folded into the same table, added once per step. */
     if (s->track)
-        rg_track_add_input_terms(s->m->track, s->role, s->bpm, &s->key, s->tags, s->max_steps,
-                                 tab);
+        rg_track_add_input_terms(s->m->track, &s->terms, s->max_steps, tab);
     rg_status st = rg_tensor_write_f32(&s->t[S_POS], tab);
     free(tab);
     return st;
@@ -666,9 +662,10 @@ static bool check_session_args(rg_musicgen *m, const rg_lm_cond *cond, int max_s
         return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
                             "conditioning does not match this model (width %d expected)",
                             m->cfg.hidden);
-    if (cond && cond->track && (!m->track || cond->role < 0 || cond->role >= m->track->roles))
+    if (cond && cond->track &&
+        (!m->track || cond->terms.role < 0 || cond->terms.role >= m->track->roles))
         return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
-                            "a track condition for another model (no role %d here)", cond->role);
+                            "a track condition for another model (no role %d here)", cond->terms.role);
     return true;
 }
 
@@ -681,10 +678,7 @@ bool rg_lm_session_create(rg_musicgen *m, const rg_lm_cond *cond, float guidance
     s->m = m;
     s->cond_len = cond ? cond->len : 0;
     s->track = cond && cond->track;
-    s->role = s->track ? cond->role : 0;
-    s->bpm = s->track ? cond->bpm : 0.0f;
-    s->key = s->track ? cond->key : (rg_lm_key){0};
-    s->tags = s->track ? cond->tags : 0;
+    if (s->track) s->terms = cond->terms;
     /* With the null condition both branches are the same: one row is enough. */
     s->batch = guidance > 0.0f && s->cond_len > 0 ? 2 : 1;
     s->guidance = guidance;

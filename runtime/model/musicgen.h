@@ -88,16 +88,21 @@ bool rg_lm_key_from_text(const char *text, rg_lm_key *key);
  * decoder then sees an all-zero source, which adds nothing, exactly as
  * MusicGen's masked empty description does. */
 typedef struct {
-    rg_tensor *states; /* NULL when len == 0 */
-    int len;
-    /* Track-aware models only (set by rg_musicgen_condition_track): the
-     * decoder input also gets the role's and the bar position's embeddings.
-     * false (what every other constructor and {0} give): plain MusicGen. */
-    bool track;
-    int role;  /* index into the model's roles */
-    float bpm; /* tempo of the take, for the bar position of each frame */
+    int role;      /* index into the model's roles */
+    float bpm;     /* tempo of the take, for the bar position of each frame */
     rg_lm_key key; /* for models with a key input; scale 0: none */
     uint32_t tags; /* bit j: the text names the model's tag j (models with tags) */
+} rg_lm_track_terms;
+
+typedef struct {
+    rg_tensor *states; /* NULL when len == 0 */
+    int len;
+    /* Track-aware models only (set by rg_musicgen_condition_track): each
+     * frame's decoder input also gets the embeddings of `terms` (role, bar
+     * position, key, tags; docs/models.md). false (what every other
+     * constructor and {0} give): plain MusicGen. */
+    bool track;
+    rg_lm_track_terms terms;
 } rg_lm_cond;
 
 /* Condition on token ids (</s> included, as the tokenizer gives them). */

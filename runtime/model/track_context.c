@@ -154,19 +154,19 @@ static int key_rows(const rg_lm_key *key, int rows[RG_TRACK_KEY_INPUTS]) {
     return n;
 }
 
-void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm,
-                              const rg_lm_key *key, uint32_t tags, int n, float *rows) {
+void rg_track_add_input_terms(const rg_track_weights *t, const rg_lm_track_terms *terms, int n,
+                              float *rows) {
     int d = t->hidden, on[RG_TRACK_KEY_INPUTS];
-    int n_on = t->key_embed ? key_rows(key, on) : 0;
-    const float *target = t->target_role_embed + (size_t)role * d;
+    int n_on = t->key_embed ? key_rows(&terms->key, on) : 0;
+    const float *target = t->target_role_embed + (size_t)terms->role * d;
     for (int s = 0; s < n; s++) {
-        const float *beat = t->beat_embed + (size_t)rg_track_beat_bin(t, s, bpm) * d;
+        const float *beat = t->beat_embed + (size_t)rg_track_beat_bin(t, s, terms->bpm) * d;
         float *row = rows + (size_t)s * d;
         for (int i = 0; i < d; i++) row[i] += target[i] + beat[i];
         for (int r = 0; r < n_on; r++)
             for (int i = 0; i < d; i++) row[i] += t->key_embed[(size_t)on[r] * d + i];
         for (int j = 0; j < t->tags; j++)
-            if (tags & (1u << j))
+            if (terms->tags & (1u << j))
                 for (int i = 0; i < d; i++) row[i] += t->tag_embed[(size_t)j * d + i];
     }
 }

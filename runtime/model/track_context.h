@@ -67,12 +67,12 @@ int rg_track_beat_bin(const rg_track_weights *t, int pos, float bpm);
  * rg_musicgen_track_tags says; 0 for NULL text or a model without tags. */
 uint32_t rg_track_tags_in_text(const rg_track_weights *t, const char *text);
 
-/* rows[s] += target_role_embed[role] + beat_embed[bin(s)] (+ the key's
- * rows of key_embed and the rows of tag_embed whose bits are set in
- * `tags`, if the model has them) for s < n: the decoder-input terms of
- * steps 0..n-1. */
-void rg_track_add_input_terms(const rg_track_weights *t, int role, float bpm,
-                              const rg_lm_key *key, uint32_t tags, int n, float *rows);
+/* rows[s] += target_role_embed[role] + beat_embed[bin(s) at bpm] (+ the
+ * key's rows of key_embed and the rows of tag_embed whose bits are set in
+ * `tags`, if the model has them), all from `terms`, for s < n: the
+ * decoder-input terms of steps 0..n-1. */
+void rg_track_add_input_terms(const rg_track_weights *t, const rg_lm_track_terms *terms, int n,
+                              float *rows);
 
 /* Write the memory block of one locked track into `out` ([frames, hidden]
  * f32, may be a view into a larger memory): codebook k's codes are

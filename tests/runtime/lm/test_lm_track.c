@@ -264,11 +264,11 @@ static void test_tags_change_logits(void **state) {
     assert_int_equal(rg_musicgen_track_tags(model), n_tags);
     rg_lm_cond cond;
     condition_in(false, prompt, &cond);
-    fprintf(stderr, "# tags in the prompt: %#x (reference %#x) of %d:", cond.tags, want_tags, n_tags);
+    fprintf(stderr, "# tags in the prompt: %#x (reference %#x) of %d:", cond.terms.tags, want_tags, n_tags);
     for (int j = 0; j < n_tags; j++)
-        if (cond.tags & (1u << j)) fprintf(stderr, " %s", rg_musicgen_track_tag_name(model, j));
+        if (cond.terms.tags & (1u << j)) fprintf(stderr, " %s", rg_musicgen_track_tag_name(model, j));
     fprintf(stderr, "\n");
-    assert_int_equal(cond.tags, want_tags);
+    assert_int_equal(cond.terms.tags, want_tags);
     rg_lm_cond_free(&cond);
     /* whole words in any case, as corpus.caption_tags (tests/train/test_corpus.py) */
     uint32_t dark = 0, acid = 0;
@@ -280,7 +280,7 @@ static void test_tags_change_logits(void **state) {
     assert_true(rg_musicgen_condition_track(model, NULL, target_role, bpm,
                                             "DARK-Acid, acidic, busyness, dark2", NULL, 0, &cond,
                                             &err));
-    assert_int_equal(cond.tags, dark | acid);
+    assert_int_equal(cond.terms.tags, dark | acid);
     rg_lm_cond_free(&cond);
     double e = moved_by_words(prompt_no_tags);
     fprintf(stderr, "# conditional logits with the prompt's tags vs none: %.3g apart\n", e);
