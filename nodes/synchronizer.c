@@ -4,7 +4,6 @@
  * it to exactly `bars` bars with a seamless loop point, and plays it from
  * the next bar line, crossfading from the previous take. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "nodes/registry.h"
 #include "nodes/take_player.h"
@@ -42,22 +41,11 @@ static bool sync_init(rg_node *n, const rg_host_info *host, rg_error *err)
 static rg_data *synced_take(rg_audio_clip *clip, const rg_data *from, const rg_sync_options *opt,
                             rg_error *err)
 {
-    rg_audio_take *t = malloc(sizeof *t);
-    if (!t) {
-        rg_clip_free(clip);
-        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-        return NULL;
+    rg_data *d = rg_take_from_clip(clip, from, err);
+    if (d) {
+        d->tempo = opt->tempo;
+        d->bars = opt->bars;
     }
-    *t = (rg_audio_take){clip->samples, clip->frames, clip->channels, clip->rate};
-    rg_data *d = rg_data_new(RG_DATA_AUDIO, t, rg_audio_take_free);
-    if (!d) {
-        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-        return NULL;
-    }
-    snprintf(d->prompt, sizeof d->prompt, "%s", from->prompt);
-    d->seed = from->seed;
-    d->tempo = opt->tempo;
-    d->bars = opt->bars;
     return d;
 }
 

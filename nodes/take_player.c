@@ -1,6 +1,8 @@
 #include "nodes/take_player.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #define QUEUE_SLOTS 64
 
@@ -232,4 +234,23 @@ void rg_take_player_play(rg_take_player *p, rg_audio *out, const rg_process_ctx 
         retire(p, p->backup);
         p->backup = NULL;
     }
+}
+
+rg_data *rg_take_from_clip(rg_audio_clip *clip, const rg_data *from, rg_error *err)
+{
+    rg_audio_take *t = malloc(sizeof *t);
+    if (!t)
+        rg_clip_free(clip);
+    else
+        *t = (rg_audio_take){clip->samples, clip->frames, clip->channels, clip->rate};
+    rg_data *d = t ? rg_data_new(RG_DATA_AUDIO, t, rg_audio_take_free) : NULL;
+    if (!d) {
+        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+        return NULL;
+    }
+    snprintf(d->prompt, sizeof d->prompt, "%s", from->prompt);
+    d->seed = from->seed;
+    d->tempo = from->tempo;
+    d->bars = from->bars;
+    return d;
 }

@@ -19,6 +19,7 @@
 #define RG_TAKE_PLAYER_H
 
 #include "graph/node.h"
+#include "runtime/audio_file.h"
 #include "runtime/spsc_ring.h"
 
 typedef struct {
@@ -49,6 +50,12 @@ void rg_take_player_play(rg_take_player *p, rg_audio *out, const rg_process_ctx 
 
 /* Off the audio thread: release takes the player is done with. */
 void rg_take_player_housekeep(rg_take_player *p);
+
+/* Generation domain: a new take (one reference) holding `clip`'s samples,
+ * which it takes over, with `from`'s prompt, seed, tempo and bars (a node
+ * that changes the tempo or length sets those after). NULL and err set
+ * when out of memory (the samples are then freed). */
+rg_data *rg_take_from_clip(rg_audio_clip *clip, const rg_data *from, rg_error *err);
 
 /* Frame offset in this block of the next bar line, or `frames` if none. */
 int rg_next_bar_offset(const rg_transport *t, int frames);

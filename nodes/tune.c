@@ -5,7 +5,6 @@
  * tuned to the key it was asked for. A take with no key to go by plays
  * unchanged, and `describe` says so. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "nodes/registry.h"
 #include "nodes/take_player.h"
@@ -75,24 +74,6 @@ static void scale_notes(const rg_lm_key *key, char *buf, int size)
     }
 }
 
-static rg_data *tuned_take(const rg_data *from, const rg_audio_clip *clip, rg_error *err)
-{
-    rg_audio_take *t = malloc(sizeof *t);
-    rg_data *d = t ? rg_data_new(RG_DATA_AUDIO, t, rg_audio_take_free) : NULL;
-    if (!d) {
-        free(t);
-        free(clip->samples);
-        rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-        return NULL;
-    }
-    *t = (rg_audio_take){clip->samples, clip->frames, clip->channels, clip->rate};
-    snprintf(d->prompt, sizeof d->prompt, "%s", from->prompt);
-    d->seed = from->seed;
-    d->tempo = from->tempo;
-    d->bars = from->bars;
-    return d;
-}
-
 static bool tune_generate(rg_node *n, rg_job *job, rg_error *err)
 {
     tune_state *s = n->state;
@@ -112,7 +93,7 @@ static bool tune_generate(rg_node *n, rg_job *job, rg_error *err)
         rg_audio_clip clip = {t->samples, t->frames, t->channels, t->rate}, tuned;
         rg_scale scale = {key.root, key.scale};
         rg_tune_report report;
-        out = rg_tune_to_scale(&clip, &scale, &tuned, &report, err) ? tuned_take(in, &tuned, err) : NULL;
+        out = rg_tune_to_scale(&clip, &scale, &tuned, &report, err) ? rg_take_from_clip(&tuned, in, err) : NULL;
         rg_data_unref(in);
         if (!out)
             return false;
