@@ -137,6 +137,46 @@ static void timing_is_kept(void **state)
     free(x);
 }
 
+/* Takes shorter than one hop, silent or stereo come back whole: same
+ * frames and channels, silence stays silence, the channels stay apart. */
+static void short_silent_and_stereo_takes(void **state)
+{
+    (void)state;
+    rg_scale s = a_minor();
+    rg_tune_report rep;
+    rg_error err = {0};
+    float tiny[10 * 2] = {0};
+    int64_t lengths[] = {1, 10, 4000};
+    for (int i = 0; i < 3; i++) {
+        float *silence = calloc((size_t)lengths[i] * 2, sizeof *silence);
+        rg_audio_clip in = {lengths[i] < 10 ? tiny : silence, lengths[i], 2, RATE}, out;
+        assert_true(rg_tune_to_scale(&in, &s, &out, &rep, &err));
+        assert_int_equal(out.frames, lengths[i]);
+        assert_int_equal(out.channels, 2);
+        for (int64_t f = 0; f < out.frames * 2; f++)
+            assert_true(out.samples[f] == 0.0f);
+        assert_true(rep.voiced_share == 0.0);
+        rg_clip_free(&out);
+        free(silence);
+    }
+    /* the wandering A on the left, silence on the right */
+    int64_t frames = (int64_t)(2 * RATE);
+    float *mono = wandering_a(frames, 0.0), *stereo = calloc((size_t)frames * 2, sizeof *stereo);
+    for (int64_t f = 0; f < frames; f++)
+        stereo[2 * f] = mono[f];
+    rg_audio_clip in = {stereo, frames, 2, RATE}, out;
+    assert_true(rg_tune_to_scale(&in, &s, &out, &rep, &err));
+    double right = 0.0;
+    for (int64_t f = 0; f < frames; f++)
+        right = fmax(right, fabs(out.samples[2 * f + 1]));
+    double left = share_near_at(out.samples, 2, frames, RATE, 0.5, 110.0);
+    printf("# stereo: left within 25 cents of A2 %.2f, right's peak %.1e\n", left, right);
+    assert_true(left > 0.8 && right < 1e-3);
+    rg_clip_free(&out);
+    free(mono);
+    free(stereo);
+}
+
 static void a_scale_without_notes_is_refused(void **state)
 {
     (void)state;
@@ -214,6 +254,7 @@ int main(void)
         cmocka_unit_test(nearest_note_of_the_scale),
         cmocka_unit_test(wandering_pitch_lands_on_the_note),
         cmocka_unit_test(timing_is_kept),
+        cmocka_unit_test(short_silent_and_stereo_takes),
         cmocka_unit_test(a_scale_without_notes_is_refused),
         cmocka_unit_test(tune_node_in_a_patch),
         cmocka_unit_test(tune_node_refuses_a_bad_key),
