@@ -80,10 +80,12 @@ static bool tune_generate(rg_node *n, rg_job *job, rg_error *err)
     rg_data *in = rg_node_read(n, 0, 0);
     if (!in)
         return true;
+    if (in->kind != RG_DATA_AUDIO) {
+        rg_data_unref(in);
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "its input carries no audio take");
+    }
     rg_lm_key key;
-    if (in->kind != RG_DATA_AUDIO || !key_for(n, in, &key, err)) {
-        if (in->kind != RG_DATA_AUDIO)
-            rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "its input carries no audio take");
+    if (!key_for(n, in, &key, err)) {
         rg_data_unref(in);
         return false;
     }
