@@ -47,6 +47,10 @@ DEFAULTS = {
     "codebook_size": 1024,
     "codebook_dim": None,
     "use_conv_shortcut": True,
+    # ResonantGen extension (docs/models.md "Harmonic bass path"): 0 = none
+    "harmonic_bins": 0,
+    "harmonic_f0_min": 25.0,
+    "harmonic_f0_max": 800.0,
 }
 
 
@@ -261,6 +265,50 @@ class Quantizer(nn.Module):
         return z.t()
 
 
+def harmonic_controls(h, f0_min, f0_max):
+    """Head output h [.., 1+K, T] -> (f0 [.., T] in Hz, amplitudes [.., K, T]).
+    f0 is a sigmoid on a log scale between f0_min and f0_max; amplitudes use
+    DDSP's exponentiated sigmoid 2*sigmoid(x)^ln(10), which reaches true
+    silence (-80 dB at x = -8) without a floor."""
+    f0 = f0_min * (f0_max / f0_min) ** torch.sigmoid(h[..., 0, :])
+    amps = 2.0 * torch.sigmoid(h[..., 1:, :]) ** math.log(10.0)
+    return f0, amps
+
+
+def harmonic_synth(h, hop, sr, f0_min, f0_max, first_frame=0):
+    """A bank of K harmonics with running phase, driven per frame by the head
+    output h [B, 1+K, T]; returns [B, (T - first_frame) * hop].
+
+    Frame t's samples glide linearly from frame t-1's controls (frame 0: its
+    own) to frame t's, reaching them on the frame's last sample, so a frame's
+    audio depends only on frames <= t and a range decode starting at any
+    frame is exact. The phase in cycles at sample j of frame t is
+        phi = Phi[t] + ((j+1) f_prev + (f_t - f_prev) (j+1)(j+2) / (2 hop)) / sr
+    with Phi[0] = 0 and Phi[t+1] = phi at j = hop-1, wrapped to [0, 1).
+    Harmonic k sounds only where k * f < sr / 2. The C backends
+    (rg_op_harmonic) implement exactly this."""
+    f0, amps = harmonic_controls(h, f0_min, f0_max)
+    f0_prev = torch.cat([f0[:, :1], f0[:, :-1]], 1)
+    a_prev = torch.cat([amps[..., :1], amps[..., :-1]], 2)
+    d = f0 - f0_prev
+    # frame-start phases: a prefix sum, in double so long takes stay exact
+    step = (hop * f0_prev.double() + d.double() * (hop + 1) / 2) / sr
+    start = torch.cumsum(step, 1) - step
+    start = (start - torch.floor(start)).float()
+    j = torch.arange(1, hop + 1, dtype=h.dtype)  # j+1
+    w = j / hop  # [hop]
+    f = f0_prev[..., None] + d[..., None] * w  # [B, T, hop]
+    phi = start[..., None] + (j * f0_prev[..., None] + d[..., None] * j * (j + 1) / (2 * hop)) / sr
+    phi = phi - torch.floor(phi.detach())
+    a = a_prev[..., None] + (amps - a_prev)[..., None] * w  # [B, K, T, hop]
+    k = torch.arange(1, amps.shape[1] + 1, dtype=h.dtype)[None, :, None, None]
+    kphi = k * phi[:, None]
+    kphi = kphi - torch.floor(kphi.detach())
+    audible = (k * f[:, None] < sr / 2).to(h.dtype)
+    y = (a * audible * torch.sin(2 * math.pi * kphi)).sum(1)  # [B, T, hop]
+    return y[:, first_frame:].reshape(y.shape[0], -1)
+
+
 class EncodecRef(nn.Module):
     def __init__(self, cfg):
         super().__init__()
@@ -268,6 +316,21 @@ class EncodecRef(nn.Module):
         self.encoder = build_encoder(cfg)
         self.decoder = build_decoder(cfg)
         self.quantizer = Quantizer(cfg)
+        if cfg.harmonic_bins:
+            if cfg.audio_channels != 1:
+                raise ValueError("harmonic_bins needs a mono codec")
+            self.harmonic_head = nn.Conv1d(cfg.hidden_size, 1 + cfg.harmonic_bins, 1)
+
+    def harmonic(self, z):  # [B, D, T] -> [B, 1+K, T] head output
+        return self.harmonic_head(z)
+
+    def render(self, z):  # quantised latent [B, D, T] -> audio [B, C, T * hop]
+        y = self.decoder(z)
+        if self.cfg.harmonic_bins:
+            c = self.cfg
+            y = y + harmonic_synth(self.harmonic(z), c.hop_length, c.sampling_rate,
+                                   c.harmonic_f0_min, c.harmonic_f0_max)[:, None]
+        return y
 
     def latent(self, audio):  # [C, L] -> [D, T]
         return self.encoder(audio[None])[0]
@@ -276,7 +339,7 @@ class EncodecRef(nn.Module):
         return self.quantizer.encode(self.latent(audio), self.cfg.quantizers_for_bandwidth(bandwidth))
 
     def decode(self, codes):  # [n_q, T] -> [C, T * hop]
-        return self.decoder(self.quantizer.decode(codes)[None])[0]
+        return self.render(self.quantizer.decode(codes)[None])[0]
 
 
 def load_state_dict(model, state):
