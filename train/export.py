@@ -82,6 +82,8 @@ def codec_config(cfg):
             "dilation_growth_rate", "use_causal_conv", "pad_mode", "compress", "num_lstm_layers",
             "trim_right_ratio", "codebook_size", "codebook_dim", "use_conv_shortcut"]
     d = {k: getattr(cfg, k) for k in keys}
+    if getattr(cfg, "harmonic_bins", 0):  # the harmonic bass path (docs/models.md)
+        d.update({k: getattr(cfg, k) for k in ("harmonic_bins", "harmonic_f0_min", "harmonic_f0_max")})
     d.update(model_type="encodec", architectures=["EncodecModel"])
     return d
 
