@@ -48,7 +48,7 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
                       commit_weight=1.0, wave_weight=1.0, ema_decay=0.99, dead_threshold=0.05,
                       kmeans_iters=10, mel_sizes=[256, 512, 1024], n_mels=64, mel_eps=0.1, threads=0,
                       roles=None, lowpass_weight=100.0, lowpass_hz=500.0, onset_weight=0.0,
-                      lowspec_weight=0.0, lowspec_fft=4096, steady_weight=0.0)
+                      lowspec_weight=0.0, lowspec_fft=4096, steady_weight=0.0, f0_weight=0.0)
 
 
 def load_config(path):
@@ -94,24 +94,42 @@ class SongPool:
             if self.roles:
                 kw["roles"] = self.roles
             self.songs = [corpus.song(base + i, self.sr, **kw) for i in range(self.t["pool_songs"])]
+            for s in self.songs:  # the bass's known pitch, for a harmonic path's f0 loss
+                s.f0 = {"bass": corpus.bass_f0(s.spec, self.sr)} if "bass" in s.stems else {}
             self.epoch = epoch
         return self.songs
 
 
-def batch_at(pool, t, step, hop):
-    """[B, 1, L] random stem crops for `step` (deterministic in seed, step)."""
+def batch_at(pool, t, step, hop, with_f0=False):
+    """[B, 1, L] random stem crops for `step` (deterministic in seed, step);
+    with_f0 also returns frame_f0(...) of each crop [B, L / hop]."""
     rng = np.random.default_rng([t["seed"], step, 7])
     songs = pool.at(step)
     length = int(round(t["segment_s"] * pool.sr / hop)) * hop
     out = np.zeros((t["batch"], 1, length), np.float32)
+    f0 = np.zeros((t["batch"], length // hop), np.float32)
     for b in range(t["batch"]):
         s = songs[rng.integers(len(songs))]
         roles = list(s.stems)
-        x = s.stems[roles[rng.integers(len(roles))]]
+        role = roles[rng.integers(len(roles))]
+        x = s.stems[role]
         start = int(rng.integers(0, max(1, len(x) - length)))
         seg = x[start:start + length]
         out[b, 0, :len(seg)] = seg * rng.uniform(0.5, 1.5)  # level augmentation
-    return torch.from_numpy(out)
+        known = getattr(s, "f0", {}).get(role)
+        if known is not None:
+            f0[b] = frame_f0(known[start:start + length], hop, length // hop)
+    return (torch.from_numpy(out), torch.from_numpy(f0)) if with_f0 else torch.from_numpy(out)
+
+
+def frame_f0(f0, hop, frames):
+    """Per-sample f0 (0 = no note) -> the f0 each frame's last sample has,
+    where one note covers the whole frame, else 0 (not taught). The harmonic
+    path reaches a frame's controls on its last sample (encodec_ref)."""
+    f = np.zeros(frames * hop, np.float32)
+    f[:len(f0)] = f0[:frames * hop]
+    f = f.reshape(frames, hop)
+    return np.where((f == f[:, -1:]).all(1), f[:, -1], 0.0).astype(np.float32)
 
 
 # -------------------------------------------------------------- losses
@@ -195,6 +213,16 @@ def lowspec_loss(y, x, hz, sr, n_fft):
     sx = torch.stft(x, n_fft, n_fft // 8, window=window, return_complex=True).abs()[:, :keep]
     eps = 0.03 * n_fft / 1024
     return F.l1_loss(torch.log(sy + eps), torch.log(sx + eps))
+
+
+def f0_loss(h, target, f0_min, f0_max):
+    """Mean absolute error in semitones of the harmonic head's f0 on the
+    frames with a known note (target > 0); 0 when there are none."""
+    voiced = target > 0
+    if not voiced.any():
+        return torch.zeros(())
+    f0 = encodec_ref.harmonic_controls(h, f0_min, f0_max)[0]
+    return 12 * (torch.log2(f0[voiced]) - torch.log2(target[voiced])).abs().mean()
 
 
 def steadiness(z):
@@ -284,6 +312,11 @@ def new_model(model_cfg):
     model = encodec_ref.EncodecRef(cfg)
     for layer in model.quantizer.layers:
         layer["codebook"].inited.fill_(0.0)  # k-means on the first batch
+    if cfg.harmonic_bins:  # start quiet (exp-sigmoid amplitudes ~0.015) but not so quiet its gradient vanishes
+        with torch.no_grad():
+            model.harmonic_head.weight.mul_(0.1)
+            model.harmonic_head.bias.zero_()
+            model.harmonic_head.bias[1:] = -2.0
     return model
 
 
@@ -300,6 +333,21 @@ def load_checkpoint_model(path):
     model = new_model(ck["model_config"])
     model.load_state_dict(ck["model"])
     return model.eval()
+
+
+def render(model, zq, f0_target):
+    """(audio [B, 1, L], f0 loss) of a quantised latent. The harmonic path's
+    f0 learns from the known notes only: through the oscillator its gradient
+    is that of a sine's phase, which points anywhere."""
+    y = model.decoder(zq)
+    c = model.cfg
+    if not c.harmonic_bins:
+        return y, torch.zeros(())
+    h = model.harmonic(zq)
+    synth = torch.cat([h[:, :1].detach(), h[:, 1:]], 1)
+    y = y + encodec_ref.harmonic_synth(synth, c.hop_length, c.sampling_rate, c.harmonic_f0_min,
+                                       c.harmonic_f0_max)[:, None]
+    return y, f0_loss(h, f0_target, c.harmonic_f0_min, c.harmonic_f0_max)
 
 
 def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
@@ -321,7 +369,10 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     ck_path = os.path.join(out_dir, "checkpoint.pt")
     step, elapsed = 0, 0.0
     if init_from and not os.path.exists(ck_path):
-        model.load_state_dict(torch.load(init_from, map_location="cpu")["model"])
+        # a model may gain the harmonic path over the one it starts from
+        missing, unexpected = model.load_state_dict(torch.load(init_from, map_location="cpu")["model"], strict=False)
+        if unexpected or any(not k.startswith("harmonic_head.") for k in missing):
+            raise SystemExit(f"{init_from}: not this architecture (missing {missing}, unexpected {unexpected})")
     if os.path.exists(ck_path):
         ck = torch.load(ck_path, map_location="cpu")
         model.load_state_dict(ck["model"])
@@ -338,7 +389,7 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     model.train()
     while step < steps:
         t0 = time.time()
-        x = batch_at(pool, t, step, hop)
+        x, f0_target = batch_at(pool, t, step, hop, with_f0=True)
         gen = torch.Generator().manual_seed(t["seed"] * 7919 + step)
         if decoder_only:
             with torch.no_grad():
@@ -347,7 +398,7 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         else:
             z = model.encoder(x)
             zq, codes, commit, dead = quantize(model, z, t, gen, train=True)
-        y = model.decoder(zq)
+        y, loss_f0 = render(model, zq, f0_target)
         loss_mel = mel(y[:, 0], x[:, 0])
         loss_wave = F.l1_loss(y, x)
         # the bass's waveform below lowpass_hz: a mel spectrum at these FFT
@@ -360,7 +411,8 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         loss_steady = steadiness(z) if t["steady_weight"] and not decoder_only else torch.zeros(())
         loss = (loss_mel + t["wave_weight"] * loss_wave + t["lowpass_weight"] * loss_low
                 + t["onset_weight"] * loss_onset + t["lowspec_weight"] * loss_lowspec
-                + t["steady_weight"] * loss_steady + (0.0 if decoder_only else t["commit_weight"] * commit))
+                + t["steady_weight"] * loss_steady + t["f0_weight"] * loss_f0
+                + (0.0 if decoder_only else t["commit_weight"] * commit))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -369,11 +421,11 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         dt = time.time() - t0
         elapsed += dt
         window.append((loss.item(), loss_mel.item(), loss_wave.item(), float(commit), dead, dt, loss_low.item(),
-                       loss_onset.item(), loss_lowspec.item(), loss_steady.item()))
+                       loss_onset.item(), loss_lowspec.item(), loss_steady.item(), loss_f0.item()))
         if step % t["log_every"] == 0 or step == steps:
             w = np.array(window)
             entry = dict(step=step, loss=w[:, 0].mean(), mel=w[:, 1].mean(), wave=w[:, 2].mean(), low=w[:, 6].mean(),
-                         onset=w[:, 7].mean(), lowspec=w[:, 8].mean(), steady=w[:, 9].mean(),
+                         onset=w[:, 7].mean(), lowspec=w[:, 8].mean(), steady=w[:, 9].mean(), f0=w[:, 10].mean(),
                          commit=w[:, 3].mean(), dead_codes=int(w[:, 4].sum()),
                          audio_s_per_s=t["batch"] * x.shape[-1] / sr * len(w) / w[:, 5].sum(),
                          elapsed_s=round(elapsed, 1))

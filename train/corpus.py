@@ -444,6 +444,24 @@ def midi_hz(m):
     return 440.0 * 2 ** ((m - 69) / 12)
 
 
+def _bass_spans(spec, sr):
+    """(first sample, samples, length in 16ths, f0 Hz) of each bass note."""
+    swing = _swing(spec)
+    sixteenth = 60.0 / spec["bpm"] / 4 * sr
+    for start, length, midi in bass_notes(spec):
+        yield (_step_sample(spec, 0, start, sr, swing), int(max(0.05 * sr, length * sixteenth * 0.9)),
+               length, midi_hz(midi))
+
+
+def bass_f0(spec, sr=SAMPLE_RATE):
+    """f0 in Hz of the bass stem at each sample, 0 where no note sounds: the
+    pitch the codec's harmonic path is taught (codec.py `f0_weight`)."""
+    out = np.zeros(song_samples(spec, sr), np.float32)
+    for pos, dur, _, f0 in _bass_spans(spec, sr):
+        out[pos:pos + dur] = f0
+    return out
+
+
 def render_bass(spec, sr=SAMPLE_RATE):
     rng = np.random.default_rng([spec["detail_seed"], 3])
     n = song_samples(spec, sr)
@@ -451,12 +469,7 @@ def render_bass(spec, sr=SAMPLE_RATE):
     timbre = spec["bass_timbre"]
     harm = _timbre_harmonics(timbre)
     bright = _brightness(spec)
-    swing = _swing(spec)
-    sixteenth = 60.0 / spec["bpm"] / 4 * sr
-    for start, length, midi in bass_notes(spec):
-        f0 = midi_hz(midi)
-        pos = _step_sample(spec, 0, start, sr, swing)
-        dur = int(max(0.05 * sr, length * sixteenth * 0.9))
+    for pos, dur, length, f0 in _bass_spans(spec, sr):
         t = np.arange(dur) / sr
         if timbre == "acid":
             # per-note envelope sweep of a resonant filter: the 303 sound

@@ -40,7 +40,8 @@ def test_config_base_gives_the_base_model():
 
     configs = os.path.join(tap.ROOT, "train", "configs")
     default, _ = codec.load_config(os.path.join(configs, "codec_default.json"))
-    based = [p for p in glob.glob(os.path.join(configs, "codec_*.json")) if "base" in json.load(open(p))]
+    based = [p for p in glob.glob(os.path.join(configs, "codec_*.json"))
+             if "base" in json.load(open(p)) and "model" not in json.load(open(p))]
     assert len(based) >= 5 and all(codec.load_config(p)[0] == default for p in based), based
     path = os.path.join(TMP, "based.json")
     with open(path, "w") as f:
@@ -211,6 +212,99 @@ def test_export_round_trips_through_reference():
             assert same > 0.9 and err < 2e-2, (same, err)
         notes.append(f"{dtype}: codes {same:.3f} equal, decode rel err {err:.1e}")
     return "; ".join(notes)
+
+
+def _harmonic_cfg():
+    m, t = cfg()
+    return dict(m, harmonic_bins=6, harmonic_f0_min=25.0, harmonic_f0_max=800.0), dict(t, f0_weight=0.3, roles=["bass"])
+
+
+def test_harmonic_synth_is_a_running_phase_oscillator():
+    """The closed form of encodec_ref.harmonic_synth against the definition
+    sample by sample (glide from the previous frame, phase accumulated one
+    sample at a time, harmonics cut at Nyquist), and a range rendered from a
+    later frame is that part of the whole."""
+    torch.manual_seed(0)
+    k, frames, hop, sr, lo, hi = 5, 7, 16, 1000, 25.0, 300.0
+    h = torch.randn(1, 1 + k, frames) * 2
+    y = encodec_ref.harmonic_synth(h, hop, sr, lo, hi)[0].double().numpy()
+    f0, amps = (v[0].double().numpy() for v in encodec_ref.harmonic_controls(h, lo, hi))
+    ref, phi, cut = [], 0.0, 0
+    for t in range(frames):
+        p = max(t - 1, 0)
+        for j in range(hop):
+            w = (j + 1) / hop
+            f = f0[p] + (f0[t] - f0[p]) * w
+            phi += f / sr
+            on = [i for i in range(1, k + 1) if i * f < sr / 2]
+            cut += k - len(on)
+            ref.append(sum((amps[i - 1, p] + (amps[i - 1, t] - amps[i - 1, p]) * w) * math.sin(2 * math.pi * i * phi)
+                           for i in on))
+    err = float(np.abs(np.array(ref) - y).max())
+    assert err < 1e-4 and cut > 0, (err, cut)
+    part = encodec_ref.harmonic_synth(h, hop, sr, lo, hi, first_frame=3)[0].double().numpy()
+    assert np.array_equal(part, y[3 * hop:])
+    return f"max error {err:.1e} over {frames * hop} samples, {cut} harmonic-samples above Nyquist cut"
+
+
+def test_harmonic_held_note_is_held_controls():
+    """Constant controls make one steady tone at the asked f0, in phase from
+    one period to the next across frame boundaries: the point of the path is
+    that a held note needs no changing code."""
+    sr, hop, frames, f0 = 16000, 320, 25, 64.0  # a period of 250 samples, not a frame's 320
+    x = math.log(f0 / 25.0) / math.log(800.0 / 25.0)
+    h = torch.full((1, 1 + 8, frames), -2.0)
+    h[:, 0] = math.log(x / (1 - x))
+    h[:, 1] = 2.0  # the fundamental loudest
+    y = encodec_ref.harmonic_synth(h, hop, sr, 25.0, 800.0)[0].double().numpy()
+    drift = float(np.abs(y[250:] - y[:-250]).max() / np.abs(y).max())
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    peak = np.argmax(spec) * sr / len(y)
+    assert drift < 1e-4 and abs(peak - f0) < 1.0, (drift, peak)
+    return f"period-to-period difference {drift:.1e}, peak at {peak:.2f} Hz"
+
+
+def test_frame_f0_teaches_only_whole_notes():
+    hop = 4
+    f0 = np.array([0, 0, 0, 0, 0, 0, 55, 55, 55, 55, 55, 55, 55, 55, 98, 98], np.float32)
+    assert codec.frame_f0(f0, hop, 5).tolist() == [0.0, 0.0, 55.0, 0.0, 0.0]
+
+
+def test_bass_f0_is_where_the_bass_sounds():
+    s = corpus.song(5, bars=2, roles=["drums", "bass"])
+    f0, x = corpus.bass_f0(s.spec), s.stems["bass"]
+    assert len(f0) == len(x) and np.abs(x[f0 == 0]).max() == 0.0
+    notes = sorted(set(np.round(12 * np.log2(f0[f0 > 0] / 440.0) + 69, 6)))
+    assert all(abs(n - round(n)) < 1e-4 for n in notes), notes  # semitones
+    pcs = {int(round(n)) % 12 for n in notes}
+    assert pcs <= set(corpus.scale_pitch_classes(s.spec["root"], s.spec["mode"])), pcs
+    return f"{len(notes)} distinct notes, sounding {float((f0 > 0).mean()):.2f} of the time"
+
+
+def test_harmonic_codec_trains_and_learns_f0():
+    """A tiny codec with the harmonic path: the f0 loss is logged and falls
+    on a fixed batch (its only teacher: the known bass notes)."""
+    m, t = _harmonic_cfg()
+    t = dict(t, batch=4, segment_s=0.4, lr=0.01)
+    torch.manual_seed(0)
+    model = codec.new_model(m)
+    pool = codec.SongPool(t, 16000, ["bass"])
+    x, f0 = codec.batch_at(pool, t, 0, 320, with_f0=True)
+    assert (f0 > 0).float().mean() > 0.3
+    opt = torch.optim.Adam(model.parameters(), lr=t["lr"])
+    losses = []
+    for _ in range(30):
+        zq, _, _, _ = codec.quantize(model, model.encoder(x), t, torch.Generator().manual_seed(0), train=True)
+        y, loss_f0 = codec.render(model, zq, f0)
+        assert y.shape == x.shape
+        opt.zero_grad()
+        loss_f0.backward()
+        opt.step()
+        losses.append(loss_f0.item())
+    assert losses[-1] < 0.5 * losses[0], losses
+    logs = codec.train(m, dict(t, steps=2), os.path.join(TMP, "harm"), quiet=True)
+    assert all(np.isfinite(e["f0"]) and e["f0"] > 0 for e in logs), logs
+    return f"f0 error {losses[0]:.1f} -> {losses[-1]:.1f} semitones in 30 steps"
 
 
 def test_unused_codes_are_reseeded_at_once():
