@@ -876,6 +876,82 @@ static rg_status cpu_sample(rg_device *dev, const rg_op *op) {
     return RG_OK;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Harmonic bank (rg_op_harmonic): the per-frame controls and phases go to  */
+/* the op's scratch [f | Phi | a_1..a_K], then frames render in parallel.   */
+/* The float expressions follow harmonic_synth (train/encodec_ref.py) term  */
+/* for term, so the rounding is PyTorch's.                                  */
+/* ------------------------------------------------------------------------ */
+
+static void harmonic_frames(const rg_op *op, float *sc) {
+    const rg_tensor *h = &op->t[HARM_H];
+    const rg_harmonic_params *p = &op->p.harm;
+    const float *hb = rg_host_ptr(h);
+    int64_t t_len = h->shape[1], bins = h->shape[0] - 1, s0 = h->stride[0], s1 = h->stride[1];
+    float *f = sc, *phase = sc + t_len, *amp = sc + 2 * t_len;
+    float ratio = p->f0_max / p->f0_min, ln10 = (float)log(10.0);
+    for (int64_t t = 0; t < t_len; t++) {
+        f[t] = p->f0_min * powf(ratio, sigmoidf(hb[t * s1]));
+        for (int64_t k = 0; k < bins; k++)
+            amp[k * t_len + t] = 2.0f * powf(sigmoidf(hb[(k + 1) * s0 + t * s1]), ln10);
+    }
+    double acc = 0, hop = p->hop, sr = p->sample_rate;
+    for (int64_t t = 0; t < t_len; t++) {
+        float fp = f[t > 0 ? t - 1 : 0], d = f[t] - fp;
+        phase[t] = (float)(acc - floor(acc));
+        acc += (hop * fp + (double)d * (hop + 1) / 2) / sr;
+    }
+}
+
+typedef struct {
+    const rg_op *op;
+    const float *sc;
+    int64_t lo, hi; /* frames */
+} harmonic_job;
+
+static void *harmonic_render(void *arg) {
+    const harmonic_job *jb = arg;
+    const rg_harmonic_params *p = &jb->op->p.harm;
+    int64_t t_len = jb->op->t[HARM_H].shape[1], bins = jb->op->t[HARM_H].shape[0] - 1;
+    int64_t hop = p->hop;
+    const float *f = jb->sc, *phase = jb->sc + t_len, *amp = jb->sc + 2 * t_len;
+    float *out = rg_host_ptr(&jb->op->t[HARM_OUT]);
+    float sr = p->sample_rate, nyquist = sr / 2, fhop = (float)hop, two_hop = (float)(2 * hop);
+    for (int64_t t = jb->lo; t < jb->hi; t++) {
+        int64_t pt = t > 0 ? t - 1 : 0;
+        float fp = f[pt], d = f[t] - fp;
+        float *o = out + (t - p->first_frame) * hop;
+        for (int64_t j = 0; j < hop; j++) {
+            float jj = (float)(j + 1), w = jj / fhop, fr = fp + d * w;
+            float phi = phase[t] + (jj * fp + d * jj * (jj + 1.0f) / two_hop) / sr;
+            phi -= floorf(phi);
+            float y = 0.0f;
+            for (int64_t k = 1; k <= bins && (float)k * fr < nyquist; k++) {
+                float ap = amp[(k - 1) * t_len + pt], at = amp[(k - 1) * t_len + t];
+                float kphi = (float)k * phi;
+                kphi -= floorf(kphi);
+                y += (ap + (at - ap) * w) * sinf(6.2831855f * kphi);
+            }
+            o[j] = p->accumulate ? o[j] + y : y;
+        }
+    }
+    return NULL;
+}
+
+static void cpu_harmonic(const rg_op *op) {
+    float *sc = rg_host_ptr(&op->t[HARM_SCRATCH]);
+    harmonic_frames(op, sc);
+    int64_t first = op->p.harm.first_frame, t_len = op->t[HARM_H].shape[1];
+    int64_t frames = t_len - first;
+    int n = thread_count(frames * op->p.harm.hop * (op->t[HARM_H].shape[0] - 1), 1 << 16);
+    if (n > frames)
+        n = (int)frames;
+    harmonic_job jobs[8];
+    for (int i = 0; i < n; i++)
+        jobs[i] = (harmonic_job){op, sc, first + frames * i / n, first + frames * (i + 1) / n};
+    run_jobs(harmonic_render, jobs, sizeof jobs[0], n);
+}
+
 static rg_status run_op(rg_device *dev, const rg_op *op) {
     switch (op->kind) {
     case RG_OP_MATMUL: return cpu_matmul(dev, op);
@@ -894,6 +970,7 @@ static rg_status run_op(rg_device *dev, const rg_op *op) {
     case RG_OP_RVQ_ENCODE: return cpu_rvq_encode(dev, op);
     case RG_OP_RVQ_DECODE: cpu_rvq_decode(op); return RG_OK;
     case RG_OP_SAMPLE: return cpu_sample(dev, op);
+    case RG_OP_HARMONIC: cpu_harmonic(op); return RG_OK;
     case RG_OP_KIND_COUNT: break;
     }
     return rg_fail(dev, RG_ERR_INVALID, "unknown op kind %d", (int)op->kind);

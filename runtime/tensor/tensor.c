@@ -49,7 +49,7 @@ const char *rg_op_name(rg_op_kind k) {
     static const char *names[RG_OP_KIND_COUNT] = {
         "matmul", "binary", "scale", "unary", "layer_norm", "rms_norm", "softmax",
         "embedding", "copy", "conv1d", "conv_transpose1d", "lstm", "attention",
-        "rvq_encode", "rvq_decode", "sample",
+        "rvq_encode", "rvq_decode", "sample", "harmonic",
     };
     return (unsigned)k < RG_OP_KIND_COUNT ? names[k] : "?";
 }
@@ -1176,5 +1176,39 @@ rg_status rg_op_sample(rg_cmd *cmd, const rg_tensor *logits, const rg_tensor *id
     op->t[SMP_LOGITS] = *logits;
     op->t[SMP_IDS] = *ids;
     op->p.sample = *p;
+    return RG_OK;
+}
+
+rg_status rg_op_harmonic(rg_cmd *cmd, const rg_tensor *h, const rg_tensor *scratch,
+                         const rg_tensor *out, const rg_harmonic_params *p) {
+    check c;
+    if (!cmd || !begin(&c, cmd, "harmonic"))
+        return cmd ? FAILED(c) : RG_ERR_INVALID;
+    if (!p)
+        return failv(&c, RG_ERR_INVALID, "no params"), FAILED(c);
+    if (!need_tensor(&c, "h", h) || !need_dtype(&c, "h", h, true, false, false) ||
+        !need_f32(&c, "scratch", scratch) || !need_f32(&c, "out", out))
+        return FAILED(c);
+    if (h->ndim != 2 || h->shape[0] < 2)
+        return failv(&c, RG_ERR_INVALID, "h must be [1+K, T] with K >= 1"), FAILED(c);
+    int64_t bins = h->shape[0] - 1, t_len = h->shape[1];
+    if (p->hop < 1 || !(p->sample_rate > 0) || !(p->f0_min > 0) || !(p->f0_max >= p->f0_min))
+        return failv(&c, RG_ERR_INVALID, "hop %d, sample rate %g, f0 %g..%g", p->hop,
+                     (double)p->sample_rate, (double)p->f0_min, (double)p->f0_max), FAILED(c);
+    if (p->first_frame < 0 || p->first_frame >= t_len)
+        return failv(&c, RG_ERR_INVALID, "first_frame %lld outside 0..%lld",
+                     (long long)p->first_frame, (long long)(t_len - 1)), FAILED(c);
+    if (rg_tensor_numel(scratch) < (bins + 2) * t_len)
+        return failv(&c, RG_ERR_INVALID, "scratch needs %lld elements",
+                     (long long)((bins + 2) * t_len)), FAILED(c);
+    if (!need_numel(&c, "out", out, (t_len - p->first_frame) * p->hop))
+        return FAILED(c);
+    rg_op *op = push_op(&c, RG_OP_HARMONIC);
+    if (!op)
+        return FAILED(c);
+    op->t[HARM_H] = *h;
+    op->t[HARM_SCRATCH] = *scratch;
+    op->t[HARM_OUT] = *out;
+    op->p.harm = *p;
     return RG_OK;
 }

@@ -340,6 +340,36 @@ rg_status rg_op_rvq_encode(rg_cmd *cmd, const rg_tensor *x, const rg_tensor *cod
 rg_status rg_op_rvq_decode(rg_cmd *cmd, const rg_tensor *codes, const rg_tensor *codebooks,
                            const rg_tensor *out);
 
+typedef struct rg_harmonic_params {
+    int hop;             /* samples per frame, >= 1 */
+    float sample_rate;   /* sr, Hz, > 0 */
+    float f0_min, f0_max; /* Hz, 0 < f0_min <= f0_max */
+    int64_t first_frame; /* frames before it are not rendered (0 <= first < T) */
+    bool accumulate;     /* out += synth (else out = synth) */
+} rg_harmonic_params;
+
+/* A bank of K harmonics with running phase, driven per frame by a head
+ * output h (the codec's harmonic bass path, docs/models.md; the reference is
+ * harmonic_synth in train/encodec_ref.py). h is f32 [1+K, T] with any
+ * strides (so h[:, 0:T'] of a longer one works). Per frame t:
+ *   f[t]    = f0_min (f0_max / f0_min)^sigmoid(h[0, t])
+ *   a_k[t]  = 2 sigmoid(h[k, t])^ln(10),  k = 1..K
+ * Sample j = 0..hop-1 of frame t glides from frame p = max(t-1, 0) to t,
+ * with w = (j+1)/hop:  f = f[p] + (f[t]-f[p]) w,  a_k = a_k[p] + (a_k[t]-a_k[p]) w;
+ * its phase in cycles is
+ *   phi = Phi[t] + ((j+1) f[p] + (f[t]-f[p]) (j+1)(j+2) / (2 hop)) / sr,
+ *   Phi[0] = 0,  Phi[t+1] = frac(Phi[t] + (hop f[p] + (f[t]-f[p]) (hop+1)/2) / sr)
+ * (the CPU backend sums the Phi in double, Vulkan in compensated f32), and
+ *   y = sum over k = 1..K with k f < sr/2 of a_k sin(2 pi frac(k frac(phi))).
+ * out (contiguous f32, (T - first_frame) hop elements, any shape) receives
+ * y for frames first_frame..T-1 in order. Frame t depends on frames <= t
+ * only, but through Phi on the f of every earlier frame, so a window of a
+ * longer take is rendered by passing h from frame 0 and first_frame > 0.
+ * scratch is f32 with at least (K+2) T elements (per-frame f, Phi and a_k;
+ * overwritten). */
+rg_status rg_op_harmonic(rg_cmd *cmd, const rg_tensor *h, const rg_tensor *scratch,
+                         const rg_tensor *out, const rg_harmonic_params *p);
+
 typedef struct rg_sample_params {
     float temperature; /* <= 0: greedy (argmax, lowest index on ties) */
     int top_k;         /* keep tokens whose logit >= the k-th largest; 0 = all */

@@ -25,6 +25,7 @@ typedef enum rg_op_kind {
     RG_OP_RVQ_ENCODE,
     RG_OP_RVQ_DECODE,
     RG_OP_SAMPLE,
+    RG_OP_HARMONIC,
     RG_OP_KIND_COUNT
 } rg_op_kind;
 
@@ -42,6 +43,7 @@ enum { LSTM_X, LSTM_WIH, LSTM_WHH, LSTM_BIH, LSTM_BHH, LSTM_H, LSTM_C, LSTM_SCRA
 enum { ATT_Q, ATT_K, ATT_V, ATT_BIAS, ATT_OUT };
 enum { RVQ_X, RVQ_CB, RVQ_CODES };             /* decode: X slot is the output */
 enum { SMP_LOGITS, SMP_IDS };
+enum { HARM_H, HARM_SCRATCH, HARM_OUT };
 
 typedef struct rg_op {
     rg_op_kind kind;
@@ -66,6 +68,7 @@ typedef struct rg_op {
         } convt;
         rg_attention_params att;
         rg_sample_params sample;
+        rg_harmonic_params harm;
     } p;
 } rg_op;
 

@@ -18,6 +18,7 @@
 #include "shaders/copy.spv.h"
 #include "shaders/elementwise.spv.h"
 #include "shaders/embedding.spv.h"
+#include "shaders/harmonic.spv.h"
 #include "shaders/lstm.spv.h"
 #include "shaders/matmul.spv.h"
 #include "shaders/matvec.spv.h"
@@ -41,6 +42,7 @@ static const struct {
     [VKF_ATTENTION] = {rg_spv_attention, sizeof rg_spv_attention},
     [VKF_RVQ] = {rg_spv_rvq, sizeof rg_spv_rvq},
     [VKF_SAMPLE] = {rg_spv_sample, sizeof rg_spv_sample},
+    [VKF_HARMONIC] = {rg_spv_harmonic, sizeof rg_spv_harmonic},
 };
 
 #define BLOCK_SIZE ((VkDeviceSize)64 << 20)

@@ -64,6 +64,7 @@ typedef enum vk_family {
     VKF_ATTENTION,
     VKF_RVQ,
     VKF_SAMPLE,
+    VKF_HARMONIC,
     VKF_COUNT
 } vk_family;
 

@@ -2,6 +2,7 @@
  * push-constant layouts here mirror the `Push` blocks in shaders/<family>.comp. */
 #include "runtime/tensor/vk_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -347,6 +348,35 @@ static rg_status record_sample(vk_rec *r, const rg_op *op) {
     return vk_record_dispatch(r, &d, false);
 }
 
+/* Two dispatches on the same bindings: the per-frame controls and phases
+ * (one work group, see harmonic.comp), then one thread per sample. */
+static rg_status record_harmonic(vk_rec *r, const rg_op *op) {
+    const rg_tensor *h = &op->t[HARM_H];
+    const rg_harmonic_params *p = &op->p.harm;
+    uint32_t t_len = (uint32_t)h->shape[1];
+    uint64_t n = (uint64_t)(t_len - p->first_frame) * (uint64_t)p->hop;
+    if (n > UINT32_MAX)
+        return rg_fail(r->dev, RG_ERR_UNSUPPORTED, "vulkan: harmonic output too long");
+    vk_dispatch d = new_dispatch(VKF_HARMONIC);
+    d.spec[0] = 64;
+    d.spec[1] = 0;
+    d.nspec = 2;
+    d.bind[0] = h, d.bind[1] = &op->t[HARM_SCRATCH], d.bind[2] = &op->t[HARM_OUT];
+    P(0) = t_len, P(1) = (uint32_t)h->shape[0] - 1, P(2) = (uint32_t)p->hop;
+    P(3) = (uint32_t)p->first_frame;
+    P(4) = (uint32_t)h->stride[0], P(5) = (uint32_t)h->stride[1];
+    P(6) = f2u(p->sample_rate), P(7) = f2u(p->f0_min);
+    P(8) = f2u((float)log2((double)p->f0_max / p->f0_min));
+    P(9) = p->accumulate, P(10) = (uint32_t)n;
+    d.groups[0] = d.groups[1] = d.groups[2] = 1;
+    rg_status s = vk_record_dispatch(r, &d, false);
+    if (s != RG_OK)
+        return s;
+    d.spec[1] = 1;
+    vk_grid_1d(r, groups_for(n, 64), d.groups);
+    return vk_record_dispatch(r, &d, true);
+}
+
 /* ------------------------------------------------------------------------ */
 
 /* Opcode numbers of elementwise.comp. */
@@ -376,6 +406,7 @@ rg_status vk_record_op(vk_rec *r, const rg_op *op) {
     case RG_OP_RVQ_ENCODE: return record_rvq(r, op, true);
     case RG_OP_RVQ_DECODE: return record_rvq(r, op, false);
     case RG_OP_SAMPLE: return record_sample(r, op);
+    case RG_OP_HARMONIC: return record_harmonic(r, op);
     case RG_OP_KIND_COUNT: break;
     }
     return rg_fail(r->dev, RG_ERR_INVALID, "vulkan: unknown op kind %d", (int)op->kind);
