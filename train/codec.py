@@ -335,16 +335,27 @@ def load_checkpoint_model(path):
     return model.eval()
 
 
+def f0_logit(f0, f0_min, f0_max):
+    """The head output that makes harmonic_controls give f0 (Hz)."""
+    x = (torch.log(f0 / f0_min) / math.log(f0_max / f0_min)).clamp(1e-6, 1 - 1e-6)
+    return torch.log(x / (1 - x))
+
+
 def render(model, zq, f0_target):
     """(audio [B, 1, L], f0 loss) of a quantised latent. The harmonic path's
     f0 learns from the known notes only: through the oscillator its gradient
-    is that of a sine's phase, which points anywhere."""
+    is that of a sine's phase, which points anywhere. The oscillator plays the
+    known f0 where there is one (teacher forcing, as DDSP is given f0): with
+    a half-learnt f0 its harmonics would sit off the notes and the
+    amplitudes would learn to be silent."""
     y = model.decoder(zq)
     c = model.cfg
     if not c.harmonic_bins:
         return y, torch.zeros(())
     h = model.harmonic(zq)
-    synth = torch.cat([h[:, :1].detach(), h[:, 1:]], 1)
+    known = f0_logit(f0_target.clamp(min=c.harmonic_f0_min), c.harmonic_f0_min, c.harmonic_f0_max)
+    pitch = torch.where(f0_target > 0, known, h[:, 0].detach())
+    synth = torch.cat([pitch[:, None], h[:, 1:]], 1)
     y = y + encodec_ref.harmonic_synth(synth, c.hop_length, c.sampling_rate, c.harmonic_f0_min,
                                        c.harmonic_f0_max)[:, None]
     return y, f0_loss(h, f0_target, c.harmonic_f0_min, c.harmonic_f0_max)

@@ -264,6 +264,28 @@ def test_harmonic_held_note_is_held_controls():
     return f"period-to-period difference {drift:.1e}, peak at {peak:.2f} Hz"
 
 
+def test_known_f0_drives_the_oscillator_in_training():
+    """Where a note is known the oscillator plays it whatever the head says
+    (f0_logit inverts harmonic_controls); elsewhere the head's own f0."""
+    f0 = torch.tensor([[30.0, 55.0, 440.0]])
+    back = encodec_ref.harmonic_controls(codec.f0_logit(f0, 25.0, 800.0)[:, None].repeat(1, 2, 1), 25.0, 800.0)[0]
+    assert torch.allclose(back, f0, rtol=1e-4), back
+    m, _ = _harmonic_cfg()
+    torch.manual_seed(0)
+    model = codec.new_model(m)
+    with torch.no_grad():
+        model.harmonic_head.bias[1:] = 2.0
+        zq = torch.randn(1, m["hidden_size"], 10)
+        known = torch.full((1, 10), 110.0)
+        y_known = codec.render(model, zq, known)[0] - model.decoder(zq)
+        y_free = codec.render(model, zq, torch.zeros(1, 10))[0] - model.decoder(zq)
+    spec = np.abs(np.fft.rfft(y_known[0, 0, 320:].numpy()))
+    peak = np.argmax(spec) * 16000 / (len(spec) * 2 - 2)
+    harmonic = peak / 110.0
+    assert abs(harmonic - round(harmonic)) < 0.05 and not torch.allclose(y_known, y_free), peak
+    return f"known 110 Hz: loudest partial at {peak:.0f} Hz"
+
+
 def test_frame_f0_teaches_only_whole_notes():
     hop = 4
     f0 = np.array([0, 0, 0, 0, 0, 0, 55, 55, 55, 55, 55, 55, 55, 55, 98, 98], np.float32)
