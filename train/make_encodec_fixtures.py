@@ -25,6 +25,11 @@ Shapes (scaled down in channels so the fixtures stay small):
         `audio_encoder.`, config under "audio_encoder", non-causal, reflect,
         identity shortcut, ratios [8,5,4,4], 4 codebooks of 2048; stored F16
         with the parametrizations.weight.original0/1 names.
+  16k_harm  the harmonic bass path (docs/models.md): 16 kHz, hop 320, 3
+        codebooks of 64, non-causal, harmonic_bins 8 with f0 20..1000 Hz (f0
+        glides across frames), the head's amplitude logits 0..2 (the
+        harmonics are louder than the decoder); a MusicGen composite stored
+        F32.
   --full32k DIR   the real 32 kHz sizes (64 filters, 128-dim latent, LSTM
         1024), random weights, 1 s of audio; for the slow test (~240 MB, not
         committed).
@@ -73,6 +78,20 @@ SHAPES = {
         "dtype": "F16", "spelling": "parametrizations", "composite": True,
         "low_bandwidth": None,
     },
+    "16k_harm": {
+        "config": {
+            "model_type": "encodec", "sampling_rate": 16000, "audio_channels": 1,
+            "num_filters": 2, "hidden_size": 8, "codebook_size": 64,
+            "upsampling_ratios": [8, 5, 4, 2], "target_bandwidths": [1.5],
+            "use_causal_conv": False, "pad_mode": "reflect", "use_conv_shortcut": False,
+            "norm_type": "weight_norm", "normalize": False, "chunk_length_s": None,
+            "overlap": None, "codebook_dim": 8, "trim_right_ratio": 1.0,
+            "harmonic_bins": 8, "harmonic_f0_min": 20.0, "harmonic_f0_max": 1000.0,
+        },
+        "seconds": 0.4 + 37 / 16000,
+        "dtype": "F32", "spelling": "parametrizations", "composite": True,
+        "low_bandwidth": None,
+    },
     "full24k": {
         "config": {
             "model_type": "encodec", "sampling_rate": 24000, "audio_channels": 1,
@@ -98,6 +117,9 @@ SHAPES = {
         "dtype": "F32", "spelling": "legacy", "composite": False, "low_bandwidth": None,
     },
 }
+
+# The committed fixtures (tests/fixtures/encodec/NAME) and their seeds.
+FIXTURES = {"24k": 24, "32k": 320, "16k_harm": 1600}
 
 DTYPES = {"F32": (np.float32, torch.float32), "F16": (np.float16, torch.float16),
           "I32": (np.int32, torch.int32)}
@@ -146,6 +168,8 @@ def randomise(model, gen):
                 p.copy_(0.5 + torch.rand(p.shape, generator=gen))
             elif name.endswith("weight_v"):
                 p.copy_(torch.randn(p.shape, generator=gen))
+            elif name.startswith("harmonic_head"):
+                continue  # set_harmonic_head
             elif "lstm" in name:
                 bound = 1 / math.sqrt(p.shape[-1] if p.dim() > 1 else p.shape[0] / 4)
                 p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
@@ -153,6 +177,25 @@ def randomise(model, gen):
                 p.copy_(0.1 * torch.randn(p.shape, generator=gen))
             else:
                 raise ValueError("unexpected parameter " + name)
+
+
+def set_harmonic_head(model, z, gen):
+    """Random head weights scaled on the quantised latent z [D, T]. The pitch
+    row is orthogonal to z's mean, so its output varies across frames
+    (standard deviation 1 around 0: f0 glides) without a large mean that the
+    bias would have to cancel (which would make f0, and so the phase every
+    later frame inherits, sensitive to float rounding). The amplitude rows
+    vary by 0.5 around logits drawn from 0..2 (every harmonic audible)."""
+    head = model.harmonic_head
+    with torch.no_grad():
+        w = torch.randn(head.weight.shape, generator=gen)[:, :, 0]
+        mean = z.mean(1)
+        w[0] -= (w[0] @ mean) / (mean @ mean) * mean
+        w *= (torch.tensor([1.0] + [0.5] * (w.shape[0] - 1)) / (w @ z).std(1))[:, None]
+        bias = 2.0 * torch.rand(head.bias.shape, generator=gen) - (w @ z).mean(1)
+        bias[0] = 0.0
+        head.weight.copy_(w[:, :, None])
+        head.bias.copy_(bias)
 
 
 def fit_codebooks(model, latent, gen):
@@ -216,6 +259,8 @@ def build(name, spec, out_dir, seed):
     round_to_storage(model, spec["dtype"])
     with torch.no_grad():
         fit_codebooks(model, model.latent(audio), gen)
+        if cfg.harmonic_bins:
+            set_harmonic_head(model, model.quantizer.decode(model.encode(audio)), gen)
         round_to_storage(model, spec["dtype"])
         latent = model.latent(audio)
         codes = model.encode(audio)
@@ -247,6 +292,15 @@ def build(name, spec, out_dir, seed):
                       {"format": "pt", "source": "train/make_encodec_fixtures.py"})
     meta = {"bandwidth_low": str(spec["low_bandwidth"] or ""), "seed": str(seed)}
     write_safetensors(os.path.join(out_dir, "expected.safetensors"), expected, meta)
+    if cfg.harmonic_bins:
+        with torch.no_grad():
+            z = model.quantizer.decode(codes)[None]
+            plain = model.decoder(z)[0]
+            f0, _ = encodec_ref.harmonic_controls(model.harmonic(z)[0], cfg.harmonic_f0_min,
+                                                  cfg.harmonic_f0_max)
+        print(f"{name}: f0 {f0.min():.0f}..{f0.max():.0f} Hz, harmonic RMS "
+              f"{(decoded - plain).pow(2).mean().sqrt():.3f} against the decoder's "
+              f"{plain.pow(2).mean().sqrt():.3f}")
     print(f"{name}: {cfg.num_quantizers} codebooks x {codes.shape[1]} frames, "
           f"{audio.shape[1]} samples in, {decoded.shape[1]} out, "
           f"min code margin {expected['margin'][1].min():.2e}")
@@ -259,6 +313,8 @@ def main():
                         help="write only the full-size 32 kHz random model into DIR")
     parser.add_argument("--full24k", metavar="DIR",
                         help="write only the full-size 24 kHz random model into DIR")
+    parser.add_argument("--shape", choices=sorted(FIXTURES),
+                        help="write only this committed fixture")
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.full32k or args.full24k:
@@ -267,8 +323,9 @@ def main():
         if args.full24k:
             build("full24k", SHAPES["full24k"], args.full24k, seed=2424)
         return
-    build("24k", SHAPES["24k"], os.path.join(args.out, "24k"), seed=24)
-    build("32k", SHAPES["32k"], os.path.join(args.out, "32k"), seed=320)
+    for name, seed in FIXTURES.items():
+        if args.shape in (None, name):
+            build(name, SHAPES[name], os.path.join(args.out, name), seed=seed)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ struct rg_encodec {
     char path[1024];
     stack encoder, decoder;
     rg_tensor codebooks; /* [num_quantizers, codebook_size, codebook_dim] */
+    conv harmonic;       /* harmonic_head, k = 1: [1+K, D] (harmonic_bins > 0) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -88,7 +89,8 @@ static bool read_ints(const rg_weights *w, rg_encodec_config *c, rg_error *err)
            rg_config_int(w, "num_residual_layers", 1, &c->num_residual_layers, err) &&
            rg_config_int(w, "dilation_growth_rate", 2, &c->dilation_growth_rate, err) &&
            rg_config_int(w, "compress", 2, &c->compress, err) &&
-           rg_config_int(w, "num_lstm_layers", 2, &c->num_lstm_layers, err);
+           rg_config_int(w, "num_lstm_layers", 2, &c->num_lstm_layers, err) &&
+           rg_config_int(w, "harmonic_bins", 0, &c->harmonic_bins, err);
 }
 
 static bool read_others(const rg_weights *w, rg_encodec_config *c, rg_error *err)
@@ -99,6 +101,8 @@ static bool read_others(const rg_weights *w, rg_encodec_config *c, rg_error *err
     if (!rg_config_bool(w, "use_causal_conv", true, &c->causal, err) ||
         !rg_config_bool(w, "use_conv_shortcut", true, &c->conv_shortcut, err) ||
         !rg_config_double(w, "trim_right_ratio", 1.0, &c->trim_right_ratio, err) ||
+        !rg_config_double(w, "harmonic_f0_min", 25.0, &c->harmonic_f0_min, err) ||
+        !rg_config_double(w, "harmonic_f0_max", 800.0, &c->harmonic_f0_max, err) ||
         !rg_config_string(w, "pad_mode", "reflect", pad, sizeof pad, err) ||
         !rg_config_string(w, "norm_type", "weight_norm", norm, sizeof norm, err) ||
         !rg_config_int_array(w, "upsampling_ratios", c->ratios, RG_ENCODEC_MAX_RATIOS,
@@ -148,6 +152,13 @@ static bool check_config(const rg_weights *w, rg_encodec_config *c, rg_error *er
         bad = "sizes must be positive";
     else if (!c->causal && c->trim_right_ratio != 1.0)
         bad = "trim_right_ratio other than 1 needs use_causal_conv";
+    else if (c->harmonic_bins < 0 || c->harmonic_bins > 4096)
+        bad = "\"harmonic_bins\" must be 0..4096";
+    else if (c->harmonic_bins > 0 && c->audio_channels != 1)
+        bad = "\"harmonic_bins\" (the harmonic bass path) needs audio_channels 1";
+    else if (c->harmonic_bins > 0 &&
+             !(c->harmonic_f0_min > 0 && c->harmonic_f0_max >= c->harmonic_f0_min))
+        bad = "\"harmonic_f0_min\" and \"harmonic_f0_max\" must satisfy 0 < min <= max";
     if (bad)
         return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0, "config.json: %s", bad);
     c->hop_length = 1;
@@ -234,16 +245,35 @@ static bool load_tensor(loader *ld, const char *name, bool normed, int ndim,
     return ok;
 }
 
-/* `module` is e.g. "encoder.layers.3.conv". */
-static bool load_conv(loader *ld, const char *module, conv *c)
+/* `module` is e.g. "encoder.layers.3.conv"; `normed`: a weight-normed
+ * module (any spelling), else a plain `module.weight`. */
+static bool load_conv_as(loader *ld, const char *module, bool normed, conv *c)
 {
     int64_t w_shape[3] = {c->transposed ? c->cin : c->cout, c->transposed ? c->cout : c->cin,
                           c->k};
     int64_t b_shape[1] = {c->cout};
-    char bias[320];
+    char weight[320], bias[320];
+    snprintf(weight, sizeof weight, normed ? "%s" : "%s.weight", module);
     snprintf(bias, sizeof bias, "%s.bias", module);
-    return load_tensor(ld, module, true, 3, w_shape, &c->w) &&
+    return load_tensor(ld, weight, normed, 3, w_shape, &c->w) &&
            load_tensor(ld, bias, false, 1, b_shape, &c->b);
+}
+
+static bool load_conv(loader *ld, const char *module, conv *c)
+{
+    return load_conv_as(ld, module, true, c);
+}
+
+/* harmonic_head: a plain Conv1d(hidden_size, 1 + K, 1), when the config
+ * asks for the harmonic bass path. */
+static bool load_harmonic(loader *ld)
+{
+    const rg_encodec_config *c = &ld->m->cfg;
+    if (c->harmonic_bins == 0)
+        return true;
+    ld->m->harmonic = (conv){.cin = c->hidden_size, .cout = 1 + c->harmonic_bins, .k = 1,
+                             .stride = 1, .dilation = 1};
+    return load_conv_as(ld, "harmonic_head", false, &ld->m->harmonic);
 }
 
 static bool load_lstm(loader *ld, const char *module, lstm *l)
@@ -417,7 +447,7 @@ bool rg_encodec_load(const char *path, rg_device *dev, rg_encodec **out, rg_erro
         build_encoder(&m->encoder, &m->cfg);
         build_decoder(&m->decoder, &m->cfg);
         ok = load_stack(&ld, "encoder", &m->encoder) && load_stack(&ld, "decoder", &m->decoder) &&
-             load_codebooks(&ld);
+             load_codebooks(&ld) && load_harmonic(&ld);
     }
     rg_weights_free(ld.w);
     if (!ok) {
@@ -469,6 +499,7 @@ void rg_encodec_free(rg_encodec *m)
     free_stack(&m->encoder);
     free_stack(&m->decoder);
     rg_tensor_destroy(&m->codebooks);
+    free_conv(&m->harmonic);
     free(m);
 }
 
@@ -743,40 +774,107 @@ bool rg_encodec_encode(rg_encodec *m, const float *audio, int64_t samples, int n
     return pass_end(&p, err);
 }
 
-static bool check_codes(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames,
-                        rg_error *err)
+/* Codes of frames [a, b) of a take of `frames` frames must be in range. */
+static bool check_codes(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames, int64_t a,
+                        int64_t b, rg_error *err)
 {
     if (n_q < 1 || n_q > m->cfg.num_quantizers || frames < 1)
         return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
                             "cannot decode %d codebooks x %lld frames with a %d-codebook model",
                             n_q, (long long)frames, m->cfg.num_quantizers);
-    for (int64_t i = 0; i < (int64_t)n_q * frames; i++)
-        if (codes[i] < 0 || codes[i] >= m->cfg.codebook_size)
-            return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
-                                "code %d at codebook %lld, frame %lld is outside 0..%d", codes[i],
-                                (long long)(i / frames), (long long)(i % frames),
-                                m->cfg.codebook_size - 1);
+    for (int q = 0; q < n_q; q++)
+        for (int64_t t = a; t < b; t++)
+            if (codes[q * frames + t] < 0 || codes[q * frames + t] >= m->cfg.codebook_size)
+                return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
+                                    "code %d at codebook %d, frame %lld is outside 0..%d",
+                                    codes[q * frames + t], q, (long long)t,
+                                    m->cfg.codebook_size - 1);
     return true;
+}
+
+/* The quantised latent z [D, b - a] of frames [a, b) of the codes. */
+static rg_tensor latent_of_codes(pass *p, const int32_t *codes, int n_q, int64_t frames,
+                                 int64_t a, int64_t b)
+{
+    int64_t n = b - a;
+    rg_tensor ids = new_tensor(p, RG_I32, n_q, n);
+    int32_t *part = malloc((size_t)(n_q * n) * sizeof *part);
+    if (!part)
+        check(p, RG_ERR_OOM, "copying codes");
+    for (int q = 0; part && q < n_q; q++)
+        memcpy(part + q * n, codes + q * frames + a, (size_t)n * sizeof *part);
+    if (p->st == RG_OK)
+        check(p, rg_tensor_write(&ids, part), "uploading codes");
+    free(part);
+    rg_tensor z = new_tensor(p, RG_F32, p->m->cfg.hidden_size, n);
+    rg_tensor z_t = rg_tensor_transpose(z, 0, 1);
+    check(p, rg_op_rvq_decode(p->cmd, &ids, &p->m->codebooks, &z_t), "rvq decode");
+    release(p, ids);
+    return z;
+}
+
+/* out [1, count * hop] += the harmonic bass path's frames [start, start +
+ * count), from the head output h [1+K, >= start + count] of frames 0... */
+static void harmonic_forward(pass *p, const rg_tensor *h, int64_t start, int64_t count,
+                             const rg_tensor *out)
+{
+    const rg_encodec_config *c = &p->m->cfg;
+    rg_tensor frames = rg_tensor_slice(*h, 1, 0, start + count);
+    rg_tensor scratch = new_tensor(p, RG_F32, c->harmonic_bins + 2, start + count);
+    rg_harmonic_params hp = {.hop = c->hop_length, .sample_rate = (float)c->sampling_rate,
+                             .f0_min = (float)c->harmonic_f0_min,
+                             .f0_max = (float)c->harmonic_f0_max, .first_frame = start,
+                             .accumulate = true};
+    check(p, rg_op_harmonic(p->cmd, &frames, &scratch, out, &hp), "harmonic bass path");
+    release(p, scratch);
+}
+
+/* Frames [start, start + count) of a take of `frames` frames into
+ * audio [channels][count * hop], the decoder seeing the codes of frames
+ * [lo, hi) (lo <= start, start + count <= hi) and the harmonic path those
+ * of frames [0, start + count). */
+static bool decode_window(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames,
+                          int64_t lo, int64_t hi, int64_t start, int64_t count, float *audio,
+                          rg_error *err)
+{
+    bool harmonic = m->cfg.harmonic_bins > 0;
+    int64_t first = harmonic ? 0 : lo, hop = m->cfg.hop_length;
+    pass p;
+    if (!check_codes(m, codes, n_q, frames, first, hi, err) || !pass_begin(&p, m, err))
+        return false;
+    rg_tensor z = latent_of_codes(&p, codes, n_q, frames, first, hi), h = {0};
+    if (harmonic)
+        h = conv_forward(&p, &m->harmonic, &z); /* [1+K, hi] */
+    if (lo > first) {                           /* the decoder's window of z */
+        rg_tensor window = new_tensor(&p, RG_F32, m->cfg.hidden_size, hi - lo);
+        rg_tensor part = rg_tensor_slice(z, 1, lo - first, hi - lo);
+        check(&p, rg_op_copy(p.cmd, &part, &window), "latent window");
+        release(&p, z);
+        z = window;
+    }
+    rg_tensor y = stack_forward(&p, &m->decoder, z);
+    if (start > lo || count < hi - lo) {
+        rg_tensor crop = rg_tensor_slice(y, 1, (start - lo) * hop, count * hop);
+        rg_tensor out = new_tensor(&p, RG_F32, m->cfg.audio_channels, count * hop);
+        check(&p, rg_op_copy(p.cmd, &crop, &out), "audio window");
+        release(&p, y);
+        y = out;
+    }
+    if (harmonic) {
+        harmonic_forward(&p, &h, start, count, &y);
+        release(&p, h);
+    }
+    run(&p);
+    if (p.st == RG_OK)
+        check(&p, rg_tensor_read_f32(&y, audio), "reading audio");
+    release(&p, y);
+    return pass_end(&p, err);
 }
 
 bool rg_encodec_decode(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames,
                        float *audio, rg_error *err)
 {
-    pass p;
-    if (!check_codes(m, codes, n_q, frames, err) || !pass_begin(&p, m, err))
-        return false;
-    rg_tensor ids = new_tensor(&p, RG_I32, n_q, frames);
-    if (p.st == RG_OK)
-        check(&p, rg_tensor_write(&ids, codes), "uploading codes");
-    rg_tensor z = new_tensor(&p, RG_F32, m->cfg.hidden_size, frames);
-    rg_tensor z_t = rg_tensor_transpose(z, 0, 1);
-    check(&p, rg_op_rvq_decode(p.cmd, &ids, &m->codebooks, &z_t), "rvq decode");
-    release(&p, ids);
-    rg_tensor y = stack_forward(&p, &m->decoder, z);
-    if (p.st == RG_OK)
-        check(&p, rg_tensor_read_f32(&y, audio), "reading audio");
-    release(&p, y);
-    return pass_end(&p, err);
+    return decode_window(m, codes, n_q, frames, 0, frames, 0, frames, audio, err);
 }
 
 bool rg_encodec_decode_range(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames,
@@ -789,22 +887,7 @@ bool rg_encodec_decode_range(rg_encodec *m, const int32_t *codes, int n_q, int64
                             (long long)start, (long long)(start + count), (long long)frames);
     int64_t lo = start > context ? start - context : 0;
     int64_t hi = start + count + context < frames ? start + count + context : frames;
-    int64_t span = hi - lo, hop = m->cfg.hop_length;
-    int channels = m->cfg.audio_channels;
-    int32_t *part = malloc((size_t)(n_q * span) * sizeof *part);
-    float *wide = malloc((size_t)(channels * span * hop) * sizeof *wide);
-    bool ok = part && wide;
-    if (!ok)
-        rg_error_set(err, RG_ERR_INTERNAL, m->path, 0, 0, "out of memory");
-    for (int q = 0; ok && q < n_q; q++)
-        memcpy(part + q * span, codes + q * frames + lo, (size_t)span * sizeof *part);
-    ok = ok && rg_encodec_decode(m, part, n_q, span, wide, err);
-    for (int c = 0; ok && c < channels; c++)
-        memcpy(audio + c * count * hop, wide + c * span * hop + (start - lo) * hop,
-               (size_t)(count * hop) * sizeof *audio);
-    free(part);
-    free(wide);
-    return ok;
+    return decode_window(m, codes, n_q, frames, lo, hi, start, count, audio, err);
 }
 
 bool rg_encodec_encode_range(rg_encodec *m, const float *audio, int64_t samples, int n_q,

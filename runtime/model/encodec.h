@@ -4,8 +4,10 @@
  *
  *   encode: audio [channels, samples] -> SEANet encoder -> latent [D, T]
  *           -> residual vector quantisation -> codes [Q, T] (int32)
- *   decode: codes -> sum of codebook rows -> SEANet decoder
+ *   decode: codes -> sum of codebook rows (z) -> SEANet decoder
  *           -> audio [channels, T * hop]
+ *           (+ the harmonic bass path's oscillator bank driven by z, when
+ *           the checkpoint has one: docs/models.md)
  *
  * T = ceil(samples / hop). Decoded audio is always a whole number of frames
  * long; callers trim it to the length they encoded.
@@ -47,6 +49,11 @@ typedef struct {
     double trim_right_ratio;
     double bandwidths[RG_ENCODEC_MAX_BANDWIDTHS]; /* target_bandwidths, kbps */
     int n_bandwidths;
+    /* The harmonic bass path (a ResonantGen extension, docs/models.md):
+     * harmonic_bins K > 0 adds harmonic_synth(harmonic_head(z)) to the
+     * decoder's output; 0 (or absent) is plain EnCodec. Mono only. */
+    int harmonic_bins;
+    double harmonic_f0_min, harmonic_f0_max; /* Hz, defaults 25 and 800 */
     /* derived */
     int hop_length;       /* product of ratios */
     int frame_rate;       /* ceil(sampling_rate / hop_length), frames per second */
@@ -101,7 +108,10 @@ bool rg_encodec_encode_range(rg_encodec *m, const float *audio, int64_t samples,
  * equals the matching part of rg_encodec_decode; with less, the edges differ
  * slightly (the decoder's LSTM and convolutions see less), which is what lets
  * a player start on the first chunk of a long take before the rest is
- * decoded. codes is the whole take, [n_q][frames]. */
+ * decoded. codes is the whole take, [n_q][frames], of which frames
+ * start - context .. start + count + context are read (from frame 0 with
+ * the harmonic bass path, whose phase runs through every earlier frame: its
+ * part of the audio is exact at any context). */
 bool rg_encodec_decode_range(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames,
                              int64_t start, int64_t count, int64_t context, float *audio,
                              rg_error *err);

@@ -290,29 +290,38 @@ static void test_bad_codes_are_errors(void **state)
     close_fixture(&f);
 }
 
+/* Load a copy of fixture `shape` whose config.json is edited by the sed
+ * expression `edit` (model.safetensors linked as it is); false with *err
+ * set when the loader refuses it. */
+static bool load_edited(const char *shape, const char *edit, rg_error *err)
+{
+    char src[1024], tmp[] = "/tmp/rg_encodec_test_XXXXXX", cmd[4096];
+    fixture_dir(shape, src, sizeof src);
+    assert_non_null(mkdtemp(tmp));
+    snprintf(cmd, sizeof cmd,
+             "ln -s '%s/model.safetensors' '%s/model.safetensors' && "
+             "sed '%s' '%s/config.json' > '%s/config.json'",
+             src, tmp, edit, src, tmp);
+    assert_int_equal(system(cmd), 0);
+    rg_encodec *m = NULL;
+    bool ok = rg_encodec_load(tmp, dev, &m, err);
+    assert_true(ok == (m != NULL));
+    rg_encodec_free(m);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    assert_int_equal(system(cmd), 0);
+    return ok;
+}
+
 /* A checkpoint whose config.json disagrees with its tensors names the file
  * and the first tensor whose shape is wrong. */
 static void test_wrong_config_names_tensor(void **state)
 {
     (void)state;
-    char src[1024], tmp[] = "/tmp/rg_encodec_test_XXXXXX", cmd[4096];
-    fixture_dir("24k", src, sizeof src);
-    assert_non_null(mkdtemp(tmp));
-    snprintf(cmd, sizeof cmd,
-             "ln -s '%s/model.safetensors' '%s/model.safetensors' && "
-             "sed 's/\"num_filters\": 2/\"num_filters\": 4/' '%s/config.json' > "
-             "'%s/config.json'",
-             src, tmp, src, tmp);
-    assert_int_equal(system(cmd), 0);
-    rg_encodec *m = NULL;
     rg_error err = {0};
-    assert_false(rg_encodec_load(tmp, dev, &m, &err));
-    assert_null(m);
+    assert_false(load_edited("24k", "s/\"num_filters\": 2/\"num_filters\": 4/", &err));
     assert_non_null(strstr(err.file, "model.safetensors"));
     if (!strstr(err.message, "'encoder.layers.0.conv.weight_"))
         fail_msg("message does not name the tensor: %s", err.message);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    assert_int_equal(system(cmd), 0);
 }
 
 /* Relative RMS error of decoding in chunks of `chunk` frames with `context`
@@ -338,6 +347,20 @@ static double chunked_error(fixture *f, const int32_t *codes, int n_q, int64_t f
     return e;
 }
 
+/* The fixture's codes decoded whole; decoding them in chunks of 4 frames
+ * with full context is the same computation and gives the same samples. */
+static float *decode_whole(fixture *f, int32_t **codes, int *n_q, int64_t *frames)
+{
+    *codes = expect_i32(f, "codes", n_q, frames);
+    const rg_encodec_config *cfg = rg_encodec_get_config(f->model);
+    float *whole = calloc((size_t)(*frames * cfg->hop_length), sizeof *whole);
+    rg_error err = {0};
+    if (!rg_encodec_decode(f->model, *codes, *n_q, *frames, whole, &err))
+        fail_msg("%s", err.message);
+    assert_true(chunked_error(f, *codes, *n_q, *frames, whole, 4, *frames) == 0.0);
+    return whole;
+}
+
 static void test_chunked_decode(void **state)
 {
     (void)state;
@@ -348,13 +371,8 @@ static void test_chunked_decode(void **state)
                                                          : dir);
     int n_q;
     int64_t frames;
-    int32_t *codes = expect_i32(&f, "codes", &n_q, &frames);
-    const rg_encodec_config *cfg = rg_encodec_get_config(f.model);
-    float *whole = calloc((size_t)(frames * cfg->hop_length), sizeof *whole);
-    rg_error err = {0};
-    assert_true(rg_encodec_decode(f.model, codes, n_q, frames, whole, &err));
-    /* full context: the same computation, the same samples */
-    assert_true(chunked_error(&f, codes, n_q, frames, whole, 4, frames) == 0.0);
+    int32_t *codes;
+    float *whole = decode_whole(&f, &codes, &n_q, &frames);
     double e[5];
     for (int i = 0; i < 5; i++) {
         e[i] = chunked_error(&f, codes, n_q, frames, whole, 4, 2 * i);
@@ -421,6 +439,72 @@ static void test_chunked_encode(void **state)
     close_fixture(&f);
 }
 
+/* The harmonic bass path (docs/models.md): a composite with harmonic_bins
+ * 8 and its own f0 range, decoded as the reference decodes it (the
+ * oscillator bank adds ~12 times the decoder's RMS here, so a wrong phase
+ * or amplitude cannot hide). */
+static void test_16k_harmonic_bass_path(void **state)
+{
+    (void)state;
+    char dir[1024];
+    fixture_dir("16k_harm", dir, sizeof dir);
+    fixture f;
+    open_fixture(&f, dir);
+    const rg_encodec_config *c = rg_encodec_get_config(f.model);
+    assert_int_equal(c->harmonic_bins, 8);
+    assert_true(c->harmonic_f0_min == 20.0 && c->harmonic_f0_max == 1000.0);
+    close_fixture(&f);
+    check_fixture(dir, false);
+}
+
+/* decode_range on the harmonic fixture: with full context it is the whole
+ * decode to the bit; with 2..8 frames of context, windows that start after
+ * their context (so the harmonic phase must come from frames the decoder
+ * does not see) are as close as the plain codec's. */
+static void test_harmonic_decode_range(void **state)
+{
+    (void)state;
+    char dir[1024];
+    fixture f;
+    fixture_dir("16k_harm", dir, sizeof dir);
+    open_fixture(&f, dir);
+    int n_q;
+    int64_t frames;
+    int32_t *codes;
+    float *whole = decode_whole(&f, &codes, &n_q, &frames);
+    assert_true(chunked_error(&f, codes, n_q, frames, whole, 3, frames) == 0.0);
+    for (int context = 2; context <= 8; context += 3) {
+        double e = chunked_error(&f, codes, n_q, frames, whole, 4, context);
+        fprintf(stderr, "# harmonic: chunks of 4 frames, context %d: relative RMS error %.3g\n",
+                context, e);
+        assert_true(e < 5e-3);
+    }
+    free(whole);
+    free(codes);
+    close_fixture(&f);
+}
+
+/* harmonic_bins asks for harmonic_head; a checkpoint without it (or with
+ * another K) is refused naming the tensor, and a stereo codec is refused
+ * naming the key. */
+static void test_harmonic_errors(void **state)
+{
+    (void)state;
+    rg_error err = {0};
+    assert_false(load_edited("32k", "s/\"audio_channels\": 1,/&\"harmonic_bins\": 8,/", &err));
+    assert_non_null(strstr(err.file, "model.safetensors"));
+    if (!strstr(err.message, "missing tensor 'audio_encoder.harmonic_head.weight'"))
+        fail_msg("message does not name the tensor: %s", err.message);
+    assert_false(load_edited("16k_harm", "s/\"harmonic_bins\": 8/\"harmonic_bins\": 7/", &err));
+    if (!strstr(err.message, "'audio_encoder.harmonic_head.weight' has shape [9, 8, 1]"))
+        fail_msg("message does not name the tensor: %s", err.message);
+    assert_false(load_edited("16k_harm", "s/\"audio_channels\": 1/\"audio_channels\": 2/", &err));
+    assert_non_null(strstr(err.file, "16k_harm") ? err.file : "tmp");
+    if (!strstr(err.message, "config.json") || !strstr(err.message, "\"harmonic_bins\"") ||
+        !strstr(err.message, "audio_channels 1"))
+        fail_msg("message does not name the key: %s", err.message);
+}
+
 static void test_other_fixture(void **state)
 {
     (void)state;
@@ -455,6 +539,9 @@ int main(void)
         cmocka_unit_test(test_wrong_config_names_tensor),
         cmocka_unit_test(test_chunked_decode),
         cmocka_unit_test(test_chunked_encode),
+        cmocka_unit_test(test_16k_harmonic_bass_path),
+        cmocka_unit_test(test_harmonic_decode_range),
+        cmocka_unit_test(test_harmonic_errors),
     };
     const struct CMUnitTest slow[] = {cmocka_unit_test(test_other_fixture),
                                       cmocka_unit_test(test_chunked_decode),
@@ -466,7 +553,7 @@ int main(void)
         /* The chunked tests check API logic, not backend numerics: spare
          * lavapipe the time (cmocka's skips would read as failures). */
         const struct CMUnitTest parity[] = {
-            tests[0], tests[1], tests[2], tests[3], tests[4],
+            tests[0], tests[1], tests[2], tests[3], tests[4], tests[7], tests[8],
         };
         return cmocka_run_group_tests_name("model_encodec", parity, open_device, close_device);
     }
