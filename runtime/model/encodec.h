@@ -111,7 +111,7 @@ bool rg_encodec_encode_range(rg_encodec *m, const float *audio, int64_t samples,
  * decoded. codes is the whole take, [n_q][frames], of which frames
  * start - context .. start + count + context are read (from frame 0 with
  * the harmonic bass path, whose phase runs through every earlier frame: its
- * part of the audio is exact at any context). */
+ * part of the audio does not depend on the context). */
 bool rg_encodec_decode_range(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames,
                              int64_t start, int64_t count, int64_t context, float *audio,
                              rg_error *err);
