@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import codec  # noqa: E402
 import corpus  # noqa: E402
+import encodec_ref  # noqa: E402
 import eval_codec  # noqa: E402
 from probe_pitch import pitch_stats  # noqa: E402
 
@@ -57,6 +59,24 @@ def held_notes(model, sr):
     return out
 
 
+def harmonic_path(model, song, n):
+    """For a codec with the harmonic path: the share of the bass's
+    known-note frames whose decoded f0 is within 25 / 50 cents of the note,
+    and the oscillator's share of the decoded bass's energy."""
+    c = model.cfg
+    x = torch.from_numpy(song.stems["bass"][:n].astype(np.float32))[None]
+    with torch.no_grad():
+        zq = model.quantizer.decode(model.encode(x))[None]
+        h = model.harmonic(zq)
+        harm = encodec_ref.harmonic_synth(h, c.hop_length, c.sampling_rate, c.harmonic_f0_min, c.harmonic_f0_max)
+        conv = model.decoder(zq)[0]
+    f0 = encodec_ref.harmonic_controls(h, c.harmonic_f0_min, c.harmonic_f0_max)[0][0].numpy()
+    known = codec.frame_f0(corpus.bass_f0(song.spec, c.sampling_rate)[:n], c.hop_length, len(f0))
+    cents = np.abs(1200 * np.log2(f0[known > 0] / known[known > 0]))
+    energy = float((harm ** 2).sum() / ((harm ** 2).sum() + (conv ** 2).sum()))
+    return float((cents < 25).mean()), float((cents < 50).mean()), energy
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -65,9 +85,12 @@ def main():
     model = eval_codec.load(a.model).eval()
     sr = model.cfg.sampling_rate
     notes = held_notes(model, sr)
-    repeats, first, full = [], [], []
+    repeats, first, full, harmonic = [], [], [], []
     for seed in range(a.songs):
-        bass = corpus.song(900_000 + seed, sr, bars=4, roles=["drums", "bass"]).stems["bass"][:4 * sr]
+        song = corpus.song(900_000 + seed, sr, bars=4, roles=["drums", "bass"])
+        bass = song.stems["bass"][:4 * sr]
+        if model.cfg.harmonic_bins:
+            harmonic.append(harmonic_path(model, song, 4 * sr))
         codes = encode(model, bass)
         repeats.append(repeat_share(codes))
         first.append(pitch_stats(decode(model, codes[:1], len(bass)), sr)["within_25_cents"])
@@ -76,7 +99,9 @@ def main():
         held_note_codebook0=notes,
         mean_distinct_codes_per_held_note=round(float(np.mean([v["distinct"] for v in notes.values()])), 2),
         corpus_bass_repeat_share=[round(float(v), 3) for v in np.mean(repeats, 0)],
-        corpus_bass_within_25_cents=dict(codebook0=round(float(np.mean(first)), 3), all=round(float(np.mean(full)), 3)))))
+        corpus_bass_within_25_cents=dict(codebook0=round(float(np.mean(first)), 3), all=round(float(np.mean(full)), 3)),
+        **({"harmonic_f0_within_25_50_cents_and_energy_share": [round(float(v), 3) for v in np.mean(harmonic, 0)]}
+           if harmonic else {}))))
 
 
 if __name__ == "__main__":
