@@ -49,7 +49,7 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
                       kmeans_iters=10, mel_sizes=[256, 512, 1024], n_mels=64, mel_eps=0.1, threads=0,
                       roles=None, lowpass_weight=100.0, lowpass_hz=500.0, onset_weight=0.0,
                       lowspec_weight=0.0, lowspec_fft=4096, steady_weight=0.0, f0_weight=0.0,
-                      split_weight=0.0)
+                      split_weight=0.0, wave_unpitched_only=False)
 
 
 def load_config(path):
@@ -101,9 +101,10 @@ class SongPool:
         return self.songs
 
 
-def batch_at(pool, t, step, hop, with_f0=False):
+def batch_at(pool, t, step, hop, with_f0=False, notes=False):
     """[B, 1, L] random stem crops for `step` (deterministic in seed, step);
-    with_f0 also returns frame_f0(...) of each crop [B, L / hop]."""
+    with_f0 also returns frame_f0(...) of each crop [B, L / hop] (with
+    notes, frame_note(...): what a pitch codebook codes)."""
     rng = np.random.default_rng([t["seed"], step, 7])
     songs = pool.at(step)
     length = int(round(t["segment_s"] * pool.sr / hop)) * hop
@@ -119,7 +120,7 @@ def batch_at(pool, t, step, hop, with_f0=False):
         out[b, 0, :len(seg)] = seg * rng.uniform(0.5, 1.5)  # level augmentation
         known = getattr(s, "f0", {}).get(role)
         if known is not None:
-            f0[b] = frame_f0(known[start:start + length], hop, length // hop)
+            f0[b] = (frame_note if notes else frame_f0)(known[start:start + length], hop, length // hop)
     return (torch.from_numpy(out), torch.from_numpy(f0)) if with_f0 else torch.from_numpy(out)
 
 
@@ -131,6 +132,15 @@ def frame_f0(f0, hop, frames):
     f[:len(f0)] = f0[:frames * hop]
     f = f.reshape(frames, hop)
     return np.where((f == f[:, -1:]).all(1), f[:, -1], 0.0).astype(np.float32)
+
+
+def frame_note(f0, hop, frames):
+    """Per-sample f0 (0 = no note) -> the note sounding at each frame's last
+    sample: the pitch code's teacher (a pitch codebook's frame reaches its
+    controls there)."""
+    f = np.zeros(frames * hop, np.float32)
+    f[:len(f0)] = f0[:frames * hop]
+    return f.reshape(frames, hop)[:, -1].copy()
 
 
 # -------------------------------------------------------------- losses
@@ -355,6 +365,11 @@ def render(model, zq, f0_target):
     if not c.harmonic_bins:
         return y, torch.zeros(()), None
     h = model.harmonic(zq)
+    if c.pitch_codebook:  # the oscillator plays the pitch codes, as decoding does
+        f0 = encodec_ref.pitch_track(encodec_ref.pitch_codes(f0_target, c), c)
+        harm = encodec_ref.harmonic_synth(h, c.hop_length, c.sampling_rate, c.harmonic_f0_min,
+                                          c.harmonic_f0_max, f0=f0)[:, None]
+        return y + harm, torch.zeros(()), harm
     known = f0_logit(f0_target.clamp(min=c.harmonic_f0_min), c.harmonic_f0_min, c.harmonic_f0_max)
     pitch = torch.where(f0_target > 0, known, h[:, 0].detach())
     synth = torch.cat([pitch[:, None], h[:, 1:]], 1)
@@ -378,6 +393,20 @@ def split_loss(y, harm, x, f0_target, mel, t, sr):
     return alone + (conv ** 2).mean() / ((xv ** 2).mean() + 1e-8)
 
 
+def initial_state(path):
+    """The model state a run starts from: a codec checkpoint, or an exported
+    model folder (a codec's or a track-aware model's audio_encoder.*)."""
+    if not os.path.isdir(path):
+        return torch.load(path, map_location="cpu")["model"]
+    state = {}
+    for name, v in export.read_safetensors(os.path.join(path, "model.safetensors")).items():
+        if name.startswith("audio_encoder."):
+            state[name[len("audio_encoder."):]] = v
+        elif not any(name.startswith(p) for p in ("decoder.", "text_encoder.", "enc_to_dec_proj.", "track_context.")):
+            state[name] = v
+    return state
+
+
 def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     """Train until step `steps` (default t['steps']), resuming from
     out_dir/checkpoint.pt if it exists (else starting from the model of the
@@ -398,7 +427,7 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     step, elapsed = 0, 0.0
     if init_from and not os.path.exists(ck_path):
         # a model may gain the harmonic path over the one it starts from
-        missing, unexpected = model.load_state_dict(torch.load(init_from, map_location="cpu")["model"], strict=False)
+        missing, unexpected = model.load_state_dict(initial_state(init_from), strict=False)
         if unexpected or any(not k.startswith("harmonic_head.") for k in missing):
             raise SystemExit(f"{init_from}: not this architecture (missing {missing}, unexpected {unexpected})")
     if os.path.exists(ck_path):
@@ -417,7 +446,7 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     model.train()
     while step < steps:
         t0 = time.time()
-        x, f0_target = batch_at(pool, t, step, hop, with_f0=True)
+        x, f0_target = batch_at(pool, t, step, hop, with_f0=True, notes=model.cfg.pitch_codebook)
         gen = torch.Generator().manual_seed(t["seed"] * 7919 + step)
         if decoder_only:
             with torch.no_grad():
@@ -429,11 +458,17 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         y, loss_f0, harm = render(model, zq, f0_target)
         loss_split = split_loss(y, harm, x, f0_target, mel, t, sr) if t["split_weight"] else torch.zeros(())
         loss_mel = mel(y[:, 0], x[:, 0])
-        loss_wave = F.l1_loss(y, x)
+        # waveform terms pin the phase; with wave_unpitched_only they judge
+        # only crops without known notes (drums), whose phase the codes keep
+        wy, wx = y, x
+        if t.get("wave_unpitched_only"):
+            unpitched = ~(f0_target > 0).any(1)
+            wy, wx = y[unpitched], x[unpitched]
+        loss_wave = F.l1_loss(wy, wx) if wy.shape[0] else torch.zeros(())
         # the bass's waveform below lowpass_hz: a mel spectrum at these FFT
         # sizes hardly resolves a 40 Hz fundamental, its waveform does
-        loss_low = (F.mse_loss(lowpass(y[:, 0], t["lowpass_hz"], sr), lowpass(x[:, 0], t["lowpass_hz"], sr))
-                    if t["lowpass_weight"] else torch.zeros(()))
+        loss_low = (F.mse_loss(lowpass(wy[:, 0], t["lowpass_hz"], sr), lowpass(wx[:, 0], t["lowpass_hz"], sr))
+                    if t["lowpass_weight"] and wy.shape[0] else torch.zeros(()))
         loss_onset = onset_loss(y[:, 0], x[:, 0]) if t["onset_weight"] else torch.zeros(())
         loss_lowspec = (lowspec_loss(y[:, 0], x[:, 0], t["lowpass_hz"], sr, t["lowspec_fft"])
                         if t["lowspec_weight"] else torch.zeros(()))

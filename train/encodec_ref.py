@@ -51,6 +51,11 @@ DEFAULTS = {
     "harmonic_bins": 0,
     "harmonic_f0_min": 25.0,
     "harmonic_f0_max": 800.0,
+    # ResonantGen extension (docs/models.md "Pitch codebook"): the harmonic
+    # path's f0 is a code of its own, a semitone, not read from the latent
+    "pitch_codebook": False,
+    "pitch_midi_min": 24,
+    "pitch_notes": 48,
 }
 
 
@@ -70,6 +75,10 @@ class Config:
             self.codebook_dim = self.hidden_size
         if self.norm_type != "weight_norm":
             raise ValueError("only weight_norm EnCodec models (24/32 kHz) are supported")
+        if self.pitch_codebook and not self.harmonic_bins:
+            raise ValueError("pitch_codebook needs the harmonic path (harmonic_bins > 0)")
+        if self.pitch_codebook and not 1 <= self.pitch_notes < self.codebook_size:
+            raise ValueError("pitch_notes must be 1..codebook_size-1 (code 0 is 'no pitch')")
 
     @property
     def hop_length(self):
@@ -83,6 +92,11 @@ class Config:
     def num_quantizers(self):
         # bits per second of all codebooks / bits per second of one, as HF does
         return int(1000 * self.target_bandwidths[-1] // (self.frame_rate * 10))
+
+    @property
+    def num_codebooks(self):
+        """Rows of a code matrix: the RVQ codebooks, then the pitch code."""
+        return self.num_quantizers + (1 if self.pitch_codebook else 0)
 
     def quantizers_for_bandwidth(self, bandwidth):
         """Codebooks used at `bandwidth` kbps (all of them for None)."""
@@ -275,7 +289,7 @@ def harmonic_controls(h, f0_min, f0_max):
     return f0, amps
 
 
-def harmonic_synth(h, hop, sr, f0_min, f0_max, first_frame=0):
+def harmonic_synth(h, hop, sr, f0_min, f0_max, first_frame=0, f0=None):
     """A bank of K harmonics with running phase, driven per frame by the head
     output h [B, 1+K, T]; returns [B, (T - first_frame) * hop].
 
@@ -285,10 +299,24 @@ def harmonic_synth(h, hop, sr, f0_min, f0_max, first_frame=0):
     frame is exact. The phase in cycles at sample j of frame t is
         phi = Phi[t] + ((j+1) f_prev + (f_t - f_prev) (j+1)(j+2) / (2 hop)) / sr
     with Phi[0] = 0 and Phi[t+1] = phi at j = hop-1, wrapped to [0, 1).
-    Harmonic k sounds only where k * f < sr / 2. The C backends
-    (rg_op_harmonic) implement exactly this."""
-    f0, amps = harmonic_controls(h, f0_min, f0_max)
-    f0_prev = torch.cat([f0[:, :1], f0[:, :-1]], 1)
+    Harmonic k sounds only where k * f < sr / 2.
+
+    With `f0` [B, T] given (a pitch codebook's track, pitch_track()), f0
+    comes from it and h's channel 0 is ignored: frame t sounds at f0[t] if
+    f0[t] > 0, else it is silent at -f0[t] (held from the last note, so a
+    release does not glide); a frame after a silent one starts at its own
+    f0 (a note does not glide up from the last one under its attack). The C
+    backends (rg_op_harmonic) implement exactly this."""
+    if f0 is None:
+        f0, amps = harmonic_controls(h, f0_min, f0_max)
+        f0_prev = torch.cat([f0[:, :1], f0[:, :-1]], 1)
+    else:
+        voiced = f0 > 0
+        _, amps = harmonic_controls(h, f0_min, f0_max)
+        amps = amps * voiced[:, None].to(amps.dtype)
+        f0 = f0.abs().to(h.dtype)
+        was_voiced = torch.cat([voiced[:, :1], voiced[:, :-1]], 1)
+        f0_prev = torch.where(was_voiced, torch.cat([f0[:, :1], f0[:, :-1]], 1), f0)
     a_prev = torch.cat([amps[..., :1], amps[..., :-1]], 2)
     d = f0 - f0_prev
     # frame-start phases: a prefix sum, in double so long takes stay exact
@@ -309,6 +337,70 @@ def harmonic_synth(h, hop, sr, f0_min, f0_max, first_frame=0):
     return y[:, first_frame:].reshape(y.shape[0], -1)
 
 
+def midi_hz(midi):
+    return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+
+
+def pitch_codes(f0, cfg):
+    """Per-frame f0 in Hz [..., T] (<= 0: no pitch) -> pitch codes: 0 for no
+    pitch, else 1 + the nearest semitone above pitch_midi_min, clamped to the
+    codebook's notes (an octave off is still a note)."""
+    f0 = torch.as_tensor(f0, dtype=torch.float64)
+    midi = torch.round(69.0 + 12.0 * torch.log2(f0.clamp(min=1e-3) / 440.0))
+    code = (midi - cfg.pitch_midi_min).clamp(0, cfg.pitch_notes - 1) + 1
+    return torch.where(f0 > 0, code, torch.zeros_like(code)).long()
+
+
+def pitch_track(codes, cfg):
+    """Pitch codes [B, T] -> the signed f0 track harmonic_synth plays: +Hz
+    for a note, -Hz of the last note (of the lowest note before any) for no
+    pitch. Codes past pitch_notes count as no pitch."""
+    codes = torch.as_tensor(codes).long()
+    voiced = (codes >= 1) & (codes <= cfg.pitch_notes)
+    hz = midi_hz(cfg.pitch_midi_min + codes.double() - 1.0)
+    out = torch.empty(codes.shape, dtype=torch.float64)
+    held = torch.full(codes.shape[:-1], midi_hz(cfg.pitch_midi_min), dtype=torch.float64)
+    for t in range(codes.shape[-1]):  # a scan: frames are few
+        held = torch.where(voiced[..., t], hz[..., t], held)
+        out[..., t] = torch.where(voiced[..., t], held, -held)
+    return out.float()
+
+
+def yin_f0(audio, sr, hop, frames, f0_min=30.0, f0_max=500.0, threshold=0.15):
+    """f0 in Hz of each frame's last sample (0 where no clear period), by
+    YIN's cumulative mean normalised difference over a window centred there.
+    The pitch codes of audio whose notes are not known (a user's stems)."""
+    import numpy as np
+
+    x = np.asarray(audio, np.float64).reshape(-1)
+    tau_max = int(sr / f0_min)
+    tau_min = max(2, int(sr / f0_max))
+    w = 2 * tau_max
+    padded = np.pad(x, (w, w + frames * hop))
+    out = np.zeros(frames, np.float32)
+    for t in range(frames):
+        c = w + (t + 1) * hop - 1
+        seg = padded[c - w // 2: c + w // 2 + tau_max]
+        if np.mean(seg[:w] ** 2) < 1e-6:
+            continue
+        a = seg[:w]
+        d = np.array([np.sum((a - seg[tau:tau + w]) ** 2) for tau in range(tau_max + 1)])
+        cm = d[1:] * np.arange(1, tau_max + 1) / np.maximum(np.cumsum(d[1:]), 1e-12)
+        cm = np.concatenate([[1.0], cm])
+        below = np.nonzero(cm[tau_min:] < threshold)[0]
+        if not len(below):
+            continue
+        tau = tau_min + below[0]
+        while tau + 1 <= tau_max and cm[tau + 1] < cm[tau]:
+            tau += 1
+        if 1 <= tau < tau_max:  # parabolic refinement
+            a0, b0, c0 = cm[tau - 1], cm[tau], cm[tau + 1]
+            den = a0 - 2 * b0 + c0
+            tau = tau + (0.5 * (a0 - c0) / den if den > 0 else 0.0)
+        out[t] = sr / tau
+    return out
+
+
 class EncodecRef(nn.Module):
     def __init__(self, cfg):
         super().__init__()
@@ -324,21 +416,37 @@ class EncodecRef(nn.Module):
     def harmonic(self, z):  # [B, D, T] -> [B, 1+K, T] head output
         return self.harmonic_head(z)
 
-    def render(self, z):  # quantised latent [B, D, T] -> audio [B, C, T * hop]
+    def render(self, z, pitch=None):
+        """Quantised latent [B, D, T] (and pitch codes [B, T] for a pitch
+        codebook) -> audio [B, C, T * hop]."""
         y = self.decoder(z)
         if self.cfg.harmonic_bins:
             c = self.cfg
+            f0 = pitch_track(pitch, c) if c.pitch_codebook else None
             y = y + harmonic_synth(self.harmonic(z), c.hop_length, c.sampling_rate,
-                                   c.harmonic_f0_min, c.harmonic_f0_max)[:, None]
+                                   c.harmonic_f0_min, c.harmonic_f0_max, f0=f0)[:, None]
         return y
 
     def latent(self, audio):  # [C, L] -> [D, T]
         return self.encoder(audio[None])[0]
 
-    def encode(self, audio, bandwidth=None):  # [C, L] -> codes [n_q, T] (int64)
-        return self.quantizer.encode(self.latent(audio), self.cfg.quantizers_for_bandwidth(bandwidth))
+    def encode(self, audio, bandwidth=None, f0=None):
+        """[C, L] -> codes [n_q, T] (int64); with a pitch codebook one more
+        row, the pitch codes of `f0` (per-frame Hz, known notes) or, without
+        it, of the audio's YIN pitch."""
+        codes = self.quantizer.encode(self.latent(audio), self.cfg.quantizers_for_bandwidth(bandwidth))
+        if not self.cfg.pitch_codebook:
+            return codes
+        c = self.cfg
+        if f0 is None:
+            f0 = yin_f0(audio.detach().numpy()[0], c.sampling_rate, c.hop_length, codes.shape[1])
+        f0 = torch.as_tensor(f0, dtype=torch.float32)[:codes.shape[1]]
+        f0 = F.pad(f0, (0, codes.shape[1] - f0.shape[0]))
+        return torch.cat([codes, pitch_codes(f0, c)[None]], 0)
 
-    def decode(self, codes):  # [n_q, T] -> [C, T * hop]
+    def decode(self, codes):  # [n_q(+1), T] -> [C, T * hop]
+        if self.cfg.pitch_codebook:
+            return self.render(self.quantizer.decode(codes[:-1])[None], codes[-1:])[0]
         return self.render(self.quantizer.decode(codes)[None])[0]
 
 
