@@ -249,14 +249,25 @@ def delayed(codes, special):
 
 # ------------------------------------------------------------------ data
 
-def _encode_item(codec_model, stems, captions, bpm, start, need):
+def _encode_item(codec_model, stems, captions, bpm, start, need, notes=None):
+    """One dataset item; `notes` (role -> per-sample f0, 0 = none) are the
+    known pitches a pitch codebook codes (else the codec tracks them)."""
     item = dict(bpm=float(bpm), codes={}, captions={})
+    c = codec_model.cfg
     for role, x in stems.items():
         if role not in ROLES:  # "other" stems train the codec only
             continue
         x = np.pad(x[start:start + need], (0, max(0, need - len(x[start:start + need]))))
+        f0 = None
+        if c.pitch_codebook and notes is not None:
+            known = np.zeros(need, np.float32)
+            if role in notes:
+                seg = notes[role][start:start + need]
+                known[:len(seg)] = seg
+            f0 = codec_mod.frame_note(known, c.hop_length, need // c.hop_length)
         with torch.no_grad():
-            item["codes"][role] = codec_model.encode(torch.from_numpy(x.astype(np.float32))[None]).to(torch.int16)
+            item["codes"][role] = codec_model.encode(torch.from_numpy(x.astype(np.float32))[None],
+                                                     f0=f0).to(torch.int16)
         item["captions"][role] = captions(role)
     return item if item["codes"] else None
 
@@ -268,7 +279,9 @@ def _corpus_item(i):
     codec_model, t = _WORKER["codec"], _WORKER["t"]
     kw = {"roles": t["song_roles"]} if t["song_roles"] else {}
     s = corpus.song(t["seed"] * 1_000_003 + 500_000 + i, codec_model.cfg.sampling_rate, bars=t["song_bars"], **kw)
-    return _encode_item(codec_model, s.stems, s.caption, s.spec["bpm"], 0, t["frames"] * codec_model.cfg.hop_length)
+    notes = {"bass": corpus.bass_f0(s.spec, codec_model.cfg.sampling_rate)} if "bass" in s.stems else {}
+    return _encode_item(codec_model, s.stems, s.caption, s.spec["bpm"], 0, t["frames"] * codec_model.cfg.hop_length,
+                        notes)
 
 
 def corpus_items(codec_model, t):
@@ -395,7 +408,7 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False, init_from=None):
     codec_model = codec_mod.load_checkpoint_model(codec_ckpt)
     cfg = json.loads(json.dumps(cfg))
     cfg["decoder"]["vocab_size"] = codec_model.cfg.codebook_size
-    cfg["decoder"]["num_codebooks"] = codec_model.cfg.num_quantizers
+    cfg["decoder"]["num_codebooks"] = codec_model.cfg.num_codebooks
     cfg["track_context"]["frame_rate"] = codec_model.cfg.frame_rate
     data = build_dataset(codec_model, t, os.path.join(out_dir, "dataset.pt"))
     torch.manual_seed(t["seed"])

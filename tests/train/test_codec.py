@@ -346,6 +346,134 @@ def test_harmonic_codec_trains_and_learns_f0():
     return f"f0 error {losses[0]:.1f} -> {losses[-1]:.1f} semitones in 30 steps"
 
 
+def _pitch_cfg():
+    m, t = _harmonic_cfg()
+    return (dict(m, codebook_size=64, pitch_codebook=True, pitch_midi_min=24, pitch_notes=48),
+            dict(t, f0_weight=0.0, split_weight=1.0, wave_unpitched_only=True))
+
+
+def test_pitch_codes_are_semitones():
+    """A known f0 codes to its semitone (1 + MIDI - pitch_midi_min), no pitch
+    to 0, out-of-range notes to the nearest end; pitch_track plays each code
+    back at its equal-tempered f0 and holds the last note, negated, where
+    there is none (before any: the lowest note)."""
+    c = encodec_ref.Config(_pitch_cfg()[0])
+    f0 = torch.tensor([0.0, 110.0, 111.5, 0.0, 55.0, 20.0, 2000.0])
+    codes = encodec_ref.pitch_codes(f0, c)
+    assert codes.tolist() == [0, 22, 22, 0, 10, 1, 48], codes
+    track = encodec_ref.pitch_track(torch.cat([codes, torch.tensor([200])])[None], c)[0]
+    low = encodec_ref.midi_hz(24)
+    want = [-low, 110.0, 110.0, -110.0, 55.0, low, encodec_ref.midi_hz(71), -encodec_ref.midi_hz(71)]
+    assert torch.allclose(track, torch.tensor(want, dtype=torch.float32)), track
+    assert c.num_codebooks == c.num_quantizers + 1
+    return f"{codes.tolist()}; code 200 (past the notes) is no pitch"
+
+
+def test_pitch_track_drives_the_oscillator_by_its_rules():
+    """harmonic_synth with an f0 track against the definition sample by
+    sample: no pitch is silence at the held f0, a note after silence starts
+    at its own f0 (no glide under the attack), a note after a note glides
+    over one frame; the head's f0 channel is ignored."""
+    torch.manual_seed(1)
+    k, hop, sr = 3, 8, 1000
+    f0 = torch.tensor([[-30.0, 55.0, 55.0, 80.0, -80.0, -80.0, 40.0, 40.0]])
+    frames = f0.shape[1]
+    h = torch.randn(1, 1 + k, frames)
+    y = encodec_ref.harmonic_synth(h, hop, sr, 25.0, 800.0, f0=f0)[0].double().numpy()
+    h2 = h.clone()
+    h2[:, 0] = 5.0
+    assert torch.equal(encodec_ref.harmonic_synth(h2, hop, sr, 25.0, 800.0, f0=f0)[0], torch.from_numpy(y).float())
+    amps = encodec_ref.harmonic_controls(h, 25.0, 800.0)[1][0].double().numpy() * (f0[0].numpy() > 0)
+    fa = np.abs(f0[0].double().numpy())
+    ref, phi = [], 0.0
+    for t in range(frames):
+        p = max(t - 1, 0)
+        fp = fa[p] if f0[0, p] > 0 else fa[t]
+        for j in range(hop):
+            w = (j + 1) / hop
+            f = fp + (fa[t] - fp) * w
+            phi += f / sr
+            ref.append(sum((amps[i - 1, p] + (amps[i - 1, t] - amps[i - 1, p]) * w) * math.sin(2 * math.pi * i * phi)
+                           for i in range(1, k + 1) if i * f < sr / 2))
+    err = float(np.abs(np.array(ref) - y).max())
+    assert err < 1e-4, err
+    assert np.abs(y[:hop]).max() == 0.0 and np.abs(y[5 * hop:6 * hop]).max() == 0.0  # no pitch: silent
+    return f"max error {err:.1e} over {frames * hop} samples"
+
+
+def test_yin_reads_held_notes():
+    """The pitch a user's stem gets coded with: held sawtooth notes from
+    41 to 220 Hz within 10 cents on their steady frames; silence and white
+    noise are no pitch."""
+    sr, hop = 16000, 320
+    t = np.arange(sr // 2) / sr
+    worst = 0.0
+    for hz in (41.2, 65.4, 110.0, 220.0):
+        x = 0.3 * (2 * ((t * hz) % 1.0) - 1)
+        f = encodec_ref.yin_f0(x, sr, hop, 25)[3:20]
+        worst = max(worst, float(np.abs(1200 * np.log2(f / hz)).max()))
+    assert worst < 10, worst
+    assert not encodec_ref.yin_f0(np.zeros(sr // 2), sr, hop, 25).any()
+    noise = np.random.default_rng(0).standard_normal(sr // 2) * 0.3
+    assert (encodec_ref.yin_f0(noise, sr, hop, 25) > 0).mean() < 0.2
+    return f"worst {worst:.2f} cents"
+
+
+def test_pitch_codec_codes_and_plays_the_note():
+    """A codec with a pitch codebook: encode's last row is the known notes'
+    codes (YIN's when none are given); decoding plays the row's note (the
+    loudest partial a harmonic of it) and is silent in the oscillator where
+    the row says no pitch."""
+    m, _ = _pitch_cfg()
+    torch.manual_seed(0)
+    model = codec.new_model(m).eval()
+    with torch.no_grad():
+        model.harmonic_head.bias[1:] = 2.0
+    sr, n = 16000, 16000
+    x = 0.3 * (2 * ((np.arange(n) / sr * 110.0) % 1.0) - 1)
+    audio = torch.from_numpy(x.astype(np.float32))[None]
+    known = np.full(50, 110.0, np.float32)
+    known[:5] = 0.0
+    with torch.no_grad():
+        codes = model.encode(audio, f0=known)
+        tracked = model.encode(audio)
+        assert codes.shape[0] == model.cfg.num_codebooks and codes[-1, :5].tolist() == [0] * 5
+        assert (codes[-1, 5:] == 22).all() and (tracked[-1, 3:45] == 22).all(), tracked[-1]
+        assert torch.equal(codes[:-1], tracked[:-1])
+        z = model.quantizer.decode(codes[:-1])[None]
+        harm = model.render(z, codes[-1:]) - model.decoder(z)
+    spec = np.abs(np.fft.rfft(harm[0, 0, 320 * 10:].numpy()))
+    peak = np.argmax(spec) * sr / (2 * (len(spec) - 1))
+    assert abs(peak / 110.0 - round(peak / 110.0)) < 0.05, peak
+    assert float(harm[0, 0, :320 * 4].abs().max()) == 0.0
+    return f"loudest partial {peak:.0f} Hz; silent where no pitch"
+
+
+def test_pitch_codec_trains_with_wave_losses_on_drums_only():
+    """Training a pitch codec: the oscillator plays the known notes' codes
+    (no f0 loss to learn), and wave_unpitched_only keeps the waveform terms
+    off crops with known notes: a bass-only batch has none."""
+    m, t = _pitch_cfg()
+    logs = codec.train(m, dict(t, steps=2, batch=2, segment_s=0.4), os.path.join(TMP, "pitch"), quiet=True)
+    assert all(np.isfinite(e["loss"]) and e["f0"] == 0.0 and e["split"] > 0 for e in logs), logs
+    assert all(e["wave"] == 0.0 and e["low"] == 0.0 for e in logs), logs
+    logs = codec.train(m, dict(t, steps=2, batch=2, segment_s=0.4, roles=["drums"]), os.path.join(TMP, "pitch_d"),
+                       quiet=True)
+    assert all(e["wave"] > 0 and e["split"] == 0 for e in logs), logs
+    path = os.path.join(TMP, "pitch_export")
+    model = codec.load_checkpoint_model(os.path.join(TMP, "pitch", "checkpoint.pt"))
+    export.export_codec(model, path)
+    back = encodec_ref.load(path)
+    assert back.cfg.pitch_codebook and back.cfg.num_codebooks == model.cfg.num_codebooks
+    return "bass crops: no waveform loss; drum crops: no split loss; exported with its pitch keys"
+
+
+def test_frame_note_is_the_note_at_the_frames_end():
+    hop = 4
+    f0 = np.array([0, 0, 0, 0, 0, 0, 55, 55, 55, 55, 55, 0, 98, 98, 98, 98], np.float32)
+    assert codec.frame_note(f0, hop, 5).tolist() == [0.0, 55.0, 0.0, 98.0, 0.0]
+
+
 def test_unused_codes_are_reseeded_at_once():
     # latents from 2 clusters, 16 codes: k-means leaves most codes empty; the
     # first EMA update must re-seed them from the data (the collapse fix)

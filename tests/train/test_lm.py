@@ -103,6 +103,35 @@ def test_dataset_is_the_same_built_in_parallel():
     return f"4 songs, {sum(len(a['codes']) for a in one)} stems, equal from 1 and 2 workers"
 
 
+def test_pitch_codec_dataset_codes_the_known_notes():
+    """With a pitch codebook the dataset's codes have its row: the bass's
+    known notes (their semitones, in the song's key), the drums no pitch;
+    a generator trained on them predicts one codebook more, and exports."""
+    m, t = codec.load_config(os.path.join(tap.ROOT, "train", "configs", "codec_tiny.json"))
+    m = dict(m, codebook_size=64, harmonic_bins=4, pitch_codebook=True)
+    codec.train(m, dict(t, roles=["drums", "bass"]), os.path.join(TMP, "pitch_codec"), steps=1, quiet=True)
+    ck = os.path.join(TMP, "pitch_codec", "checkpoint.pt")
+    cmodel = codec.load_checkpoint_model(ck)
+    cfg, lt = lm.load_config(CFG)
+    data = lm.build_dataset(cmodel, dict(lt, dataset_workers=1, songs=3))
+    rows = cmodel.cfg.num_codebooks
+    pcs = set()
+    for i, item in enumerate(data):
+        spec = corpus.sample_spec(lt["seed"] * 1_000_003 + 500_000 + i, bars=lt["song_bars"])
+        assert item["codes"]["drums"].shape[0] == rows and not item["codes"]["drums"][-1].any()
+        bass = item["codes"]["bass"][-1].long()
+        assert (bass > 0).float().mean() > 0.3, bass
+        midi = bass[bass > 0] - 1 + cmodel.cfg.pitch_midi_min
+        song_pcs = {int(p) % 12 for p in midi}
+        assert song_pcs <= set(corpus.scale_pitch_classes(spec["root"], spec["mode"])), (song_pcs, spec)
+        pcs |= song_pcs
+    logs = lm.train(cfg, dict(lt, songs=3), ck, os.path.join(TMP, "pitch_lm"), steps=2, quiet=True)
+    assert all(np.isfinite(e["loss"]) for e in logs)
+    model, mcfg = lm.load_checkpoint_model(os.path.join(TMP, "pitch_lm", "checkpoint.pt"))
+    assert mcfg["decoder"]["num_codebooks"] == rows
+    return f"{len(data)} songs, {rows} code rows, bass pitch classes {sorted(pcs)}"
+
+
 def test_loss_decreases_on_fixed_batch():
     cfg, t = lm.load_config(CFG)
     model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
