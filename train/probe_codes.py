@@ -61,16 +61,21 @@ def held_notes(model, sr):
 
 def harmonic_path(model, song, n):
     """For a codec with the harmonic path: the share of the bass's
-    known-note frames whose decoded f0 is within 25 / 50 cents of the note,
-    and the oscillator's share of the decoded bass's energy."""
+    known-note frames whose decoded f0 is within 25 / 50 cents of the note
+    (with a pitch codebook: the f0 of the pitch codes the encoder's pitch
+    tracker wrote), and the oscillator's share of the decoded bass's energy."""
     c = model.cfg
     x = torch.from_numpy(song.stems["bass"][:n].astype(np.float32))[None]
     with torch.no_grad():
-        zq = model.quantizer.decode(model.encode(x))[None]
+        codes = model.encode(x)  # a pitch codebook's row: YIN's, as for any audio
+        rvq, track = (codes[:-1], encodec_ref.pitch_track(codes[-1:], c)) if c.pitch_codebook else (codes, None)
+        zq = model.quantizer.decode(rvq)[None]
         h = model.harmonic(zq)
-        harm = encodec_ref.harmonic_synth(h, c.hop_length, c.sampling_rate, c.harmonic_f0_min, c.harmonic_f0_max)
+        harm = encodec_ref.harmonic_synth(h, c.hop_length, c.sampling_rate, c.harmonic_f0_min, c.harmonic_f0_max,
+                                          f0=track)
         conv = model.decoder(zq)[0]
-    f0 = encodec_ref.harmonic_controls(h, c.harmonic_f0_min, c.harmonic_f0_max)[0][0].numpy()
+    f0 = (track[0].clamp(min=1e-3).numpy() if c.pitch_codebook
+          else encodec_ref.harmonic_controls(h, c.harmonic_f0_min, c.harmonic_f0_max)[0][0].numpy())
     known = codec.frame_f0(corpus.bass_f0(song.spec, c.sampling_rate)[:n], c.hop_length, len(f0))
     cents = np.abs(1200 * np.log2(f0[known > 0] / known[known > 0]))
     energy = float((harm ** 2).sum() / ((harm ** 2).sum() + (conv ** 2).sum()))
@@ -93,7 +98,8 @@ def main():
             harmonic.append(harmonic_path(model, song, 4 * sr))
         codes = encode(model, bass)
         repeats.append(repeat_share(codes))
-        first.append(pitch_stats(decode(model, codes[:1], len(bass)), sr)["within_25_cents"])
+        one = torch.cat([codes[:1], codes[-1:]]) if model.cfg.pitch_codebook else codes[:1]
+        first.append(pitch_stats(decode(model, one, len(bass)), sr)["within_25_cents"])
         full.append(pitch_stats(decode(model, codes, len(bass)), sr)["within_25_cents"])
     print(json.dumps(dict(
         held_note_codebook0=notes,
