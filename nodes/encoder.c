@@ -42,25 +42,28 @@ static const rg_param_def params[] = {
                      "number of codebooks, instead of bandwidth (0: from bandwidth)", true},
 };
 
+/* Code rows to encode: codebooks=, else those of bandwidth=. */
+static int codebooks(const rg_node *n, const rg_encodec_config *cfg)
+{
+    int asked = (int)n->params[P_CODEBOOKS].num;
+    if (asked > 0)
+        return asked;
+    return rg_encodec_codebooks_for_bandwidth(cfg, n->params[P_BANDWIDTH].num);
+}
+
 static bool encoder_init(rg_node *n, const rg_host_info *host, rg_error *err)
 {
     encoder_state *s = n->state;
     if (!rg_codec_slot_init(&s->codec, host->base_dir, n->params[P_MODEL].str, err))
         return false;
-    int asked = (int)n->params[P_CODEBOOKS].num;
-    if (asked > s->codec.cfg.num_quantizers)
-        return rg_error_set(err, RG_ERR_NODE_INIT, NULL, 0, 0,
-                            "codebooks=%d: the model has %d", asked,
-                            s->codec.cfg.num_quantizers);
+    /* too many codebooks, or fewer than a codec with a pitch codebook takes */
+    rg_error why = {0};
+    int rows = codebooks(n, &s->codec.cfg);
+    if (!rg_encodec_check_rows(&s->codec.cfg, rows, NULL, &why))
+        return rg_error_set(err, RG_ERR_NODE_INIT, NULL, 0, 0, "codebooks=%d, bandwidth=%g: %s",
+                            (int)n->params[P_CODEBOOKS].num, n->params[P_BANDWIDTH].num,
+                            why.message);
     return true;
-}
-
-static int codebooks(const rg_node *n, const rg_encodec_config *cfg)
-{
-    int asked = (int)n->params[P_CODEBOOKS].num;
-    if (asked > 0)
-        return asked < cfg->num_quantizers ? asked : cfg->num_quantizers;
-    return rg_encodec_codebooks_for_bandwidth(cfg, n->params[P_BANDWIDTH].num);
 }
 
 /* Tokens for an audio take; NULL with err set on failure. */

@@ -1,6 +1,8 @@
 #version 450
 // Harmonic bank (rg_op_harmonic; the formula is in tensor.h). Scratch holds
-// [f | Phi | a_1..a_K], each T floats.
+// [f | Phi | a_1..a_K], each T floats. f is signed: with an f0 track it is
+// the track (negative: an unpitched frame, whose a_k are 0), without one
+// always positive, so one glide rule serves both (glide_from).
 // MODE 0: one work group. Its threads compute every frame's f and a_k, then
 //   thread 0 runs the frame-start phases Phi serially: each frame's step is
 //   formed as an unevaluated float-float sum (exact products and sums) and
@@ -17,6 +19,7 @@ layout(constant_id = 1) const uint MODE = 0;
 layout(std430, binding = 0) readonly buffer H { float h[]; }; // [1+K, T], strided
 layout(std430, binding = 1) buffer S { float sc[]; };         // [2+K, T]
 layout(std430, binding = 2) buffer O { float o[]; };          // [(T - first) * hop]
+layout(std430, binding = 3) readonly buffer F { float track[]; }; // [T] strided, or dummy
 
 layout(push_constant) uniform Push {
     PUSH_OFFSETS
@@ -24,6 +27,7 @@ layout(push_constant) uniform Push {
     uint hs0, hs1;      // strides of h
     float sr, f0_min, log2_ratio;
     uint accumulate, n; // n = (T - first) * hop
+    uint has_track, ts0; // an f0 track is bound (binding 3), its stride
 } pc;
 
 const float LN10 = 2.30258509;
@@ -73,24 +77,38 @@ float sigmoid_fine(float x) {
     return 1.0 / (1.0 + exp2_fine(y, yl));
 }
 
+// Where frame t's glide starts, f being the scratch's f row: the previous
+// frame's f if that frame is pitched (frame 0: its own), else frame t's own.
+float glide_from(uint f, uint t) {
+    float prev = sc[f + (t > 0u ? t - 1u : 0u)];
+    return prev > 0.0 ? prev : abs(sc[f + t]);
+}
+
+float frame_f0(uint t) {
+    if (pc.has_track != 0u)
+        return track[pc.off[3] + t * pc.ts0];
+    float y, yl;
+    two_prod(sigmoid_fine(h[pc.off[0] + t * pc.hs1]), pc.log2_ratio, y, yl);
+    return pc.f0_min * exp2_fine(y, yl);
+}
+
 void frames() {
     uint tid = gl_LocalInvocationID.x, T = pc.t_len, f0 = pc.off[1], ph0 = pc.off[1] + T;
     for (uint t = tid; t < T; t += WG) {
-        float y, yl;
-        two_prod(sigmoid_fine(h[pc.off[0] + t * pc.hs1]), pc.log2_ratio, y, yl);
-        sc[f0 + t] = pc.f0_min * exp2_fine(y, yl);
+        float ft = frame_f0(t);
+        sc[f0 + t] = ft;
         for (uint k = 0u; k < pc.bins; k++) {
             float x = h[pc.off[0] + (k + 1u) * pc.hs0 + t * pc.hs1];
-            sc[f0 + (2u + k) * T + t] = 2.0 * pow(sigmoid(x), LN10);
+            sc[f0 + (2u + k) * T + t] = ft > 0.0 ? 2.0 * pow(sigmoid(x), LN10) : 0.0;
         }
     }
     memoryBarrierBuffer();
     barrier();
     if (tid != 0u) return;
     float hop = float(pc.hop), half_hop1 = float(pc.hop + 1u) * 0.5; // exact
-    float fp = sc[f0], hi = 0.0, lo = 0.0;
+    float hi = 0.0, lo = 0.0;
     for (uint t = 0u; t < T; t++) {
-        float ft = sc[f0 + t];
+        float ft = abs(sc[f0 + t]), fp = glide_from(f0, t);
         sc[ph0 + t] = hi + lo;
         // step * sr = hop fp + (ft - fp) (hop + 1) / 2, as s + e
         precise float d = ft - fp;
@@ -111,7 +129,6 @@ void frames() {
         two_sum(aw, bl, hi, lo);
         precise float hw = hi - floor(hi);
         hi = hw;
-        fp = ft;
     }
 }
 
@@ -120,7 +137,7 @@ void render() {
     if (i >= pc.n) return;
     uint T = pc.t_len, t = pc.first + i / pc.hop, j = i % pc.hop;
     uint pt = t > 0u ? t - 1u : 0u, base = pc.off[1];
-    float fp = sc[base + pt], d = sc[base + t] - fp;
+    float fp = glide_from(base, t), d = abs(sc[base + t]) - fp;
     float jj = float(j + 1u), w = jj / float(pc.hop), f = fp + d * w;
     float phi = sc[base + T + t] + (jj * fp + d * jj * (jj + 1.0) / float(2u * pc.hop)) / pc.sr;
     phi -= floor(phi);

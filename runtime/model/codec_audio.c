@@ -99,12 +99,13 @@ bool rg_codec_accepts(const rg_encodec_config *cfg, const rg_codes *c, const cha
     if (strcmp(c->codec, "encodec") != 0 || c->sample_rate != (uint32_t)cfg->sampling_rate ||
         c->hop_length != (uint32_t)cfg->hop_length ||
         c->codebook_size != (uint32_t)cfg->codebook_size || c->channels != cfg->audio_channels ||
-        c->n_codebooks > cfg->num_quantizers)
+        c->n_codebooks > cfg->num_codebooks)
         return rg_error_set(err, RG_ERR_VALUE, what, 0, 0,
                             "tokens of %s at %u Hz (hop %u, %d codebooks of %u, %d ch) do not "
                             "suit the model, encodec at %d Hz (hop %d, %d codebooks of %d, %d ch)",
                             c->codec, c->sample_rate, c->hop_length, c->n_codebooks,
                             c->codebook_size, c->channels, cfg->sampling_rate, cfg->hop_length,
-                            cfg->num_quantizers, cfg->codebook_size, cfg->audio_channels);
-    return true;
+                            cfg->num_codebooks, cfg->codebook_size, cfg->audio_channels);
+    /* with a pitch codebook, its row must be there (and all the others) */
+    return rg_encodec_check_rows(cfg, c->n_codebooks, what, err);
 }

@@ -27,8 +27,9 @@ float *rg_codec_output(const float *planar, int channels, int64_t stride, int64_
 void rg_codec_describe(const rg_encodec_config *cfg, rg_codes *c);
 
 /* Tokens a model can decode: same codec, rate, hop, codebook size and
- * channels, and no more codebooks than it has. `what` names them in the
- * message (a file, a node). */
+ * channels, and rows it takes (rg_encodec_check_rows: no more codebooks
+ * than it has; with a pitch codebook, all of them and the pitch row).
+ * `what` names them in the message (a file, a node). */
 bool rg_codec_accepts(const rg_encodec_config *cfg, const rg_codes *c, const char *what,
                       rg_error *err);
 

@@ -250,10 +250,8 @@ int rg_cli_encode(int argc, char **argv)
     const rg_encodec_config *cfg = rg_encodec_get_config(model);
     rg_error err = {0};
     rg_audio_clip clip = {0};
-    if (a.codebooks > cfg->num_quantizers) {
-        fprintf(stderr, "error: --codebooks %d: the model has %d\n", a.codebooks,
-                cfg->num_quantizers);
-        rc = RG_EXIT_USER;
+    if (!rg_encodec_check_rows(cfg, pick_codebooks(&a, cfg), a.model, &err)) {
+        rc = rg_cli_report(&err); /* too many, or fewer than a pitch codec takes */
     } else if (!rg_clip_load(a.input, cfg->sampling_rate, &clip, &err)) {
         rc = rg_cli_report(&err);
     } else if (clip.frames < 1) {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/model/pitch_code.h"
 #include "runtime/model/weights.h"
 
 #define MAX_LAYERS 64
@@ -90,7 +91,9 @@ static bool read_ints(const rg_weights *w, rg_encodec_config *c, rg_error *err)
            rg_config_int(w, "dilation_growth_rate", 2, &c->dilation_growth_rate, err) &&
            rg_config_int(w, "compress", 2, &c->compress, err) &&
            rg_config_int(w, "num_lstm_layers", 2, &c->num_lstm_layers, err) &&
-           rg_config_int(w, "harmonic_bins", 0, &c->harmonic_bins, err);
+           rg_config_int(w, "harmonic_bins", 0, &c->harmonic_bins, err) &&
+           rg_config_int(w, "pitch_midi_min", 24, &c->pitch_midi_min, err) &&
+           rg_config_int(w, "pitch_notes", 48, &c->pitch_notes, err);
 }
 
 static bool read_others(const rg_weights *w, rg_encodec_config *c, rg_error *err)
@@ -99,6 +102,7 @@ static bool read_others(const rg_weights *w, rg_encodec_config *c, rg_error *err
     static const double default_bw[] = {1.5, 3.0, 6.0, 12.0, 24.0};
     char pad[32], norm[32];
     if (!rg_config_bool(w, "use_causal_conv", true, &c->causal, err) ||
+        !rg_config_bool(w, "pitch_codebook", false, &c->pitch_codebook, err) ||
         !rg_config_bool(w, "use_conv_shortcut", true, &c->conv_shortcut, err) ||
         !rg_config_double(w, "trim_right_ratio", 1.0, &c->trim_right_ratio, err) ||
         !rg_config_double(w, "harmonic_f0_min", 25.0, &c->harmonic_f0_min, err) ||
@@ -127,6 +131,30 @@ static bool read_others(const rg_weights *w, rg_encodec_config *c, rg_error *err
     if (!c->reflect && strcmp(pad, "constant") != 0)
         return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0,
                             "pad_mode '%s' is not supported (reflect or constant)", pad);
+    return true;
+}
+
+/* The pitch codebook's keys, as Config in train/encodec_ref.py checks
+ * them (and MIDI's range for the lowest note). */
+static bool check_pitch(const rg_weights *w, rg_encodec_config *c, rg_error *err)
+{
+    c->num_codebooks = c->num_quantizers + (c->pitch_codebook ? 1 : 0);
+    if (!c->pitch_codebook)
+        return true;
+    const char *file = rg_weights_path(w);
+    if (c->harmonic_bins < 1)
+        return rg_error_set(err, RG_ERR_VALUE, file, 0, 0,
+                            "config.json: \"pitch_codebook\" needs the harmonic bass path "
+                            "(\"harmonic_bins\" > 0)");
+    if (c->pitch_notes < 1 || c->pitch_notes >= c->codebook_size)
+        return rg_error_set(err, RG_ERR_VALUE, file, 0, 0,
+                            "config.json: \"pitch_notes\" %d must be 1..%d (codebook_size - 1: "
+                            "code 0 is 'no pitch')",
+                            c->pitch_notes, c->codebook_size - 1);
+    if (c->pitch_midi_min < 0 || c->pitch_midi_min > 127)
+        return rg_error_set(err, RG_ERR_VALUE, file, 0, 0,
+                            "config.json: \"pitch_midi_min\" %d is not a MIDI note (0..127)",
+                            c->pitch_midi_min);
     return true;
 }
 
@@ -181,16 +209,39 @@ static bool check_config(const rg_weights *w, rg_encodec_config *c, rg_error *er
 static bool read_config(const rg_weights *w, rg_encodec_config *c, rg_error *err)
 {
     memset(c, 0, sizeof *c);
-    return read_ints(w, c, err) && read_others(w, c, err) && check_config(w, c, err);
+    return read_ints(w, c, err) && read_others(w, c, err) && check_config(w, c, err) &&
+           check_pitch(w, c, err);
 }
 
 int rg_encodec_codebooks_for_bandwidth(const rg_encodec_config *cfg, double kbps)
 {
     if (kbps <= 0)
-        return cfg->num_quantizers;
+        return cfg->num_codebooks;
     double per_codebook = log2((double)cfg->codebook_size) * cfg->frame_rate;
     int n = (int)floor(kbps * 1000.0 / per_codebook);
-    return n < 1 ? 1 : n > cfg->num_quantizers ? cfg->num_quantizers : n;
+    return n < 1 ? 1 : n >= cfg->num_quantizers ? cfg->num_codebooks : n;
+}
+
+bool rg_encodec_check_rows(const rg_encodec_config *cfg, int rows, const char *what,
+                           rg_error *err)
+{
+    if (cfg->pitch_codebook && rows != cfg->num_codebooks)
+        return rg_error_set(err, RG_ERR_VALUE, what, 0, 0,
+                            "%d code rows; a codec with a pitch codebook takes all %d (%d "
+                            "codebooks, then the pitch row): a lower bandwidth does not "
+                            "combine with it",
+                            rows, cfg->num_codebooks, cfg->num_quantizers);
+    if (rows < 1 || rows > cfg->num_quantizers)
+        return rg_error_set(err, RG_ERR_VALUE, what, 0, 0,
+                            "%d codebooks asked for; the model has 1..%d", rows,
+                            cfg->num_quantizers);
+    return true;
+}
+
+/* RVQ codebooks among `rows` code rows (rg_encodec_check_rows passed). */
+static int rvq_rows(const rg_encodec_config *cfg, int rows)
+{
+    return cfg->pitch_codebook ? rows - 1 : rows;
 }
 
 int64_t rg_encodec_frames(const rg_encodec_config *cfg, int64_t samples)
@@ -755,15 +806,13 @@ bool rg_encodec_latent(rg_encodec *m, const float *audio, int64_t samples, float
 bool rg_encodec_encode(rg_encodec *m, const float *audio, int64_t samples, int n_q,
                        int32_t *codes, rg_error *err)
 {
-    if (n_q < 1 || n_q > m->cfg.num_quantizers)
-        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
-                            "%d codebooks asked for; the model has 1..%d", n_q,
-                            m->cfg.num_quantizers);
     pass p;
-    if (!check_samples(m, samples, err) || !pass_begin(&p, m, err))
+    if (!rg_encodec_check_rows(&m->cfg, n_q, m->path, err) || !check_samples(m, samples, err) ||
+        !pass_begin(&p, m, err))
         return false;
+    int64_t frames = rg_encodec_frames(&m->cfg, samples);
     rg_tensor z = stack_forward(&p, &m->encoder, upload_audio(&p, audio, samples));
-    rg_tensor out = new_tensor(&p, RG_I32, n_q, rg_encodec_frames(&m->cfg, samples));
+    rg_tensor out = new_tensor(&p, RG_I32, rvq_rows(&m->cfg, n_q), frames);
     rg_tensor z_t = rg_tensor_transpose(z, 0, 1); /* [T, D] view */
     check(&p, rg_op_rvq_encode(p.cmd, &z_t, &m->codebooks, &out), "rvq encode");
     run(&p);
@@ -771,17 +820,21 @@ bool rg_encodec_encode(rg_encodec *m, const float *audio, int64_t samples, int n
         check(&p, rg_tensor_read(&out, codes), "reading codes");
     release(&p, z);
     release(&p, out);
-    return pass_end(&p, err);
+    if (!pass_end(&p, err))
+        return false;
+    /* the pitch row, last; a pitch codec is mono (harmonic_bins needs it) */
+    return !m->cfg.pitch_codebook ||
+           rg_pitch_detect(&m->cfg, audio, samples, frames, codes + (n_q - 1) * frames, err);
 }
 
 /* Codes of frames [a, b) of a take of `frames` frames must be in range. */
 static bool check_codes(rg_encodec *m, const int32_t *codes, int n_q, int64_t frames, int64_t a,
                         int64_t b, rg_error *err)
 {
-    if (n_q < 1 || n_q > m->cfg.num_quantizers || frames < 1)
-        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
-                            "cannot decode %d codebooks x %lld frames with a %d-codebook model",
-                            n_q, (long long)frames, m->cfg.num_quantizers);
+    if (!rg_encodec_check_rows(&m->cfg, n_q, m->path, err))
+        return false;
+    if (frames < 1)
+        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0, "no frames to decode");
     for (int q = 0; q < n_q; q++)
         for (int64_t t = a; t < b; t++)
             if (codes[q * frames + t] < 0 || codes[q * frames + t] >= m->cfg.codebook_size)
@@ -813,20 +866,45 @@ static rg_tensor latent_of_codes(pass *p, const int32_t *codes, int n_q, int64_t
     return z;
 }
 
+/* The f0 track [n] of frames [0, n) of a pitch row (rg_pitch_track), on
+ * the device. */
+static rg_tensor pitch_track_of(pass *p, const int32_t *row, int64_t n)
+{
+    int64_t shape[1] = {n};
+    rg_tensor t = {0};
+    float *f0 = malloc((size_t)n * sizeof *f0);
+    if (!f0)
+        check(p, RG_ERR_OOM, "the pitch track");
+    if (f0 && p->st == RG_OK) {
+        rg_pitch_track(&p->m->cfg, row, n, f0);
+        check(p, rg_tensor_create(p->m->dev, RG_F32, 1, shape, &t), "allocating the pitch track");
+    }
+    if (f0 && p->st == RG_OK)
+        check(p, rg_tensor_write_f32(&t, f0), "uploading the pitch track");
+    free(f0);
+    return t;
+}
+
 /* out [1, count * hop] += the harmonic bass path's frames [start, start +
- * count), from the head output h [1+K, >= start + count] of frames 0... */
-static void harmonic_forward(pass *p, const rg_tensor *h, int64_t start, int64_t count,
-                             const rg_tensor *out)
+ * count), from the head output h [1+K, >= start + count] of frames 0...
+ * and, with a pitch codebook, the pitch row `pitch` of the take. */
+static void harmonic_forward(pass *p, const rg_tensor *h, const int32_t *pitch, int64_t start,
+                             int64_t count, const rg_tensor *out)
 {
     const rg_encodec_config *c = &p->m->cfg;
-    rg_tensor frames = rg_tensor_slice(*h, 1, 0, start + count);
+    rg_tensor frames = rg_tensor_slice(*h, 1, 0, start + count), track = {0};
+    if (pitch)
+        track = pitch_track_of(p, pitch, start + count);
     rg_tensor scratch = new_tensor(p, RG_F32, c->harmonic_bins + 2, start + count);
     rg_harmonic_params hp = {.hop = c->hop_length, .sample_rate = (float)c->sampling_rate,
                              .f0_min = (float)c->harmonic_f0_min,
                              .f0_max = (float)c->harmonic_f0_max, .first_frame = start,
                              .accumulate = true};
-    check(p, rg_op_harmonic(p->cmd, &frames, &scratch, out, &hp), "harmonic bass path");
+    check(p, rg_op_harmonic(p->cmd, &frames, pitch ? &track : NULL, &scratch, out, &hp),
+          "harmonic bass path");
     release(p, scratch);
+    if (pitch)
+        release(p, track);
 }
 
 /* Frames [start, start + count) of a take of `frames` frames into
@@ -842,7 +920,9 @@ static bool decode_window(rg_encodec *m, const int32_t *codes, int n_q, int64_t 
     pass p;
     if (!check_codes(m, codes, n_q, frames, first, hi, err) || !pass_begin(&p, m, err))
         return false;
-    rg_tensor z = latent_of_codes(&p, codes, n_q, frames, first, hi), h = {0};
+    int rvq = rvq_rows(&m->cfg, n_q);
+    const int32_t *pitch = m->cfg.pitch_codebook ? codes + rvq * frames : NULL;
+    rg_tensor z = latent_of_codes(&p, codes, rvq, frames, first, hi), h = {0};
     if (harmonic)
         h = conv_forward(&p, &m->harmonic, &z); /* [1+K, hi] */
     if (lo > first) {                           /* the decoder's window of z */
@@ -861,7 +941,7 @@ static bool decode_window(rg_encodec *m, const int32_t *codes, int n_q, int64_t 
         y = out;
     }
     if (harmonic) {
-        harmonic_forward(&p, &h, start, count, &y);
+        harmonic_forward(&p, &h, pitch, start, count, &y);
         release(&p, h);
     }
     run(&p);
@@ -895,11 +975,12 @@ bool rg_encodec_encode_range(rg_encodec *m, const float *audio, int64_t samples,
                              rg_error *err)
 {
     int64_t frames = rg_encodec_frames(&m->cfg, samples), hop = m->cfg.hop_length;
-    if (start < 0 || count < 1 || start + count > frames || context < 0 || n_q < 1 ||
-        n_q > m->cfg.num_quantizers)
+    if (!rg_encodec_check_rows(&m->cfg, n_q, m->path, err))
+        return false;
+    if (start < 0 || count < 1 || start + count > frames || context < 0)
         return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
-                            "cannot encode frames %lld..%lld of %lld with %d codebooks",
-                            (long long)start, (long long)(start + count), (long long)frames, n_q);
+                            "cannot encode frames %lld..%lld of %lld", (long long)start,
+                            (long long)(start + count), (long long)frames);
     int64_t lo = start > context ? start - context : 0;
     int64_t hi = start + count + context < frames ? start + count + context : frames;
     int64_t first = lo * hop, len = (hi * hop < samples ? hi * hop : samples) - first;

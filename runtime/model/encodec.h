@@ -9,6 +9,11 @@
  *           (+ the harmonic bass path's oscillator bank driven by z, when
  *           the checkpoint has one: docs/models.md)
  *
+ * With a pitch codebook (docs/models.md "Pitch codebook") a code matrix has
+ * one more row, the last: a semitone per frame, found by YIN on encode,
+ * setting the oscillator bank's f0 on decode. A "row" below is any row, a
+ * "codebook" an RVQ one.
+ *
  * T = ceil(samples / hop). Decoded audio is always a whole number of frames
  * long; callers trim it to the length they encoded.
  *
@@ -54,10 +59,16 @@ typedef struct {
      * decoder's output; 0 (or absent) is plain EnCodec. Mono only. */
     int harmonic_bins;
     double harmonic_f0_min, harmonic_f0_max; /* Hz, defaults 25 and 800 */
+    /* The pitch codebook (an extension of the harmonic path; needs
+     * harmonic_bins > 0): code 0 no pitch, c in 1..pitch_notes MIDI note
+     * pitch_midi_min + c - 1 (runtime/model/pitch_code.h). */
+    bool pitch_codebook;
+    int pitch_midi_min, pitch_notes; /* defaults 24 and 48 */
     /* derived */
     int hop_length;       /* product of ratios */
     int frame_rate;       /* ceil(sampling_rate / hop_length), frames per second */
     int num_quantizers;   /* codebooks in the checkpoint */
+    int num_codebooks;    /* code rows: num_quantizers, + 1 with a pitch codebook */
 } rg_encodec_config;
 
 /* Load a model folder, a .safetensors file (config.json beside it) or a
@@ -71,9 +82,17 @@ bool rg_encodec_probe(const char *path, rg_encodec_config *cfg, rg_error *err);
 
 const rg_encodec_config *rg_encodec_get_config(const rg_encodec *m);
 
-/* Codebooks used at `kbps` (HF's rule: floor(kbps*1000 / (log2(N) * frame
- * rate)), at least 1, at most all); kbps <= 0 means all. */
+/* Code rows used at `kbps`: HF's rule picks the codebooks (floor(kbps*1000
+ * / (log2(N) * frame rate)), at least 1, at most all), and with all of them
+ * the pitch row follows; kbps <= 0 means all rows (num_codebooks). A pitch
+ * codec refuses fewer rows (rg_encodec_check_rows). */
 int rg_encodec_codebooks_for_bandwidth(const rg_encodec_config *cfg, double kbps);
+
+/* Whether codes of `rows` rows suit the codec: 1..num_quantizers; with a
+ * pitch codebook exactly num_codebooks (fewer codebooks, a lower
+ * bandwidth, do not combine with the pitch row). The error names `what`. */
+bool rg_encodec_check_rows(const rg_encodec_config *cfg, int rows, const char *what,
+                           rg_error *err);
 
 /* Frames for `samples` samples: ceil(samples / hop). */
 int64_t rg_encodec_frames(const rg_encodec_config *cfg, int64_t samples);
@@ -83,7 +102,8 @@ bool rg_encodec_latent(rg_encodec *m, const float *audio, int64_t samples, float
                        rg_error *err);
 
 /* audio: planar [audio_channels][samples] at sampling_rate. codes receives
- * [n_q][frames], n_q in 1..num_quantizers. */
+ * [n_q][frames], n_q rows as rg_encodec_check_rows allows (with a pitch
+ * codebook, the last is the pitch row). */
 bool rg_encodec_encode(rg_encodec *m, const float *audio, int64_t samples, int n_q,
                        int32_t *codes, rg_error *err);
 

@@ -880,24 +880,36 @@ static rg_status cpu_sample(rg_device *dev, const rg_op *op) {
 /* Harmonic bank (rg_op_harmonic): the per-frame controls and phases go to  */
 /* the op's scratch [f | Phi | a_1..a_K], then frames render in parallel.   */
 /* The float expressions follow harmonic_synth (train/encodec_ref.py) term  */
-/* for term, so the rounding is PyTorch's.                                  */
+/* for term, so the rounding is PyTorch's. The scratch f is signed: with an */
+/* f0 track it is the track (negative: an unpitched frame), without one     */
+/* always positive, so one glide rule serves both (glide_from).             */
 /* ------------------------------------------------------------------------ */
 
+/* Where frame t's glide starts: the previous frame's f if that frame is
+ * pitched (frame 0: its own), else frame t's own, so a note after a rest
+ * does not glide up from the last one. */
+static inline float glide_from(const float *f, int64_t t) {
+    float prev = f[t > 0 ? t - 1 : 0];
+    return prev > 0.0f ? prev : fabsf(f[t]);
+}
+
 static void harmonic_frames(const rg_op *op, float *sc) {
-    const rg_tensor *h = &op->t[HARM_H];
+    const rg_tensor *h = &op->t[HARM_H], *track = &op->t[HARM_F0];
     const rg_harmonic_params *p = &op->p.harm;
-    const float *hb = rg_host_ptr(h);
+    const float *hb = rg_host_ptr(h), *fb = track->buf ? rg_host_ptr(track) : NULL;
     int64_t t_len = h->shape[1], bins = h->shape[0] - 1, s0 = h->stride[0], s1 = h->stride[1];
     float *f = sc, *phase = sc + t_len, *amp = sc + 2 * t_len;
     float ratio = p->f0_max / p->f0_min, ln10 = (float)log(10.0);
     for (int64_t t = 0; t < t_len; t++) {
-        f[t] = p->f0_min * powf(ratio, sigmoidf(hb[t * s1]));
+        f[t] = fb ? fb[t * track->stride[0]] : p->f0_min * powf(ratio, sigmoidf(hb[t * s1]));
+        bool pitched = f[t] > 0.0f; /* always, without a track */
         for (int64_t k = 0; k < bins; k++)
-            amp[k * t_len + t] = 2.0f * powf(sigmoidf(hb[(k + 1) * s0 + t * s1]), ln10);
+            amp[k * t_len + t] =
+                pitched ? 2.0f * powf(sigmoidf(hb[(k + 1) * s0 + t * s1]), ln10) : 0.0f;
     }
     double acc = 0, hop = p->hop, sr = p->sample_rate;
     for (int64_t t = 0; t < t_len; t++) {
-        float fp = f[t > 0 ? t - 1 : 0], d = f[t] - fp;
+        float fp = glide_from(f, t), d = fabsf(f[t]) - fp;
         phase[t] = (float)(acc - floor(acc));
         acc += (hop * fp + (double)d * (hop + 1) / 2) / sr;
     }
@@ -919,7 +931,7 @@ static void *harmonic_render(void *arg) {
     float sr = p->sample_rate, nyquist = sr / 2, fhop = (float)hop, two_hop = (float)(2 * hop);
     for (int64_t t = jb->lo; t < jb->hi; t++) {
         int64_t pt = t > 0 ? t - 1 : 0;
-        float fp = f[pt], d = f[t] - fp;
+        float fp = glide_from(f, t), d = fabsf(f[t]) - fp;
         float *o = out + (t - p->first_frame) * hop;
         for (int64_t j = 0; j < hop; j++) {
             float jj = (float)(j + 1), w = jj / fhop, fr = fp + d * w;

@@ -1179,8 +1179,20 @@ rg_status rg_op_sample(rg_cmd *cmd, const rg_tensor *logits, const rg_tensor *id
     return RG_OK;
 }
 
-rg_status rg_op_harmonic(rg_cmd *cmd, const rg_tensor *h, const rg_tensor *scratch,
-                         const rg_tensor *out, const rg_harmonic_params *p) {
+/* The optional f0 track of rg_op_harmonic: f32 [T], any stride. */
+static bool need_f0_track(check *c, const rg_tensor *f0, int64_t t_len) {
+    if (!f0)
+        return true;
+    if (!need_tensor(c, "f0", f0) || !need_dtype(c, "f0", f0, true, false, false))
+        return false;
+    if (f0->ndim != 1 || f0->shape[0] != t_len)
+        return failv(c, RG_ERR_INVALID, "f0 must be [%lld] like h's frames", (long long)t_len);
+    return true;
+}
+
+rg_status rg_op_harmonic(rg_cmd *cmd, const rg_tensor *h, const rg_tensor *f0,
+                         const rg_tensor *scratch, const rg_tensor *out,
+                         const rg_harmonic_params *p) {
     check c;
     if (!cmd || !begin(&c, cmd, "harmonic"))
         return cmd ? FAILED(c) : RG_ERR_INVALID;
@@ -1201,11 +1213,14 @@ rg_status rg_op_harmonic(rg_cmd *cmd, const rg_tensor *h, const rg_tensor *scrat
     if (rg_tensor_numel(scratch) < (bins + 2) * t_len)
         return failv(&c, RG_ERR_INVALID, "scratch needs %lld elements",
                      (long long)((bins + 2) * t_len)), FAILED(c);
-    if (!need_numel(&c, "out", out, (t_len - p->first_frame) * p->hop))
+    if (!need_numel(&c, "out", out, (t_len - p->first_frame) * p->hop) ||
+        !need_f0_track(&c, f0, t_len))
         return FAILED(c);
     rg_op *op = push_op(&c, RG_OP_HARMONIC);
     if (!op)
         return FAILED(c);
+    if (f0)
+        op->t[HARM_F0] = *f0;
     op->t[HARM_H] = *h;
     op->t[HARM_SCRATCH] = *scratch;
     op->t[HARM_OUT] = *out;

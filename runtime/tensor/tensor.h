@@ -366,9 +366,18 @@ typedef struct rg_harmonic_params {
  * only, but through Phi on the f of every earlier frame, so a window of a
  * longer take is rendered by passing h from frame 0 and first_frame > 0.
  * scratch is f32 with at least (K+2) T elements (per-frame f, Phi and a_k;
- * overwritten). */
-rg_status rg_op_harmonic(rg_cmd *cmd, const rg_tensor *h, const rg_tensor *scratch,
-                         const rg_tensor *out, const rg_harmonic_params *p);
+ * overwritten).
+ *
+ * f0, if not NULL, is f32 [T] (any stride): a pitch codebook's signed f0
+ * track (harmonic_synth's f0 branch; docs/models.md "Pitch codebook"). Then
+ * h[0] is ignored and, with v[t] = f0[t] > 0 (the frame is pitched):
+ *   f[t] = |f0[t]|,  a_k[t] = 0 where !v[t],
+ *   and the glide starts at f[t-1] only if v[t-1], else at f[t] itself
+ *   (frame 0: at f[0]), in the phase sums as in the samples.
+ * NULL renders as above, bit for bit. */
+rg_status rg_op_harmonic(rg_cmd *cmd, const rg_tensor *h, const rg_tensor *f0,
+                         const rg_tensor *scratch, const rg_tensor *out,
+                         const rg_harmonic_params *p);
 
 typedef struct rg_sample_params {
     float temperature; /* <= 0: greedy (argmax, lowest index on ties) */

@@ -43,7 +43,7 @@ enum { LSTM_X, LSTM_WIH, LSTM_WHH, LSTM_BIH, LSTM_BHH, LSTM_H, LSTM_C, LSTM_SCRA
 enum { ATT_Q, ATT_K, ATT_V, ATT_BIAS, ATT_OUT };
 enum { RVQ_X, RVQ_CB, RVQ_CODES };             /* decode: X slot is the output */
 enum { SMP_LOGITS, SMP_IDS };
-enum { HARM_H, HARM_SCRATCH, HARM_OUT };
+enum { HARM_H, HARM_SCRATCH, HARM_OUT, HARM_F0 }; /* F0: buf NULL without a track */
 
 typedef struct rg_op {
     rg_op_kind kind;

@@ -361,13 +361,16 @@ static rg_status record_harmonic(vk_rec *r, const rg_op *op) {
     d.spec[0] = 64;
     d.spec[1] = 0;
     d.nspec = 2;
+    const rg_tensor *track = op->t[HARM_F0].buf ? &op->t[HARM_F0] : NULL; /* NULL: dummy */
     d.bind[0] = h, d.bind[1] = &op->t[HARM_SCRATCH], d.bind[2] = &op->t[HARM_OUT];
+    d.bind[3] = track;
     P(0) = t_len, P(1) = (uint32_t)h->shape[0] - 1, P(2) = (uint32_t)p->hop;
     P(3) = (uint32_t)p->first_frame;
     P(4) = (uint32_t)h->stride[0], P(5) = (uint32_t)h->stride[1];
     P(6) = f2u(p->sample_rate), P(7) = f2u(p->f0_min);
     P(8) = f2u((float)log2((double)p->f0_max / p->f0_min));
     P(9) = p->accumulate, P(10) = (uint32_t)n;
+    P(11) = track != NULL, P(12) = track ? (uint32_t)track->stride[0] : 0;
     d.groups[0] = d.groups[1] = d.groups[2] = 1;
     rg_status s = vk_record_dispatch(r, &d, false);
     if (s != RG_OK)

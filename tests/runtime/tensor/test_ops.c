@@ -775,47 +775,54 @@ static void test_rvq(void **state) {
 /* ------------------------------------------------------------------------ */
 
 /* rg_op_harmonic's formula (tensor.h) in double, straight from its
- * definition: h is [1+K, T] packed; out gets frames first..T-1. With cut
- * false, harmonics at or above Nyquist sound too. */
-static void ref_harmonic_cut(const float *h, int64_t bins, int64_t t_len,
+ * definition: h is [1+K, T] packed, track the f0 track [T] or NULL; out gets
+ * frames first..T-1. With cut false, harmonics at or above Nyquist sound
+ * too. */
+static void ref_harmonic_cut(const float *h, const float *track, int64_t bins, int64_t t_len,
                              const rg_harmonic_params *p, double *out, bool cut) {
     double *f = dalloc(t_len), *a = dalloc(bins * t_len), *start = dalloc(t_len);
-    double hop = p->hop, sr = p->sample_rate, acc = 0;
+    double *fp = dalloc(t_len), hop = p->hop, sr = p->sample_rate, acc = 0;
     for (int64_t t = 0; t < t_len; t++) {
-        f[t] = p->f0_min * pow((double)p->f0_max / p->f0_min, 1 / (1 + exp(-h[t])));
+        bool pitched = !track || track[t] > 0;
+        f[t] = track ? fabs(track[t])
+                     : p->f0_min * pow((double)p->f0_max / p->f0_min, 1 / (1 + exp(-h[t])));
         for (int64_t k = 0; k < bins; k++)
-            a[k * t_len + t] = 2 * pow(1 / (1 + exp(-h[(k + 1) * t_len + t])), log(10.0));
+            a[k * t_len + t] =
+                pitched ? 2 * pow(1 / (1 + exp(-h[(k + 1) * t_len + t])), log(10.0)) : 0;
     }
-    for (int64_t t = 0; t < t_len; t++) {
-        double fp = f[t > 0 ? t - 1 : 0];
+    for (int64_t t = 0; t < t_len; t++) { /* a glide starts at a pitched frame only */
+        int64_t pt = t > 0 ? t - 1 : 0;
+        fp[t] = !track || track[pt] > 0 ? f[pt] : f[t];
         start[t] = acc - floor(acc);
-        acc += (hop * fp + (f[t] - fp) * (hop + 1) / 2) / sr;
+        acc += (hop * fp[t] + (f[t] - fp[t]) * (hop + 1) / 2) / sr;
     }
     for (int64_t t = p->first_frame; t < t_len; t++) {
         int64_t pt = t > 0 ? t - 1 : 0;
-        double fp = f[pt], d = f[t] - fp;
+        double d = f[t] - fp[t];
         for (int64_t j = 0; j < p->hop; j++) {
             double w = (j + 1) / hop;
-            double phi = start[t] + ((j + 1) * fp + d * (j + 1) * (j + 2) / (2 * hop)) / sr;
+            double phi = start[t] + ((j + 1) * fp[t] + d * (j + 1) * (j + 2) / (2 * hop)) / sr;
             double y = 0;
             for (int64_t k = 1; k <= bins; k++) {
                 double ap = a[(k - 1) * t_len + pt], at = a[(k - 1) * t_len + t];
-                if (!cut || k * (fp + d * w) < sr / 2)
+                if (!cut || k * (fp[t] + d * w) < sr / 2)
                     y += (ap + (at - ap) * w) * sin(2 * M_PI * k * phi);
             }
             out[(t - p->first_frame) * p->hop + j] = y;
         }
     }
-    free(f), free(a), free(start);
+    free(f), free(a), free(start), free(fp);
 }
 
 static void ref_harmonic(const float *h, int64_t bins, int64_t t_len,
                          const rg_harmonic_params *p, double *out) {
-    ref_harmonic_cut(h, bins, t_len, p, out, true);
+    ref_harmonic_cut(h, NULL, bins, t_len, p, out, true);
 }
 
-/* Render h (given as a view) into a fresh tensor of `prefill` values. */
-static float *run_harmonic(const rg_tensor *h, const rg_harmonic_params *p, float prefill) {
+/* Render h (given as a view) and the f0 track (or NULL) into a fresh tensor
+ * of `prefill` values. */
+static float *run_harmonic_track(const rg_tensor *h, const rg_tensor *track,
+                                 const rg_harmonic_params *p, float prefill) {
     int64_t bins = h->shape[0] - 1, t_len = h->shape[1], n = (t_len - p->first_frame) * p->hop;
     float *init = malloc((size_t)n * sizeof *init);
     assert_non_null(init);
@@ -823,13 +830,17 @@ static float *run_harmonic(const rg_tensor *h, const rg_harmonic_params *p, floa
         init[i] = prefill;
     rg_tensor out = MAKE(RG_F32, init, 1, n), sc = MAKE(RG_F32, NULL, (bins + 2) * t_len);
     rg_cmd *cmd = new_cmd();
-    OK(rg_op_harmonic(cmd, h, &sc, &out, p));
+    OK(rg_op_harmonic(cmd, h, track, &sc, &out, p));
     run(cmd);
     float *got = fetch(&out);
     rg_cmd_destroy(cmd);
     rg_tensor_destroy(&out), rg_tensor_destroy(&sc);
     free(init);
     return got;
+}
+
+static float *run_harmonic(const rg_tensor *h, const rg_harmonic_params *p, float prefill) {
+    return run_harmonic_track(h, NULL, p, prefill);
 }
 
 static void test_harmonic(void **state) {
@@ -880,7 +891,7 @@ static void test_harmonic(void **state) {
     double *uncut = dalloc(n), diff = 0;
     rg_harmonic_params all = p;
     all.first_frame = 0;
-    ref_harmonic_cut(h, bins, t_len, &all, uncut, false);
+    ref_harmonic_cut(h, NULL, bins, t_len, &all, uncut, false);
     for (int64_t i = 0; i < n; i++)
         diff = fmax(diff, fabs(uncut[i] - ref[i]));
     assert_true(diff > 0.5);
@@ -889,15 +900,67 @@ static void test_harmonic(void **state) {
     rg_cmd *cmd = new_cmd();
     rg_tensor sc = MAKE(RG_F32, NULL, (bins + 2) * t_len - 1), out = MAKE(RG_F32, NULL, n);
     p.first_frame = 0;
-    assert_int_equal(rg_op_harmonic(cmd, &th, &sc, &out, &p), RG_ERR_INVALID); /* scratch */
+    assert_int_equal(rg_op_harmonic(cmd, &th, NULL, &sc, &out, &p), RG_ERR_INVALID); /* scratch */
     rg_cmd_reset(cmd);
     rg_tensor sc2 = MAKE(RG_F32, NULL, (bins + 2) * t_len);
     p.first_frame = t_len;
-    assert_int_equal(rg_op_harmonic(cmd, &th, &sc2, &out, &p), RG_ERR_INVALID);
+    assert_int_equal(rg_op_harmonic(cmd, &th, NULL, &sc2, &out, &p), RG_ERR_INVALID);
     rg_cmd_destroy(cmd);
     free(h), free(ht), free(ref), free(full), free(strided), free(acc), free(win);
     rg_tensor_destroy(&th), rg_tensor_destroy(&tht), rg_tensor_destroy(&sc);
     rg_tensor_destroy(&sc2), rg_tensor_destroy(&out);
+}
+
+/* The f0 track branch (a pitch codebook): notes, rests, a note after a
+ * rest and a note change, against the formula; h[0] plays no part, frames
+ * in a rest are silent, a strided track and a window give the same bits. */
+static void test_harmonic_track(void **state) {
+    (void)state;
+    int64_t bins = 6, t_len = 40, hop = 40;
+    float *h = rand_vec((bins + 1) * t_len), track[40], pairs[80];
+    for (int64_t t = 0; t < t_len; t++) {
+        float hz = t < 3 ? -65.4f : t < 13 ? 110.0f : t < 16 ? -110.0f : t < 26 ? 220.0f
+                 : t < 34 ? 164.8f : -164.8f;
+        track[t] = hz;
+        pairs[2 * t] = hz, pairs[2 * t + 1] = 1e9f; /* a column of [T, 2] */
+        for (int64_t k = 1; k <= bins; k++)
+            h[k * t_len + t] = 1.0f + h[k * t_len + t];
+    }
+    rg_harmonic_params p = {.hop = (int)hop, .sample_rate = 8000.0f, .f0_min = 25.0f,
+                            .f0_max = 800.0f};
+    rg_tensor th = MAKE(RG_F32, h, bins + 1, t_len), tf = MAKE(RG_F32, track, t_len);
+    rg_tensor tp = MAKE(RG_F32, pairs, t_len, 2);
+    rg_tensor column = rg_tensor_slice(tp, 1, 0, 1); /* [T, 1], strides [2, 1] */
+    column.ndim = 1;                                 /* [T], stride 2 */
+    int64_t n = t_len * hop;
+    double *ref = dalloc(n);
+    ref_harmonic_cut(h, track, bins, t_len, &p, ref, true);
+    float *full = run_harmonic_track(&th, &tf, &p, 0.0f);
+    expect_close("harmonic track", full, ref, n, 1e-3, 0);
+    float *strided = run_harmonic_track(&th, &column, &p, 0.0f);
+    assert_memory_equal(strided, full, (size_t)n * sizeof *full);
+    static const int rests[] = {0, 1, 2, 14, 15, 35, 39};
+    for (size_t i = 0; i < sizeof rests / sizeof rests[0]; i++)
+        for (int64_t j = 0; j < hop; j++)
+            assert_true(full[rests[i] * hop + j] == 0.0f);
+    for (int64_t t = 0; t < t_len; t++) /* the head's f0 row is not read */
+        h[t] = 50.0f * h[t];
+    rg_tensor th2 = MAKE(RG_F32, h, bins + 1, t_len);
+    float *other = run_harmonic_track(&th2, &tf, &p, 0.0f);
+    assert_memory_equal(other, full, (size_t)n * sizeof *full);
+    p.first_frame = 20;
+    rg_tensor head = rg_tensor_slice(th, 1, 0, 30), part = rg_tensor_slice(tf, 0, 0, 30);
+    float *win = run_harmonic_track(&head, &part, &p, 0.0f);
+    assert_memory_equal(win, full + 20 * hop, (size_t)(10 * hop) * sizeof *win);
+    rg_cmd *cmd = new_cmd(); /* a track of another length is refused */
+    rg_tensor sc = MAKE(RG_F32, NULL, (bins + 2) * t_len), out = MAKE(RG_F32, NULL, n);
+    rg_tensor short_track = rg_tensor_slice(tf, 0, 0, t_len - 1);
+    p.first_frame = 0;
+    assert_int_equal(rg_op_harmonic(cmd, &th, &short_track, &sc, &out, &p), RG_ERR_INVALID);
+    rg_cmd_destroy(cmd);
+    free(h), free(ref), free(full), free(strided), free(other), free(win);
+    rg_tensor_destroy(&th), rg_tensor_destroy(&th2), rg_tensor_destroy(&tf);
+    rg_tensor_destroy(&tp), rg_tensor_destroy(&sc), rg_tensor_destroy(&out);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1231,6 +1294,7 @@ int main(void) {
         T(test_attention_bias),
         T(test_rvq),
         T(test_harmonic),
+        T(test_harmonic_track),
         T(test_sample),
         T(test_errors_are_values),
         T(test_device_selection),

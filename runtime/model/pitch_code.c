@@ -1,0 +1,97 @@
+/* The pitch codebook's codes: notes <-> Hz, the f0 track a decode plays,
+ * and the codes an encode finds with aubio's YIN. */
+#include "runtime/model/pitch_code.h"
+
+#include <aubio/aubio.h>
+#include <math.h>
+#include <stddef.h>
+
+/* Mean square below -60 dBFS: no pitch (the reference's yin_f0 gate). */
+static const double SILENT = 1e-6;
+/* 1 - YIN's dip: a clear period (the reference's threshold, 0.15). */
+static const double MIN_CONFIDENCE = 0.85;
+
+double rg_midi_hz(double midi)
+{
+    return 440.0 * pow(2.0, (midi - 69.0) / 12.0);
+}
+
+int32_t rg_pitch_code(const rg_encodec_config *cfg, double hz)
+{
+    if (!(hz > 0))
+        return 0;
+    double note = rint(69.0 + 12.0 * log2(fmax(hz, 1e-3) / 440.0)) - cfg->pitch_midi_min;
+    double top = cfg->pitch_notes - 1;
+    return (int32_t)(note < 0 ? 0 : note > top ? top : note) + 1;
+}
+
+void rg_pitch_track(const rg_encodec_config *cfg, const int32_t *codes, int64_t frames,
+                    float *f0)
+{
+    double held = rg_midi_hz(cfg->pitch_midi_min);
+    for (int64_t t = 0; t < frames; t++) {
+        bool note = codes[t] >= 1 && codes[t] <= cfg->pitch_notes;
+        if (note)
+            held = rg_midi_hz(cfg->pitch_midi_min + (double)codes[t] - 1.0);
+        f0[t] = (float)(note ? held : -held);
+    }
+}
+
+/* YIN's buffer: a power of two whose first half (the span YIN compares
+ * with its shifts, and the longest shift) holds two periods of the lowest
+ * note. */
+static uint_t yin_buffer(const rg_encodec_config *cfg)
+{
+    double period = cfg->sampling_rate / rg_midi_hz(cfg->pitch_midi_min);
+    uint_t n = 256;
+    while (n / 2 < 2 * period)
+        n *= 2;
+    return n;
+}
+
+/* buf = audio[from, from + its length), zeros outside the signal; returns
+ * the mean square of its first half, the part YIN compares. */
+static double fill_window(const float *audio, int64_t samples, int64_t from, fvec_t *buf)
+{
+    double energy = 0;
+    uint_t half = buf->length / 2;
+    for (uint_t i = 0; i < buf->length; i++) {
+        int64_t s = from + (int64_t)i;
+        buf->data[i] = s >= 0 && s < samples ? audio[s] : 0.0f;
+        if (i < half)
+            energy += (double)buf->data[i] * buf->data[i];
+    }
+    return energy / half;
+}
+
+bool rg_pitch_detect(const rg_encodec_config *cfg, const float *audio, int64_t samples,
+                     int64_t frames, int32_t *codes, rg_error *err)
+{
+    uint_t n = yin_buffer(cfg);
+    /* hop = buffer: each call analyses the window it is given, nothing kept */
+    aubio_pitch_t *yin = new_aubio_pitch("yinfast", n, n, (uint_t)cfg->sampling_rate);
+    fvec_t *buf = new_fvec(n), *hz = new_fvec(1);
+    bool ok = yin && buf && hz;
+    if (ok) {
+        aubio_pitch_set_unit(yin, "Hz");
+        aubio_pitch_set_silence(yin, -200.0f); /* the gate is SILENT, here */
+    }
+    for (int64_t t = 0; ok && t < frames; t++) {
+        /* the compared half is centred on the frame's last sample */
+        int64_t from = (t + 1) * cfg->hop_length - 1 - (int64_t)(n / 4);
+        codes[t] = 0;
+        if (fill_window(audio, samples, from, buf) < SILENT)
+            continue;
+        aubio_pitch_do(yin, buf, hz);
+        if (aubio_pitch_get_confidence(yin) >= MIN_CONFIDENCE)
+            codes[t] = rg_pitch_code(cfg, hz->data[0]);
+    }
+    if (yin)
+        del_aubio_pitch(yin);
+    if (buf)
+        del_fvec(buf);
+    if (hz)
+        del_fvec(hz);
+    return ok || rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0,
+                              "cannot start aubio's pitch tracker (YIN over %u samples)", n);
+}

@@ -1,0 +1,39 @@
+/* The pitch codebook (a ResonantGen extension, docs/models.md "Pitch
+ * codebook"): a codec's last code row, one semitone per frame, which sets
+ * the harmonic bass path's f0 instead of the latent. Code 0 is no pitch;
+ * code c in 1..pitch_notes is MIDI note pitch_midi_min + c - 1; codes past
+ * pitch_notes count as no pitch. The specification is midi_hz, pitch_codes
+ * and pitch_track in train/encodec_ref.py. */
+#ifndef RG_PITCH_CODE_H
+#define RG_PITCH_CODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "graph/error.h"
+#include "runtime/model/encodec.h"
+
+/* Hz of a (fractional) MIDI note: 440 * 2^((midi - 69) / 12). */
+double rg_midi_hz(double midi);
+
+/* The code of `hz` (<= 0: no pitch, code 0): 1 + the nearest semitone
+ * above pitch_midi_min (ties to even, like torch.round), clamped to the
+ * codebook's notes (an octave off is still a note). */
+int32_t rg_pitch_code(const rg_encodec_config *cfg, double hz);
+
+/* Pitch codes [frames] -> the signed f0 track rg_op_harmonic plays: +Hz of
+ * a note, -Hz of the last note (of pitch_midi_min before any) where there
+ * is none, so a rest holds the pitch it is silent at. A scan in double,
+ * rounded to float at the end, as the reference does. */
+void rg_pitch_track(const rg_encodec_config *cfg, const int32_t *codes, int64_t frames,
+                    float *f0);
+
+/* Pitch codes of mono audio [samples] at the codec rate: per frame t, the
+ * code of aubio's YIN f0 for a window around the frame's last sample
+ * ((t+1) hop - 1), 0 where the window is silent or has no clear period.
+ * Not bit-identical to the reference's yin_f0 (another YIN), but the same
+ * notes on clear pitches. Allocates: not for the audio thread. */
+bool rg_pitch_detect(const rg_encodec_config *cfg, const float *audio, int64_t samples,
+                     int64_t frames, int32_t *codes, rg_error *err);
+
+#endif
