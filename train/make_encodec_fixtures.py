@@ -30,6 +30,11 @@ Shapes (scaled down in channels so the fixtures stay small):
         glides across frames), the head's amplitude logits 0..2 (the
         harmonics are louder than the decoder); a MusicGen composite stored
         F32.
+  16k_pitch  16k_harm with the pitch codebook (docs/models.md "Pitch
+        codebook"; pitch_midi_min 26, pitch_notes 40): `codes` has a 4th row,
+        not YIN's but a written one with notes, rests, a note after a rest,
+        note changes and an out-of-range code, and `decoded` is of those
+        codes; short_codes' pitch row is the reference's YIN.
   --full32k DIR   the real 32 kHz sizes (64 filters, 128-dim latent, LSTM
         1024), random weights, 1 s of audio; for the slow test (~240 MB, not
         committed).
@@ -118,8 +123,17 @@ SHAPES = {
     },
 }
 
+SHAPES["16k_pitch"] = dict(
+    SHAPES["16k_harm"],
+    config=dict(SHAPES["16k_harm"]["config"], pitch_codebook=True, pitch_midi_min=26,
+                pitch_notes=40),
+    # per frame: 0 no pitch, c = MIDI 25 + c (20: A2 110 Hz, 27: E3, 32: A3,
+    # 1: D1 36.7 Hz, 40: F4 349 Hz), 50 > pitch_notes counts as no pitch
+    pitch_row=[0, 0, 20, 20, 20, 20, 0, 0, 20, 27, 27, 27, 50, 50, 32, 32, 1, 40, 40, 0, 27],
+)
+
 # The committed fixtures (tests/fixtures/encodec/NAME) and their seeds.
-FIXTURES = {"24k": 24, "32k": 320, "16k_harm": 1600}
+FIXTURES = {"24k": 24, "32k": 320, "16k_harm": 1600, "16k_pitch": 1601}
 
 DTYPES = {"F32": (np.float32, torch.float32), "F16": (np.float16, torch.float16),
           "I32": (np.int32, torch.int32)}
@@ -259,17 +273,20 @@ def build(name, spec, out_dir, seed):
     round_to_storage(model, spec["dtype"])
     with torch.no_grad():
         fit_codebooks(model, model.latent(audio), gen)
+        nq = cfg.num_quantizers  # the RVQ rows of a code matrix
         if cfg.harmonic_bins:
-            set_harmonic_head(model, model.quantizer.decode(model.encode(audio)), gen)
+            set_harmonic_head(model, model.quantizer.decode(model.encode(audio)[:nq]), gen)
         round_to_storage(model, spec["dtype"])
         latent = model.latent(audio)
         codes = model.encode(audio)
+        if "pitch_row" in spec:
+            codes[nq] = torch.tensor(spec["pitch_row"])  # shape-checked: T frames
         decoded = model.decode(codes)
         expected = {
             "input": ("F32", audio.numpy()),
             "latent": ("F32", latent.numpy()),
             "codes": ("I32", codes.numpy()),
-            "margin": ("F32", margins(model, latent, codes).numpy()),
+            "margin": ("F32", margins(model, latent, codes[:nq]).numpy()),
             "decoded": ("F32", decoded.numpy()),
         }
         short = audio[:, :50]
@@ -294,10 +311,12 @@ def build(name, spec, out_dir, seed):
     write_safetensors(os.path.join(out_dir, "expected.safetensors"), expected, meta)
     if cfg.harmonic_bins:
         with torch.no_grad():
-            z = model.quantizer.decode(codes)[None]
+            z = model.quantizer.decode(codes[:nq])[None]
             plain = model.decoder(z)[0]
             f0, _ = encodec_ref.harmonic_controls(model.harmonic(z)[0], cfg.harmonic_f0_min,
                                                   cfg.harmonic_f0_max)
+            if cfg.pitch_codebook:
+                f0 = encodec_ref.pitch_track(codes[nq:], cfg)[0].abs()
         print(f"{name}: f0 {f0.min():.0f}..{f0.max():.0f} Hz, harmonic RMS "
               f"{(decoded - plain).pow(2).mean().sqrt():.3f} against the decoder's "
               f"{plain.pow(2).mean().sqrt():.3f}")

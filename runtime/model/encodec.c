@@ -225,7 +225,9 @@ int rg_encodec_codebooks_for_bandwidth(const rg_encodec_config *cfg, double kbps
 bool rg_encodec_check_rows(const rg_encodec_config *cfg, int rows, const char *what,
                            rg_error *err)
 {
-    if (cfg->pitch_codebook && rows != cfg->num_codebooks)
+    if (cfg->pitch_codebook && rows == cfg->num_codebooks)
+        return true;
+    if (cfg->pitch_codebook)
         return rg_error_set(err, RG_ERR_VALUE, what, 0, 0,
                             "%d code rows; a codec with a pitch codebook takes all %d (%d "
                             "codebooks, then the pitch row): a lower bandwidth does not "
