@@ -912,15 +912,16 @@ static void test_harmonic(void **state) {
 }
 
 /* The f0 track branch (a pitch codebook): notes, rests, a note after a
- * rest and a note change, against the formula; h[0] plays no part, frames
- * in a rest are silent, a strided track and a window give the same bits. */
+ * rest and a note change whose glide takes harmonic 6 past Nyquist, against
+ * the formula; h[0] plays no part, frames in a rest are silent, a strided
+ * track and a window give the same bits. */
 static void test_harmonic_track(void **state) {
     (void)state;
     int64_t bins = 6, t_len = 40, hop = 40;
     float *h = rand_vec((bins + 1) * t_len), track[40], pairs[80];
     for (int64_t t = 0; t < t_len; t++) {
         float hz = t < 3 ? -65.4f : t < 13 ? 110.0f : t < 16 ? -110.0f : t < 26 ? 220.0f
-                 : t < 34 ? 164.8f : -164.8f;
+                 : t < 34 ? 700.0f : -700.0f; /* 6 x 700 Hz: past Nyquist */
         track[t] = hz;
         pairs[2 * t] = hz, pairs[2 * t + 1] = 1e9f; /* a column of [T, 2] */
         for (int64_t k = 1; k <= bins; k++)
@@ -937,6 +938,12 @@ static void test_harmonic_track(void **state) {
     ref_harmonic_cut(h, track, bins, t_len, &p, ref, true);
     float *full = run_harmonic_track(&th, &tf, &p, 0.0f);
     expect_close("harmonic track", full, ref, n, 1e-3, 0);
+    double *uncut = dalloc(n), diff = 0; /* the cut is exercised */
+    ref_harmonic_cut(h, track, bins, t_len, &p, uncut, false);
+    for (int64_t i = 0; i < n; i++)
+        diff = fmax(diff, fabs(uncut[i] - ref[i]));
+    assert_true(diff > 0.1);
+    free(uncut);
     float *strided = run_harmonic_track(&th, &column, &p, 0.0f);
     assert_memory_equal(strided, full, (size_t)n * sizeof *full);
     static const int rests[] = {0, 1, 2, 14, 15, 35, 39};
