@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import codec as codec_mod  # noqa: E402
 import corpus  # noqa: E402
 import encodec_ref  # noqa: E402
 import export  # noqa: E402
@@ -160,12 +161,21 @@ def corpus_reference(model_dir, n=7, seconds=4.0, seed=0):
     sr = codec.cfg.sampling_rate
     need = int(seconds * sr)
     rows = {"rendered": [], "through the codec": []}
+    if codec.cfg.pitch_codebook:  # the bass coded with its known notes, as the generator's dataset is
+        rows["through the codec, known notes"] = []
     for spec in prompts(n, seed):
         song = corpus.render(dict(spec, roles=["drums", "bass"]), sr)
         drums, bass = song.stems["drums"][:need], song.stems["bass"][:need]
         trip = [eval_codec.round_trip(codec, x) for x in (drums, bass)]
         pcs = corpus.scale_pitch_classes(spec["root"], spec["mode"])
-        for name, (d, b) in (("rendered", (drums, bass)), ("through the codec", trip)):
+        kinds = [("rendered", (drums, bass)), ("through the codec", trip)]
+        if codec.cfg.pitch_codebook:
+            hop = codec.cfg.hop_length
+            notes = codec_mod.frame_note(corpus.bass_f0(song.spec, sr)[:need], hop, -(-need // hop))
+            with torch.no_grad():
+                coded = codec.encode(torch.from_numpy(bass)[None], f0=notes)
+                kinds.append(("through the codec, known notes", (trip[0], codec.decode(coded)[0].numpy()[:need])))
+        for name, (d, b) in kinds:
             rows[name].append(dict(tempo_err=measure.tempo_error(measure.tempo(d, sr), spec["bpm"]),
                                    in_key=measure.in_key_ratio(b, sr, pcs), grid=grid_share(b, sr, spec["bpm"])))
     return {name: dict(prompts=n, seconds=seconds,
