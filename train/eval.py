@@ -58,8 +58,9 @@ SAMPLING = dict(guidance=3.0, temperature=1.0, top_k=50)  # lm.sample's defaults
 
 
 class Model:
-    def __init__(self, model_dir, sampling=None):
+    def __init__(self, model_dir, sampling=None, key_lock=False):
         self.sampling = dict(SAMPLING, **(sampling or {}))
+        self.key_lock = key_lock
         self.ref = lm.load_reference(model_dir)
         self.tok = text.Tokenizer(os.path.join(model_dir, "spiece.model"))
         with open(os.path.join(model_dir, "config.json")) as f:
@@ -75,7 +76,10 @@ class Model:
         """(codes, audio) of one generated track."""
         self.ref.set_track(self.roles.index(role), bpm, [(self.roles.index(r), c) for r, c in context], caption)
         frames = int(round(seconds * self.rate))
-        codes = lm.sample(self.ref, torch.tensor(self.tok.encode(caption)), frames, seed=seed, **self.sampling)
+        allowed = (lm.key_lock_mask(self.codec.cfg, self.ref.dec.cfg.num_codebooks, self.ref.dec.cfg.vocab_size,
+                                    caption) if self.key_lock else None)
+        codes = lm.sample(self.ref, torch.tensor(self.tok.encode(caption)), frames, seed=seed, allowed=allowed,
+                          **self.sampling)
         with torch.no_grad():
             audio = self.codec.decode(codes)[0].numpy()
         return codes, audio
@@ -123,8 +127,8 @@ def grid_share(x, sr, bpm, tol=0.025):
     return float((d <= tol).mean())
 
 
-def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tune=False):
-    m = EngineModel(model_dir, engine, sampling, tune) if engine else Model(model_dir, sampling)
+def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tune=False, key_lock=False):
+    m = EngineModel(model_dir, engine, sampling, tune) if engine else Model(model_dir, sampling, key_lock)
     rows = []
     for i, spec in enumerate(prompts(n, seed)):
         bpm = spec["bpm"]
@@ -213,6 +217,9 @@ if __name__ == "__main__":
                          "PyTorch reference")
     ap.add_argument("--tune", action="store_true",
                     help="with --engine: tune the bass to the prompt's key as the `tune` node does")
+    ap.add_argument("--key-lock", action="store_true",
+                    help="PyTorch reference, pitch codec: sample the bass's notes from the prompt's key only "
+                         "(lm.key_lock_mask)")
     ap.add_argument("--corpus", action="store_true",
                     help="measure the prompts' corpus songs, rendered and through the codec, instead of takes")
     ap.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
@@ -228,9 +235,11 @@ if __name__ == "__main__":
     sampling = dict(guidance=a.guidance, temperature=a.temperature, top_k=a.top_k)
     if a.tune and not a.engine:
         sys.exit("--tune needs --engine")
-    rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling, a.tune)
+    if a.key_lock and a.engine:
+        sys.exit("--key-lock is the PyTorch reference's (the engine has no key lock yet)")
+    rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling, a.tune, a.key_lock)
     summary["sampling"] = sampling
     summary["generator"] = ("engine (CPU backend)" if a.engine else "PyTorch reference") + (
-        ", bass tuned to the key" if a.tune else "")
+        ", bass tuned to the key" if a.tune else "") + (", key lock" if a.key_lock else "")
     print(table(rows, summary))
     print(json.dumps(summary))

@@ -584,11 +584,31 @@ class TrackMusicGenRef(musicgen_ref.MusicGen):
 
 
 @torch.no_grad()
-def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0):
+def key_lock_mask(codec_cfg, num_codebooks, vocab, text):
+    """[K, vocab] bool, the tokens a take may sample under the key lock: on
+    a pitch codec's pitch row, no pitch or a note of the key `text` names;
+    every token on the other rows. None if the codec has no pitch row or
+    the text names no key (then nothing is locked)."""
+    key = corpus.caption_key(text)
+    if not getattr(codec_cfg, "pitch_codebook", False) or key is None:
+        return None
+    pcs = set(corpus.scale_pitch_classes(*key))
+    allowed = torch.ones(num_codebooks, vocab, dtype=torch.bool)
+    row = torch.zeros(vocab, dtype=torch.bool)
+    row[0] = True
+    for c in range(1, codec_cfg.pitch_notes + 1):
+        row[c] = (codec_cfg.pitch_midi_min + c - 1) % 12 in pcs
+    allowed[-1] = row
+    return allowed
+
+
+def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0, allowed=None):
     """Codes [K, frames] from a TrackMusicGenRef (set_track() first): the
     delay pattern, classifier-free guidance with the zero-memory null
     branch, top-k sampling (temperature 0: greedy, which reproduces
-    MusicGen.generate)."""
+    MusicGen.generate). `allowed` [K, vocab] (key_lock_mask) restricts
+    each codebook's choice to its True tokens: constrained sampling, the
+    model's distribution renormalised over them."""
     c = ref.dec.cfg
     kk = c.num_codebooks
     steps = frames + kk - 1
@@ -602,6 +622,8 @@ def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0):
     for s in range(steps):
         logits = ref.dec.forward(column[None, :, None].expand(cond.shape[0], kk, 1))[:, :, 0]
         mixed = logits[0] if guidance is None else logits[1] + (logits[0] - logits[1]) * guidance
+        if allowed is not None:
+            mixed = mixed.masked_fill(~allowed, float("-inf"))
         if temperature <= 0:
             tok = mixed.argmax(-1)
         else:

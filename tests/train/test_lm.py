@@ -260,6 +260,36 @@ def test_export_layout_and_reference_parity():
     return f"first-step logits max err {err:.1e}, {steps} greedy steps identical"
 
 
+def test_key_lock_samples_the_pitch_row_from_the_key():
+    """key_lock_mask allows, on a pitch codec's last row, no pitch and the
+    notes of the key the text names (A minor and C major: the same seven
+    pitch classes), every token elsewhere; nothing without a key or a pitch
+    row. sample() with it never draws a disallowed token, and the mask
+    changes what an unconstrained draw gives."""
+    import encodec_ref
+
+    c = encodec_ref.Config(dict(harmonic_bins=4, pitch_codebook=True, codebook_size=64, sampling_rate=16000,
+                                upsampling_ratios=[8, 5, 4, 2], target_bandwidths=[2.0]))
+    a = lm.key_lock_mask(c, 5, 64, "bass, 120 bpm, A minor, dark techno")
+    assert torch.equal(a, lm.key_lock_mask(c, 5, 64, "bass, C major"))
+    notes = [k for k in range(1, c.pitch_notes + 1) if a[-1, k]]
+    assert a[-1, 0] and not a[-1, c.pitch_notes + 1:].any() and a[:-1].all()
+    assert {(c.pitch_midi_min + k - 1) % 12 for k in notes} == {0, 2, 4, 5, 7, 9, 11} and len(notes) == 28
+    assert lm.key_lock_mask(c, 5, 64, "bass, dark techno") is None
+    assert lm.key_lock_mask(encodec_ref.Config(dict(c.__dict__, pitch_codebook=False)), 4, 64, "A minor") is None
+    ref = lm.load_reference(os.path.join(TMP, "export"))
+    card, kk = ref.dec.cfg.vocab_size, ref.dec.cfg.num_codebooks
+    allowed = torch.ones(kk, card, dtype=torch.bool)
+    allowed[-1] = torch.arange(card) % 3 == 0  # any mask: here every third token of the last codebook
+    ids = torch.tensor([5, 6, 7])
+    ref.set_track(1, 120.0, [])
+    free = lm.sample(ref, ids, 40, seed=3)
+    ref.set_track(1, 120.0, [])
+    locked = lm.sample(ref, ids, 40, seed=3, allowed=allowed)
+    assert (locked[-1] % 3 == 0).all() and not (free[-1] % 3 == 0).all(), (free[-1], locked[-1])
+    return f"A minor: {len(notes)} of {c.pitch_notes} notes; locked draws all allowed, free ones not"
+
+
 def test_trains_on_a_stem_folder():
     stems = os.path.join(TMP, "stems")
     for n, seed in (("one", 61), ("two", 62)):
