@@ -1,7 +1,7 @@
 /* Generate takes with the engine for train/eval.py --engine: one request per
  * line on stdin, the codes and decoded audio of each written to files.
  *
- *   track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune]] < requests
+ *   track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock]] < requests
  *
  * A request line (fields separated by one space, the prompt last, to the end
  * of the line):
@@ -13,7 +13,9 @@
  * Sampling as train/lm.py's reference by default: guidance 3, temperature 1,
  * top-k 50. With `tune`, a take of a pitched role (not drums) whose prompt
  * names a key is tuned to that key's scale before it is written, as the
- * `tune` node does (runtime/scale_tune.h); its report goes to stderr.
+ * `tune` node does (runtime/scale_tune.h); its report goes to stderr. With
+ * `key_lock`, a pitch codec's pitch row is sampled from the key the prompt
+ * names only (rg_pitch_key_lock, the generator node's key_lock).
  * One line "ok OUT" or "error OUT: message" is printed per request. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 
 #include "runtime/model/encodec.h"
 #include "runtime/model/musicgen.h"
+#include "runtime/model/pitch_code.h"
 #include "runtime/scale_tune.h"
 
 #include "runtime/tensor/tensor.h"
@@ -32,7 +35,7 @@ typedef struct {
     rg_encodec *codec;
     int kk, hop;
     rg_lm_sampling sp;
-    bool tune;
+    bool tune, key_lock;
 } engine;
 
 static bool read_codes(const char *path, int32_t *codes, size_t n, rg_error *err) {
@@ -79,6 +82,13 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
     rg_lm_sampling sp = e->sp;
     sp.seed = seed;
     char path[1100];
+    rg_lm_key key;
+    const rg_musicgen_config *mc = rg_musicgen_get_config(e->m);
+    uint8_t *allowed = e->key_lock && rg_lm_key_from_text(prompt, &key)
+                           ? malloc((size_t)mc->codebooks * mc->card) : NULL;
+    if (allowed && rg_pitch_key_lock(rg_encodec_get_config(e->codec), key, mc->codebooks, mc->card,
+                                     allowed))
+        sp.allowed = allowed;
     bool ok = codes && audio && rg_musicgen_condition_text(e->m, prompt, &text, err) &&
               rg_musicgen_condition_track(e->m, &text, rg_musicgen_track_role(e->m, role), bpm,
                                           prompt, tracks, n_tracks, &cond, err) &&
@@ -88,7 +98,6 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
         snprintf(path, sizeof path, "%s.codes", out);
         ok = write_file(path, codes, (size_t)e->kk * frames * sizeof *codes, err);
     }
-    rg_lm_key key;
     if (ok && e->tune && strcmp(role, "drums") != 0 && rg_lm_key_from_text(prompt, &key)) {
         rg_scale scale = {key.root, key.scale};
         rg_audio_clip in = {audio, (int64_t)frames * e->hop, 1, rg_encodec_get_config(e->codec)->sampling_rate},
@@ -108,6 +117,7 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
     }
     rg_lm_cond_free(&cond);
     rg_lm_cond_free(&text);
+    free(allowed);
     free(codes);
     free(audio);
     return ok;
@@ -137,8 +147,16 @@ static bool request(const engine *e, char *line, char *out, rg_error *err) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2 && argc != 5 && !(argc == 6 && strcmp(argv[5], "tune") == 0)) {
-        fprintf(stderr, "usage: track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune]] < requests\n");
+    engine e = {.sp = rg_lm_sampling_default()};
+    bool args_ok = argc == 2 || argc >= 5;
+    for (int i = 5; i < argc; i++) {
+        e.tune |= strcmp(argv[i], "tune") == 0;
+        e.key_lock |= strcmp(argv[i], "key_lock") == 0;
+        args_ok &= strcmp(argv[i], "tune") == 0 || strcmp(argv[i], "key_lock") == 0;
+    }
+    if (!args_ok) {
+        fprintf(stderr, "usage: track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock]] "
+                        "< requests\n");
         return 2;
     }
     char msg[256];
@@ -147,9 +165,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "track_takes: no device: %s\n", msg);
         return 1;
     }
-    engine e = {.sp = rg_lm_sampling_default()};
     e.sp.top_k = 50;
-    e.tune = argc == 6;
     if (argc >= 5) {
         e.sp.guidance = (float)atof(argv[2]);
         e.sp.temperature = (float)atof(argv[3]);

@@ -24,7 +24,11 @@
  * track-aware checkpoint (ResonantGen's own, models/default) makes the role
  * named by `track` at the grid's tempo and hears every context take as a
  * locked track of the same song, starting on the same downbeat, in its
- * cross-attention memory after the text (docs/models.md). */
+ * cross-attention memory after the text (docs/models.md).
+ *
+ * `key_lock`: with a pitch codec, the pitch row is sampled from the key the
+ * generator's text names only (rg_pitch_key_lock; docs/generator.md, "Key
+ * lock"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +40,12 @@
 #include "runtime/model/cond.h"
 #include "runtime/model/lm_slot.h"
 #include "runtime/model/musicgen.h"
+#include "runtime/model/pitch_code.h"
 #include "runtime/model/tokens.h"
 
 enum { IN_COND, IN_CONTEXT, IN_GRID };
 enum { P_MODEL, P_TRACK, P_BARS, P_SECONDS, P_SEED, P_TEMPERATURE, P_TOP_K, P_TOP_P, P_GUIDANCE,
-       P_LOCK, P_COUNT };
+       P_LOCK, P_KEY_LOCK, P_COUNT };
 
 typedef struct {
     rg_lm_slot lm;
@@ -84,6 +89,8 @@ static const rg_param_def params[] = {
                     "classifier-free guidance: how strongly the prompt steers (0: off)"},
     [P_LOCK] = {"lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL,
                 "keep this take when others regenerate"},
+    [P_KEY_LOCK] = {"key_lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL,
+                    "with a pitch codec, sample the pitch row from the take's key only"},
 };
 
 static bool generator_init(rg_node *n, const rg_host_info *host, rg_error *err) {
@@ -352,18 +359,32 @@ static rg_data *growing_tokens(const rg_musicgen *m, int frames, rg_error *err) 
     return d;
 }
 
-static rg_lm_sampling sampling(const rg_node *n, uint64_t seed) {
+static rg_lm_sampling sampling(const rg_node *n, uint64_t seed, const uint8_t *allowed) {
     return (rg_lm_sampling){.guidance = (float)n->params[P_GUIDANCE].num,
                             .temperature = (float)n->params[P_TEMPERATURE].num,
                             .top_k = (int)n->params[P_TOP_K].num,
                             .top_p = (float)n->params[P_TOP_P].num,
-                            .seed = seed};
+                            .seed = seed,
+                            .allowed = allowed};
+}
+
+/* With `key_lock`, the tokens a take may sample in the key the take's text
+ * names, for the codec of the model's folder; *out is NULL (nothing
+ * locked) when the lock is off, the codec has no pitch row or the text
+ * names no key. */
+static bool key_lock_mask(const rg_node *n, const generator_state *s, const rg_musicgen *m,
+                          const char *text, uint8_t **out, rg_error *err) {
+    const rg_musicgen_config *c = rg_musicgen_get_config(m);
+    *out = NULL;
+    return !n->params[P_KEY_LOCK].num ||
+           rg_pitch_key_lock_text(s->lm.path, text, c->codebooks, c->card, out, err);
 }
 
 /* Run the model into the growing `take`: its frames after what fits of the
  * context. */
 static bool run_model(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond *cond,
-                      const rg_tokens *ctx_tk, rg_data *take, uint64_t seed, rg_error *err) {
+                      const rg_tokens *ctx_tk, rg_data *take, const rg_lm_sampling *sp,
+                      rg_error *err) {
     const rg_musicgen_config *c = rg_musicgen_get_config(m);
     int frames = (int)((rg_tokens *)take->payload)->frames;
     int room = rg_musicgen_max_frames(m) - frames;
@@ -380,10 +401,9 @@ static bool run_model(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond 
         memcpy(ctx + (size_t)k * skip, ctx_tk->codes + (size_t)k * ctx_tk->frames + (ctx_tk->frames - skip),
                (size_t)skip * sizeof *ctx);
     rg_lm_context context = {ctx, skip};
-    rg_lm_sampling sp = sampling(n, seed);
     progress_ctx pc = {n, job, take, codes, c->codebooks, total, skip, 0};
     rg_error run_err = {0};
-    bool ok = rg_musicgen_generate(m, cond, &sp, skip ? &context : NULL, total, on_progress, &pc,
+    bool ok = rg_musicgen_generate(m, cond, sp, skip ? &context : NULL, total, on_progress, &pc,
                                    codes, &run_err);
     if (ok) /* every frame is final now, whatever progress last said */
         on_progress(&pc, total, total);
@@ -397,10 +417,11 @@ static bool run_model(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond 
 /* Publish `take` while it grows; on failure or cancel abandon it and put
  * back what was published before. */
 static bool make_take(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond *cond,
-                      const rg_tokens *ctx, rg_data *take, uint64_t seed, rg_error *err) {
+                      const rg_tokens *ctx, rg_data *take, const rg_lm_sampling *sp,
+                      rg_error *err) {
     rg_data *before = rg_node_published(n, 0);
     rg_node_publish(n, 0, rg_data_ref(take));
-    if (!run_model(n, job, m, cond, ctx, take, seed, err)) {
+    if (!run_model(n, job, m, cond, ctx, take, sp, err)) {
         rg_data_abandon(take);
         rg_node_publish(n, 0, before);
         return false;
@@ -426,11 +447,14 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     char text[512] = "";
     rg_lm_cond cond;
     rg_data *ctx = NULL, *take = NULL;
+    uint8_t *allowed = NULL;
     if (!read_cond(n, s, m, &grid, &cond, text, sizeof text, err)) return false;
     bool track_aware = rg_musicgen_track_roles(m) > 0;
     bool inputs_ok = track_aware ? track_condition(n, m, grid.tempo, text, frames, &cond, err)
                                  : read_context(n, m, &ctx, err);
-    if (!inputs_ok || !(take = growing_tokens(m, frames, err))) {
+    if (!inputs_ok || !key_lock_mask(n, s, m, text, &allowed, err) ||
+        !(take = growing_tokens(m, frames, err))) {
+        free(allowed);
         rg_data_unref(ctx);
         rg_lm_cond_free(&cond);
         return false;
@@ -440,7 +464,9 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     take->seed = seed;
     take->tempo = grid.tempo;
     take->bars = n->params[P_SECONDS].num > 0 ? 0 : (int)n->params[P_BARS].num;
-    bool ok = make_take(n, job, m, &cond, rg_data_tokens(ctx), take, seed, err);
+    rg_lm_sampling sp = sampling(n, seed, allowed);
+    bool ok = make_take(n, job, m, &cond, rg_data_tokens(ctx), take, &sp, err);
+    free(allowed);
     rg_data_unref(take);
     rg_data_unref(ctx);
     rg_lm_cond_free(&cond);

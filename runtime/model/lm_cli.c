@@ -15,6 +15,7 @@
 #include "runtime/model/codes.h"
 #include "runtime/model/encodec.h"
 #include "runtime/model/musicgen.h"
+#include "runtime/model/pitch_code.h"
 
 #include "runtime/tensor/tensor.h"
 
@@ -32,6 +33,8 @@ static const char help[] =
     "  --top-k K           default 250 (0: off)\n"
     "  --top-p P           default 0 (off)\n"
     "  --guidance G        classifier-free guidance scale, default 3 (0: off)\n"
+    "  --key-lock          with a pitch codec, sample the pitch row from the key the\n"
+    "                      prompt names only (constrained sampling)\n"
     "  --codec DIR         EnCodec folder to decode with (default: the model's own)\n"
     "  --rate HZ           output sample rate (default: the codec's)\n"
     "  -o, --output OUT    output file\n";
@@ -40,6 +43,7 @@ typedef struct {
     const char *model, *codec, *prompt, *output;
     double seconds, temperature, top_p, guidance;
     long seed, top_k, rate;
+    bool key_lock;
 } gen_args;
 
 static int usage_error(const char *what, const char *arg) {
@@ -99,6 +103,10 @@ static int parse(int argc, char **argv, gen_args *a) {
             fputs(help, stdout);
             return -1;
         }
+        if (strcmp(argv[i], "--key-lock") == 0) {
+            a->key_lock = true;
+            continue;
+        }
         if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
         int rc = option(argv[i], argv[i + 1], a);
         if (rc != RG_EXIT_OK) return rc;
@@ -128,6 +136,16 @@ static bool progress_bar(void *user, int done, int total) {
     return true;
 }
 
+/* With --key-lock, the tokens the take may sample in the key the prompt
+ * names; *out NULL when nothing is locked. */
+static bool key_lock_mask(const gen_args *a, const rg_musicgen *m, uint8_t **out,
+                          rg_error *err) {
+    const rg_musicgen_config *c = rg_musicgen_get_config(m);
+    *out = NULL;
+    return !a->key_lock || rg_pitch_key_lock_text(a->codec ? a->codec : a->model, a->prompt,
+                                                  c->codebooks, c->card, out, err);
+}
+
 /* Prompt -> codes [K][frames] in `out` (identity fields from the LM). */
 static bool make_tokens(const gen_args *a, rg_musicgen *m, rg_codes *out, rg_error *err) {
     const rg_musicgen_config *c = rg_musicgen_get_config(m);
@@ -138,10 +156,15 @@ static bool make_tokens(const gen_args *a, rg_musicgen *m, rg_codes *out, rg_err
                             a->seconds, frames, rg_musicgen_max_frames(m),
                             (double)rg_musicgen_max_frames(m) * c->hop / c->sample_rate);
     rg_lm_cond cond;
-    if (!rg_musicgen_condition_text(m, a->prompt, &cond, err)) return false;
+    uint8_t *allowed;
+    if (!key_lock_mask(a, m, &allowed, err)) return false;
+    if (!rg_musicgen_condition_text(m, a->prompt, &cond, err)) {
+        free(allowed);
+        return false;
+    }
     rg_lm_sampling sp = {.guidance = (float)a->guidance, .temperature = (float)a->temperature,
                          .top_k = (int)a->top_k, .top_p = (float)a->top_p,
-                         .seed = (uint64_t)a->seed};
+                         .seed = (uint64_t)a->seed, .allowed = allowed};
     *out = (rg_codes){.sample_rate = (uint32_t)c->sample_rate, .hop_length = (uint32_t)c->hop,
                       .codebook_size = (uint32_t)c->card, .n_codebooks = c->codebooks,
                       .channels = 1, .frames = frames, .samples = (int64_t)frames * c->hop};
@@ -152,6 +175,7 @@ static bool make_tokens(const gen_args *a, rg_musicgen *m, rg_codes *out, rg_err
                                                 out->codes, err)
                          : rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
     rg_lm_cond_free(&cond);
+    free(allowed);
     return ok;
 }
 

@@ -540,7 +540,12 @@ bool rg_musicgen_condition_track(rg_musicgen *m, const rg_lm_cond *text, int rol
 /* ------------------------------------------------------------------------ */
 
 enum { S_X, S_H, S_Q, S_K, S_V, S_ATT, S_TMP, S_FF, S_LOGITS, S_DIFF, S_MIXED, S_IDS_IN,
-       S_IDS_OUT, S_POS, S_COUNT };
+       S_IDS_OUT, S_POS, S_MASK, S_COUNT };
+
+/* What a disallowed token's logit becomes (rg_lm_sampling.allowed): not
+ * -inf, so no backend's arithmetic meets an infinity at ordinary
+ * temperatures, but far enough down that its exp(z - max) is exactly 0. */
+#define MASKED_LOGIT (-1e30f)
 
 struct rg_lm_session {
     rg_musicgen *m;
@@ -558,6 +563,11 @@ struct rg_lm_session {
     int n;
     rg_tensor *kc, *vc; /* per layer [batch, max_steps, hidden] */
     rg_tensor *ck, *cv; /* per layer [1, cond_len, hidden]: the conditional row */
+    /* The token mask (rg_lm_sampling.allowed): S_MASK holds 0 / MASKED_LOGIT
+     * for `mask_src`, uploaded when a step passes another one. */
+    const uint8_t *mask_src;
+    float *mask_host;
+    bool masked; /* the last step sampled from masked logits (in S_MIXED) */
 };
 
 rg_lm_sampling rg_lm_sampling_default(void) {
@@ -598,6 +608,7 @@ static rg_status alloc_activations(rg_lm_session *s) {
     if (st == RG_OK) st = create(s, &s->t[S_LOGITS], RG_F32, 3, b, 1, kv);
     if (st == RG_OK) st = create(s, &s->t[S_DIFF], RG_F32, 2, c->codebooks, c->card, 0);
     if (st == RG_OK) st = create(s, &s->t[S_MIXED], RG_F32, 2, c->codebooks, c->card, 0);
+    if (st == RG_OK) st = create(s, &s->t[S_MASK], RG_F32, 2, c->codebooks, c->card, 0);
     if (st == RG_OK) st = create(s, &s->t[S_IDS_IN], RG_I32, 2, c->codebooks, b, 0);
     if (st == RG_OK) st = create(s, &s->t[S_IDS_OUT], RG_I32, 1, c->codebooks, 0, 0);
     if (st == RG_OK) st = create(s, &s->t[S_POS], RG_F32, 2, s->max_steps, d, 0);
@@ -716,6 +727,7 @@ void rg_lm_session_free(rg_lm_session *s) {
     free(s->vc);
     free(s->ck);
     free(s->cv);
+    free(s->mask_host);
     rg_cmd_destroy(s->cmd);
     free(s);
 }
@@ -841,6 +853,10 @@ static void record_step(rg_lm_session *s, const rg_lm_sampling *sp) {
     rg_op_layer_norm(s->cmd, &s->t[S_X], &m->out_ln_w, &m->out_ln_b, LN_EPS, &s->t[S_H]);
     rg_op_matmul(s->cmd, &s->t[S_H], &m->heads, NULL, &s->t[S_LOGITS], true);
     rg_tensor logits = record_guidance(s);
+    if (s->masked) { /* constrained sampling: the disallowed tokens' logits drop out */
+        rg_op_add(s->cmd, &logits, &s->t[S_MASK], &s->t[S_MIXED]);
+        logits = s->t[S_MIXED];
+    }
     rg_sample_params p = {.temperature = sp->temperature, .top_k = sp->top_k, .top_p = sp->top_p,
                           .seed = sp->seed, .step = (uint32_t)s->pos};
     rg_op_sample(s->cmd, &logits, &s->t[S_IDS_OUT], &p);
@@ -866,11 +882,24 @@ static rg_status upload_column(rg_lm_session *s, const int32_t *in) {
     return rg_tensor_write(&s->t[S_IDS_IN], ids);
 }
 
+/* Upload `allowed` ([K][card]) as the additive mask, unless it is there. */
+static rg_status upload_mask(rg_lm_session *s, const uint8_t *allowed) {
+    size_t n = (size_t)s->m->cfg.codebooks * s->m->cfg.card;
+    if (allowed == s->mask_src) return RG_OK;
+    if (!s->mask_host && !(s->mask_host = malloc(n * sizeof *s->mask_host))) return RG_ERR_OOM;
+    for (size_t i = 0; i < n; i++) s->mask_host[i] = allowed[i] ? 0.0f : MASKED_LOGIT;
+    rg_status st = rg_tensor_write(&s->t[S_MASK], s->mask_host);
+    s->mask_src = st == RG_OK ? allowed : NULL;
+    return st;
+}
+
 bool rg_lm_session_step(rg_lm_session *s, const int32_t *in, const rg_lm_sampling *sp,
                         int frames, int32_t *out, rg_error *err) {
     const rg_musicgen_config *c = &s->m->cfg;
     if (!check_column(s, in, err)) return false;
     rg_status st = upload_column(s, in);
+    s->masked = sp->allowed != NULL;
+    if (st == RG_OK && s->masked) st = upload_mask(s, sp->allowed);
     if (st == RG_OK) {
         rg_cmd_reset(s->cmd);
         record_step(s, sp);
@@ -938,7 +967,8 @@ bool rg_lm_session_logits(rg_lm_session *s, int which, float *out, rg_error *err
     rg_tensor t;
     if (which == RG_LM_LOGITS_COND) t = branch_logits(s, 0);
     else if (which == RG_LM_LOGITS_NULL && s->batch == 2) t = branch_logits(s, 1);
-    else if (which == RG_LM_LOGITS_MIXED) t = s->batch == 2 ? s->t[S_MIXED] : branch_logits(s, 0);
+    else if (which == RG_LM_LOGITS_MIXED)
+        t = s->batch == 2 || s->masked ? s->t[S_MIXED] : branch_logits(s, 0);
     else return rg_error_set(err, RG_ERR_VALUE, s->m->path, 0, 0, "no such logits in this session");
     rg_status st = rg_tensor_read_f32(&t, out);
     return st == RG_OK || tensor_failed(s->m, st, "reading logits", err);

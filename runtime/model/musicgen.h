@@ -187,6 +187,14 @@ typedef struct {
     int top_k;         /* 0: off */
     float top_p;       /* <= 0 or >= 1: off */
     uint64_t seed;     /* same seed, prompt and settings give the same tokens */
+    /* Constrained sampling (the key lock, rg_pitch_key_lock): NULL samples
+     * every token; else [K][card], nonzero where a token may be sampled:
+     * the others' guided logits drop out before temperature, top-k and
+     * top-p (to -1e30, exp'd to exactly 0), so the model's distribution is
+     * renormalised over the allowed tokens. Each row must allow at least
+     * one token. A session reads it at the first step that passes this
+     * pointer: keep it unchanged (and alive) while it is passed. */
+    const uint8_t *allowed;
 } rg_lm_sampling;
 
 /* MusicGen's defaults: guidance 3, temperature 1, top_k 250, top_p off. */
@@ -215,7 +223,8 @@ bool rg_lm_session_prefill(rg_lm_session *s, const int32_t *columns, int n, rg_e
 
 enum { RG_LM_LOGITS_COND = 0, RG_LM_LOGITS_NULL = 1, RG_LM_LOGITS_MIXED = 2 };
 /* Logits of the last step, [K][card] floats: the conditional branch, the
- * null branch (guided sessions only) or what was sampled from (mixed). */
+ * null branch (guided sessions only) or what was sampled from (mixed; with
+ * `allowed`, the disallowed tokens at -1e30). */
 bool rg_lm_session_logits(rg_lm_session *s, int which, float *out, rg_error *err);
 
 /* Called after each step with the frames completed so far (every codebook

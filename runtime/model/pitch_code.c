@@ -5,6 +5,8 @@
 #include <aubio/aubio.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Mean square below -60 dBFS: no pitch (the reference's yin_f0 gate). */
 static const double SILENT = 1e-6;
@@ -35,6 +37,40 @@ void rg_pitch_track(const rg_encodec_config *cfg, const int32_t *codes, int64_t 
             held = rg_midi_hz(cfg->pitch_midi_min + (double)codes[t] - 1.0);
         f0[t] = (float)(note ? held : -held);
     }
+}
+
+bool rg_pitch_key_lock(const rg_encodec_config *cfg, rg_lm_key key, int codebooks, int card,
+                       uint8_t *allowed)
+{
+    if (!cfg->pitch_codebook || key.scale == 0 || codebooks < 1 || card < 1)
+        return false;
+    memset(allowed, 1, (size_t)(codebooks - 1) * card);
+    uint8_t *row = allowed + (size_t)(codebooks - 1) * card;
+    memset(row, 0, (size_t)card);
+    row[0] = 1;
+    for (int c = 1; c <= cfg->pitch_notes && c < card; c++)
+        row[c] = (key.scale >> ((cfg->pitch_midi_min + c - 1) % 12)) & 1;
+    return true;
+}
+
+bool rg_pitch_key_lock_text(const char *codec_path, const char *text, int codebooks, int card,
+                            uint8_t **allowed, rg_error *err)
+{
+    *allowed = NULL;
+    rg_lm_key key;
+    rg_encodec_config cfg;
+    if (!rg_lm_key_from_text(text, &key))
+        return true;
+    if (!rg_encodec_probe(codec_path, &cfg, err))
+        return false;
+    uint8_t *mask = malloc((size_t)codebooks * card);
+    if (!mask)
+        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    if (rg_pitch_key_lock(&cfg, key, codebooks, card, mask))
+        *allowed = mask;
+    else
+        free(mask);
+    return true;
 }
 
 /* YIN's buffer: a power of two whose first half (the span YIN compares

@@ -12,6 +12,7 @@
 
 #include "graph/error.h"
 #include "runtime/model/encodec.h"
+#include "runtime/model/musicgen.h"
 
 /* Hz of a (fractional) MIDI note: 440 * 2^((midi - 69) / 12). */
 double rg_midi_hz(double midi);
@@ -35,5 +36,23 @@ void rg_pitch_track(const rg_encodec_config *cfg, const int32_t *codes, int64_t 
  * notes on clear pitches. Allocates: not for the audio thread. */
 bool rg_pitch_detect(const rg_encodec_config *cfg, const float *audio, int64_t samples,
                      int64_t frames, int32_t *codes, rg_error *err);
+
+/* The key lock (docs/models.md "Pitch codebook"): the tokens a take of a
+ * model with `codebooks` codebooks of `card` codes over this codec may
+ * sample (rg_lm_sampling.allowed), as train/lm.py's key_lock_mask: on the
+ * last codebook, the pitch row, code 0 (no pitch) and the notes whose pitch
+ * class is in `key`'s scale; every token on the other codebooks. Returns
+ * false, and leaves `allowed` ([codebooks][card]) alone, when nothing is
+ * locked: a codec without a pitch row, or no key (scale 0). */
+bool rg_pitch_key_lock(const rg_encodec_config *cfg, rg_lm_key key, int codebooks, int card,
+                       uint8_t *allowed);
+
+/* The key lock of a take whose text is `text` by a model of `codebooks` x
+ * `card` over the codec in `codec_path` (a codec folder or a composite
+ * checkpoint, rg_encodec_probe): *allowed is a new mask (free() it), or
+ * NULL when nothing is locked (no key in the text, no pitch row). False
+ * only on an error (the codec's config unreadable, no memory). */
+bool rg_pitch_key_lock_text(const char *codec_path, const char *text, int codebooks, int card,
+                            uint8_t **allowed, rg_error *err);
 
 #endif

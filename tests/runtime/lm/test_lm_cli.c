@@ -3,7 +3,11 @@
  * seed giving the same take, and errors (bad length, missing options, tokens
  * that the codec cannot decode) reported with exit code 1. And a
  * track-aware model whose LM's codebooks are a pitch codec's rows,
- * generated and decoded (resonant generate, then resonant decode). */
+ * generated and decoded (resonant generate, then resonant decode), and
+ * its key lock (--key-lock, and the generator node's key_lock: the pitch
+ * row sampled from the key the text names only; RESONANT_TEST_FILTER runs
+ * just those tests, as the Vulkan run does). The key lock's mask itself
+ * (rg_pitch_key_lock). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +24,10 @@
 #include "runtime/model/codec_cli.h"
 #include "runtime/model/codes.h"
 #include "runtime/model/lm_cli.h"
+#include "runtime/model/pitch_code.h"
 #include "runtime/model/safetensors.h"
+#include "runtime/model/tokens.h"
+#include "tests/support/patch_rig.h"
 
 static char model[1100], codec[1100], expected[1100];
 
@@ -182,6 +189,166 @@ static void test_track_model_with_pitch_codec(void **state) {
     remove_folder(harm);
 }
 
+/* The mask: the pitch row (the last codebook) allows code 0 and the notes
+ * of the key's scale, nothing past pitch_notes; other codebooks allow all.
+ * C major and A minor are the same set; D dorian too (the same white
+ * keys), F# major another; no key or no pitch row locks nothing. */
+static void test_key_lock_mask(void **state) {
+    (void)state;
+    rg_encodec_config cfg = {.pitch_codebook = true, .pitch_midi_min = 26, .pitch_notes = 40};
+    enum { K = 4, CARD = 64 };
+    uint8_t c_major[K * CARD], a_minor[K * CARD], d_dorian[K * CARD], fs_major[K * CARD];
+    rg_lm_key key;
+    assert_true(rg_lm_key_from_text("C major", &key));
+    assert_true(rg_pitch_key_lock(&cfg, key, K, CARD, c_major));
+    assert_true(rg_lm_key_from_text("bass, A minor, 120 bpm", &key));
+    assert_true(rg_pitch_key_lock(&cfg, key, K, CARD, a_minor));
+    assert_true(rg_lm_key_from_text("D Dorian", &key));
+    assert_true(rg_pitch_key_lock(&cfg, key, K, CARD, d_dorian));
+    assert_true(rg_lm_key_from_text("F# major", &key));
+    assert_true(rg_pitch_key_lock(&cfg, key, K, CARD, fs_major));
+    assert_memory_equal(c_major, a_minor, sizeof c_major);
+    assert_memory_equal(c_major, d_dorian, sizeof c_major);
+    for (int i = 0; i < (K - 1) * CARD; i++) assert_int_equal(c_major[i], 1);
+    const uint8_t *row = c_major + (K - 1) * CARD, *fs = fs_major + (K - 1) * CARD;
+    assert_int_equal(row[0], 1);
+    assert_int_equal(fs[0], 1);
+    int in_key = 0;
+    for (int c = 1; c < CARD; c++) {
+        int pc = (26 + c - 1) % 12; /* code 1 is MIDI 26, a D */
+        bool white = pc == 0 || pc == 2 || pc == 4 || pc == 5 || pc == 7 || pc == 9 || pc == 11;
+        assert_int_equal(row[c], c <= 40 && white);
+        /* F# major: F# G# A# B C# D# E# (F) */
+        bool fs_key = pc == 6 || pc == 8 || pc == 10 || pc == 11 || pc == 1 || pc == 3 || pc == 5;
+        assert_int_equal(fs[c], c <= 40 && fs_key);
+        in_key += row[c];
+    }
+    assert_int_equal(in_key, 24); /* 40 notes from D: 3 octaves + 4, 7 + 7 + 7 + 3 */
+    /* D dorian's scale is D E F G A B C. */
+    assert_true(rg_lm_key_from_text("D dorian", &key));
+    assert_int_equal(key.scale, 0xab5); /* C D E F G A B */
+    uint8_t untouched[K * CARD];
+    memset(untouched, 7, sizeof untouched);
+    assert_false(rg_lm_key_from_text("acid bass", &key));
+    assert_false(rg_pitch_key_lock(&cfg, key, K, CARD, untouched));
+    cfg.pitch_codebook = false;
+    assert_true(rg_lm_key_from_text("C major", &key));
+    assert_false(rg_pitch_key_lock(&cfg, key, K, CARD, untouched));
+    for (size_t i = 0; i < sizeof untouched; i++) assert_int_equal(untouched[i], 7);
+}
+
+/* resonant generate on the pitch composite: 2 s of tokens with `prompt`,
+ * seed 7, at `temperature` (1.5 with top-k 0: every token a candidate, so
+ * an out-of-key note is likely without the lock) and `guidance` (0: a
+ * batch of one, whose logits are not mixed). */
+static void generate_codes(const char *composite, const char *prompt, bool lock,
+                           const char *temperature, const char *guidance, rg_codes *c) {
+    char out[] = "/tmp/rg-lm-lock-XXXXXX.codes";
+    close(mkstemps(out, 6));
+    char *argv[] = {"generate", "--model", (char *)composite, "--prompt", (char *)prompt,
+                    "--seconds", "2", "--seed", "7", "--temperature", (char *)temperature,
+                    "--top-k", "0", "--guidance", (char *)guidance, "-o", out, "--key-lock"};
+    assert_int_equal(rg_cli_generate(lock ? 18 : 17, argv), 0);
+    read_codes(out, c);
+    unlink(out);
+    assert_int_equal(c->n_codebooks, 4);
+    assert_int_equal(c->frames, 100);
+}
+
+/* Pitch-row tokens (the last codebook) that are neither 0 nor a note of
+ * A minor (MIDI 26 + c - 1 with a white-key pitch class, c <= 40). */
+static int out_of_a_minor(const rg_codes *c) {
+    int bad = 0;
+    const int32_t *row = c->codes + (size_t)3 * c->frames;
+    for (int64_t t = 0; t < c->frames; t++) {
+        int pc = (26 + row[t] - 1) % 12;
+        bool white = pc == 0 || pc == 2 || pc == 4 || pc == 5 || pc == 7 || pc == 9 || pc == 11;
+        bad += row[t] != 0 && !(row[t] <= 40 && white);
+    }
+    return bad;
+}
+
+/* The key lock at `temperature` and `guidance`: with "A minor" in the
+ * prompt every pitch-row token is 0 or a note of A minor; the same seed
+ * without the lock samples notes outside it (so the check can fail); a
+ * prompt naming no key locks nothing (the same tokens as without the
+ * lock). */
+static void check_key_lock(const char *dir, const char *temperature, const char *guidance) {
+    rg_codes locked, free_run, no_key, no_key_locked;
+    generate_codes(dir, "bass, acid line, A minor", true, temperature, guidance, &locked);
+    generate_codes(dir, "bass, acid line, A minor", false, temperature, guidance, &free_run);
+    assert_int_equal(out_of_a_minor(&locked), 0);
+    int bad = out_of_a_minor(&free_run);
+    print_message("# temperature %s, guidance %s: pitch row out of A minor in %d of 100 "
+                  "frames unlocked, 0 locked\n", temperature, guidance, bad);
+    assert_true(bad > 0);
+    assert_memory_not_equal(locked.codes, free_run.codes, 4 * 100 * sizeof(int32_t));
+    generate_codes(dir, "bass, acid line", true, temperature, guidance, &no_key_locked);
+    generate_codes(dir, "bass, acid line", false, temperature, guidance, &no_key);
+    assert_memory_equal(no_key_locked.codes, no_key.codes, 4 * 100 * sizeof(int32_t));
+    rg_codes_free(&locked);
+    rg_codes_free(&free_run);
+    rg_codes_free(&no_key);
+    rg_codes_free(&no_key_locked);
+}
+
+/* Sampled with guidance (the mixed logits masked), and greedy without
+ * guidance (a batch of one: the branch's own logits masked). */
+static void test_key_lock(void **state) {
+    (void)state;
+    char dir[] = "/tmp/rg-lm-lock-XXXXXX";
+    composite_with_codec(dir, "16k_pitch");
+    check_key_lock(dir, "1.5", "3");
+    check_key_lock(dir, "0", "0");
+    remove_folder(dir);
+}
+
+/* The generator node's key_lock, with the conditioner's key (the text the
+ * generator hears, "bass, acid line, 120 bpm, A minor"): the tokens it
+ * publishes, as check_key_lock asks of the CLI's. */
+static void node_take(const char *dir, const char *key, bool lock, rg_codes *out) {
+    char patch[2048];
+    snprintf(patch, sizeof patch,
+             "node text conditioner model=\"%s\" prompt=\"acid line\" key=\"%s\"\n"
+             "node bass generator model=\"%s\" track=bass seconds=2 seed=7 temperature=1.5 "
+             "top_k=0 key_lock=%s\ntext.cond -> bass.cond\n",
+             dir, key, dir, lock ? "true" : "false");
+    patch_rig r;
+    rg_error err = {0};
+    if (!rig_start(&r, patch, "/", &err) || !rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *d = rig_published(&r, "bass");
+    const rg_tokens *tk = rg_data_tokens(d);
+    assert_non_null(tk);
+    assert_int_equal(tk->frames, 100);
+    *out = (rg_codes){.n_codebooks = tk->n_codebooks, .frames = tk->frames};
+    out->codes = malloc((size_t)4 * 100 * sizeof *out->codes);
+    memcpy(out->codes, tk->codes, (size_t)4 * 100 * sizeof *out->codes);
+    rg_data_unref(d);
+    rig_stop(&r);
+}
+
+static void test_key_lock_in_a_patch(void **state) {
+    (void)state;
+    char dir[] = "/tmp/rg-lm-lock-XXXXXX";
+    composite_with_codec(dir, "16k_pitch");
+    rg_codes locked, free_run, no_key, no_key_locked;
+    node_take(dir, "A minor", true, &locked);
+    node_take(dir, "A minor", false, &free_run);
+    assert_int_equal(out_of_a_minor(&locked), 0);
+    int bad = out_of_a_minor(&free_run);
+    print_message("# generator node: pitch row out of A minor in %d of 100 frames unlocked, "
+                  "0 locked\n", bad);
+    assert_true(bad > 0);
+    node_take(dir, "", true, &no_key_locked);
+    node_take(dir, "", false, &no_key);
+    assert_memory_equal(no_key_locked.codes, no_key.codes, 4 * 100 * sizeof(int32_t));
+    rg_codes_free(&locked);
+    rg_codes_free(&free_run);
+    rg_codes_free(&no_key);
+    rg_codes_free(&no_key_locked);
+    remove_folder(dir);
+}
+
 int main(void) {
     const char *root = getenv("RESONANT_SOURCE_DIR");
     root = root ? root : ".";
@@ -193,6 +360,11 @@ int main(void) {
         cmocka_unit_test(test_same_seed_same_take),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_track_model_with_pitch_codec),
+        cmocka_unit_test(test_key_lock_mask),
+        cmocka_unit_test(test_key_lock),
+        cmocka_unit_test(test_key_lock_in_a_patch),
     };
+    const char *filter = getenv("RESONANT_TEST_FILTER");
+    if (filter) cmocka_set_test_filter(filter);
     return cmocka_run_group_tests_name("lm_cli", tests, NULL, NULL);
 }
