@@ -89,7 +89,7 @@ class EngineModel:
     """The same takes made by the engine (bench/track_takes, CPU backend):
     codes are kept as files, handed back as their path prefix."""
 
-    def __init__(self, model_dir, exe, sampling=None, tune=False):
+    def __init__(self, model_dir, exe, sampling=None, tune=False, key_lock=False):
         import subprocess
         import tempfile
 
@@ -101,7 +101,8 @@ class EngineModel:
         self.n = 0
         env = dict(os.environ, RESONANT_BACKEND=os.environ.get("RESONANT_BACKEND", "cpu"))
         sp = dict(SAMPLING, **(sampling or {}))
-        args = [str(sp["guidance"]), str(sp["temperature"]), str(sp["top_k"])] + (["tune"] if tune else [])
+        args = ([str(sp["guidance"]), str(sp["temperature"]), str(sp["top_k"])] + (["tune"] if tune else [])
+                + (["key_lock"] if key_lock else []))
         self.proc = subprocess.Popen([exe, model_dir] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env)
 
@@ -128,7 +129,7 @@ def grid_share(x, sr, bpm, tol=0.025):
 
 
 def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tune=False, key_lock=False):
-    m = EngineModel(model_dir, engine, sampling, tune) if engine else Model(model_dir, sampling, key_lock)
+    m = EngineModel(model_dir, engine, sampling, tune, key_lock) if engine else Model(model_dir, sampling, key_lock)
     rows = []
     for i, spec in enumerate(prompts(n, seed)):
         bpm = spec["bpm"]
@@ -218,8 +219,8 @@ if __name__ == "__main__":
     ap.add_argument("--tune", action="store_true",
                     help="with --engine: tune the bass to the prompt's key as the `tune` node does")
     ap.add_argument("--key-lock", action="store_true",
-                    help="PyTorch reference, pitch codec: sample the bass's notes from the prompt's key only "
-                         "(lm.key_lock_mask)")
+                    help="pitch codec: sample the bass's notes from the prompt's key only "
+                         "(lm.key_lock_mask; the engine's generator key_lock)")
     ap.add_argument("--corpus", action="store_true",
                     help="measure the prompts' corpus songs, rendered and through the codec, instead of takes")
     ap.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
@@ -235,8 +236,6 @@ if __name__ == "__main__":
     sampling = dict(guidance=a.guidance, temperature=a.temperature, top_k=a.top_k)
     if a.tune and not a.engine:
         sys.exit("--tune needs --engine")
-    if a.key_lock and a.engine:
-        sys.exit("--key-lock is the PyTorch reference's (the engine has no key lock yet)")
     rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling, a.tune, a.key_lock)
     summary["sampling"] = sampling
     summary["generator"] = ("engine (CPU backend)" if a.engine else "PyTorch reference") + (
