@@ -15,7 +15,7 @@
  * names a key is tuned to that key's scale before it is written, as the
  * `tune` node does (runtime/scale_tune.h); its report goes to stderr. With
  * `key_lock`, a pitch codec's pitch row is sampled from the key the prompt
- * names only (rg_pitch_key_lock, the generator node's key_lock).
+ * names only (rg_pitch_key_lock_text, as the generator node's key_lock).
  * One line "ok OUT" or "error OUT: message" is printed per request. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +33,7 @@
 typedef struct {
     rg_musicgen *m;
     rg_encodec *codec;
+    const char *model_dir;
     int kk, hop;
     rg_lm_sampling sp;
     bool tune, key_lock;
@@ -84,12 +85,12 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
     char path[1100];
     rg_lm_key key;
     const rg_musicgen_config *mc = rg_musicgen_get_config(e->m);
-    uint8_t *allowed = e->key_lock && rg_lm_key_from_text(prompt, &key)
-                           ? malloc((size_t)mc->codebooks * mc->card) : NULL;
-    if (allowed && rg_pitch_key_lock(rg_encodec_get_config(e->codec), key, mc->codebooks, mc->card,
-                                     allowed))
-        sp.allowed = allowed;
-    bool ok = codes && audio && rg_musicgen_condition_text(e->m, prompt, &text, err) &&
+    uint8_t *allowed = NULL;
+    bool ok = codes && audio &&
+              (!e->key_lock || rg_pitch_key_lock_text(e->model_dir, prompt, mc->codebooks, mc->card,
+                                                      &allowed, err));
+    sp.allowed = allowed;
+    ok = ok && rg_musicgen_condition_text(e->m, prompt, &text, err) &&
               rg_musicgen_condition_track(e->m, &text, rg_musicgen_track_role(e->m, role), bpm,
                                           prompt, tracks, n_tracks, &cond, err) &&
               rg_musicgen_generate(e->m, &cond, &sp, NULL, frames, NULL, NULL, codes, err) &&
@@ -147,7 +148,7 @@ static bool request(const engine *e, char *line, char *out, rg_error *err) {
 }
 
 int main(int argc, char **argv) {
-    engine e = {.sp = rg_lm_sampling_default()};
+    engine e = {.sp = rg_lm_sampling_default(), .model_dir = argv[1]};
     bool args_ok = argc == 2 || argc >= 5;
     for (int i = 5; i < argc; i++) {
         e.tune |= strcmp(argv[i], "tune") == 0;
