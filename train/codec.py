@@ -408,13 +408,22 @@ def initial_state(path):
     return state
 
 
+def decoder_params(model):
+    """What decoder-only training learns: the decoder and the harmonic
+    path's head (both render the codes; neither changes them)."""
+    params = list(model.decoder.parameters())
+    if model.cfg.harmonic_bins:
+        params += list(model.harmonic_head.parameters())
+    return params
+
+
 def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     """Train until step `steps` (default t['steps']), resuming from
     out_dir/checkpoint.pt if it exists (else starting from the model of the
     checkpoint `init_from`, if given, with a new optimiser). With
     t['decoder_only'] the encoder and codebooks are frozen: the codes of any
     audio stay what they were, so a generator trained on them stays valid,
-    and only the decoder learns to render them better. Returns the list of
+    and only the decoder (and harmonic head) learn to render them better. Returns the list of
     logged dicts."""
     os.makedirs(out_dir, exist_ok=True)
     if t["threads"]:
@@ -422,7 +431,7 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     torch.manual_seed(t["seed"])
     model = new_model(model_cfg)
     decoder_only = t.get("decoder_only", False)
-    params = model.decoder.parameters() if decoder_only else model.parameters()
+    params = decoder_params(model) if decoder_only else model.parameters()
     opt = torch.optim.Adam(params, lr=t["lr"], betas=(0.5, 0.9))
     ck_path = os.path.join(out_dir, "checkpoint.pt")
     step, elapsed = 0, 0.0

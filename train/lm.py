@@ -394,11 +394,48 @@ def new_model(cfg, vocab_size):
     return TrackLM(t5c, dc, cfg["track_context"])
 
 
+def load_initial_state(model, path):
+    """Start `model` from a run's checkpoint or an exported model folder
+    (e.g. models/default). The model may have grown over the one it starts
+    from: one more code row (a codec with a pitch codebook), the key or tag
+    inputs. Their input embeddings start at zero, so at step 0 the model
+    predicts the old rows exactly as the old one did (what it has learnt,
+    the drums' timing above all, is kept while the new inputs are learnt);
+    anything else missing or different is refused."""
+    if os.path.isdir(path):
+        sd = export.read_safetensors(os.path.join(path, "model.safetensors"))
+        sd = {k: v.float() for k, v in sd.items() if not k.startswith("audio_encoder.")}
+    else:
+        sd = torch.load(path, map_location="cpu")["model"]
+    grown = {f"decoder.model.decoder.embed_tokens.{k}.weight" for k in range(model.dc.num_codebooks)}
+    grown |= {f"track_context.embed_tokens.{k}.weight" for k in range(model.dc.num_codebooks)}
+    grown |= {"track_context.key_embed.weight", "track_context.tag_embed.weight"}
+    heads = {f"decoder.lm_heads.{k}.weight" for k in range(model.dc.num_codebooks)}
+    own = model.state_dict()
+    resized = [f"{k} {tuple(v.shape)} (here {tuple(own[k].shape)})" for k, v in sd.items()
+               if k in own and v.shape != own[k].shape]
+    if resized:
+        raise SystemExit(f"{path}: not this architecture (other sizes: {', '.join(resized[:3])})")
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if unexpected or any(k not in grown | heads for k in missing):
+        raise SystemExit(f"{path}: not this architecture (missing {missing}, unexpected {unexpected})")
+    state = model.state_dict()
+    with torch.no_grad():
+        for k in missing:
+            if k in grown:
+                state[k].zero_()
+    return missing
+
+
 def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False, init_from=None):
     os.makedirs(out_dir, exist_ok=True)
     if t["threads"]:
         torch.set_num_threads(t["threads"])
     spm_path = os.path.join(out_dir, "spiece.model")
+    if not os.path.exists(spm_path) and init_from:  # the text encoder it starts from reads these ids
+        src = os.path.join(init_from if os.path.isdir(init_from) else os.path.dirname(init_from), "spiece.model")
+        if os.path.exists(src):
+            shutil.copy(src, spm_path)
     if not os.path.exists(spm_path):
         extra = []
         if t.get("stems"):
@@ -422,7 +459,7 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False, init_from=None):
         opt.load_state_dict(ck["opt"])
         step, elapsed = ck["step"], ck["elapsed"]
     elif init_from:  # a new run (new optimiser, step 0) from another run's model
-        model.load_state_dict(torch.load(init_from, map_location="cpu")["model"])
+        load_initial_state(model, init_from)
     steps = t["steps"] if steps is None else steps
     log_path = os.path.join(out_dir, "log.jsonl")
     logs, window = [], []
@@ -683,9 +720,10 @@ def main():
     ap.add_argument("--export", metavar="DIR")
     ap.add_argument("--dtype", choices=export.DTYPES, default="f32")
     ap.add_argument("--stems", metavar="DIR", help="train on a folder of real stems instead of the corpus")
-    ap.add_argument("--init-from", metavar="CHECKPOINT",
-                    help="start a new run from this generator checkpoint's model (same architecture and "
-                         "tokenizer: copy its spiece.model into --out first)")
+    ap.add_argument("--init-from", metavar="CHECKPOINT|FOLDER",
+                    help="start a new run from a generator checkpoint's model or an exported model folder "
+                         "(the spiece.model beside it is copied into --out); the new model may add a code "
+                         "row and the key and tag inputs")
     g = ap.add_argument_group("generation from an exported folder (instead of training)")
     g.add_argument("--generate", metavar="MODEL_DIR")
     g.add_argument("--prompt", default="")

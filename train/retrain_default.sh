@@ -6,8 +6,8 @@
 #   train/retrain_default.sh            # everything, then export to models/default
 #   RUN=/tmp/run CODEC_CONFIG=train/configs/codec_v3.json CODEC_STEPS=300 LM_STEPS=200 \
 #     train/retrain_default.sh                                           # shorter
-#   CODEC_CONFIG=train/configs/codec_tiny.json \
-#     LM_CONFIG=train/configs/lm_tiny.json CODEC_STEPS=8 \
+#   CODEC_CONFIG=train/configs/codec_tiny.json LM_CONFIG=train/configs/lm_tiny.json CODEC_STEPS=8 \
+#     PITCH_CODEC_CONFIG=train/configs/codec_tiny_pitch.json PITCH_LM_CONFIG=train/configs/lm_tiny.json \
 #     RUN=/tmp/r OUT=/tmp/m train/retrain_default.sh                     # smoke run, seconds
 #
 # Phases: the codec in four stages, each starting from the last one's model
@@ -15,7 +15,12 @@
 # codec_v3_stage1.json 850 steps, codec_v3.json 1450 steps with the loss
 # that learns the bass, codec_v3_stage3.json 1200 steps), the tokenizer,
 # text encoder and generator (lm_v4.json: a 2700 s budget of training
-# steps), and the fp16 export. CODEC_CONFIG=FILE with CODEC_STEPS=N trains
+# steps), the pitch codebook (codec_v9_pitch_frozen.json: the codec's
+# decoder and a new harmonic head learn to play a fifth code row of notes,
+# encoder and codebooks frozen so the codes stay the generator's; then
+# lm_v9_pitch_from_default.json: the generator grows that row and the key
+# and tag inputs, a 2400 s budget; PITCH=0 skips both), and the fp16
+# export. CODEC_CONFIG=FILE with CODEC_STEPS=N trains
 # one codec stage from scratch instead (e.g. the tiny smoke config).
 # DECODER_STEPS=N adds a phase that fine-tunes the codec's decoder
 # alone (encoder and codebooks frozen, so the generator's codes stay valid)
@@ -64,7 +69,23 @@ if [ "${DECODER_STEPS:-0}" -gt 0 ]; then
 fi
 phase lm $PY train/lm.py --config "${LM_CONFIG:-train/configs/lm_v4.json}" --codec "$RUN/codec/checkpoint.pt" \
     --out "$RUN/lm" ${LM_STEPS:+--steps "$LM_STEPS"}
-phase export $PY train/export.py lm "$RUN/lm/checkpoint.pt" "$CODEC" "$OUT" --dtype f16
-cp "$RUN/codec/log.jsonl" "$OUT/codec_log.jsonl"
-cp "$RUN/lm/log.jsonl" "$OUT/lm_log.jsonl"
+LM="$RUN/lm/checkpoint.pt"
+if [ "${PITCH:-1}" != 0 ]; then
+    # the pitch codebook on the same codes: the codec's encoder and codebooks
+    # stay frozen, the generator grows the pitch row from the one above
+    phase codec_pitch $PY train/codec.py --config "${PITCH_CODEC_CONFIG:-train/configs/codec_v9_pitch_frozen.json}" \
+        --out "$RUN/codec_pitch" --init-from "$CODEC" ${PITCH_CODEC_STEPS:+--steps "$PITCH_CODEC_STEPS"}
+    CODEC="$RUN/codec_pitch/checkpoint.pt"
+    phase lm_pitch $PY train/lm.py --config "${PITCH_LM_CONFIG:-train/configs/lm_v9_pitch_from_default.json}" \
+        --codec "$CODEC" --out "$RUN/lm_pitch" --init-from "$LM" ${PITCH_LM_STEPS:+--steps "$PITCH_LM_STEPS"}
+    LM="$RUN/lm_pitch/checkpoint.pt"
+fi
+phase export $PY train/export.py lm "$LM" "$CODEC" "$OUT" --dtype f16
+# every phase's log, in order (a phase skipped has no folder)
+for d in codec codec_decoder codec_pitch; do
+    if [ -f "$RUN/$d/log.jsonl" ]; then cat "$RUN/$d/log.jsonl"; fi
+done > "$OUT/codec_log.jsonl"
+for d in lm lm_pitch; do
+    if [ -f "$RUN/$d/log.jsonl" ]; then cat "$RUN/$d/log.jsonl"; fi
+done > "$OUT/lm_log.jsonl"
 cat "$RUN/times.txt"

@@ -178,6 +178,51 @@ def test_target_roles_and_init_from():
     return f"roles trained with target_roles=[bass]: {sorted(set(roles))}; without: {sorted(every)}"
 
 
+def test_init_from_grows_the_pitch_row():
+    """--init-from a generator of four code rows onto a pitch codec with the
+    same encoder (codec_tiny_pitch.json: decoder-only from that codec): the
+    grown model starts predicting the four old rows exactly as the old one
+    did (new input embeddings at zero), and only learns the new row; a model
+    that does not fit the old one is refused."""
+    cfg, t = lm.load_config(CFG)
+    m, ct = codec.load_config(os.path.join(tap.ROOT, "train", "configs", "codec_tiny_pitch.json"))
+    codec.train(m, ct, os.path.join(TMP, "grow_codec"), steps=1, quiet=True, init_from=codec_checkpoint())
+    pitch_ck = os.path.join(TMP, "grow_codec", "checkpoint.pt")
+    old_codec, new_codec = codec.load_checkpoint_model(codec_checkpoint()), codec.load_checkpoint_model(pitch_ck)
+    assert all(torch.equal(a, new_codec.state_dict()[k]) for k, a in old_codec.state_dict().items()
+               if not k.startswith("decoder.")), "decoder-only training changed the encoder or codebooks"
+    out = os.path.join(TMP, "grown")
+    lm.train(cfg, dict(t, lr=0.0, songs=3), pitch_ck, out, steps=1, quiet=True,
+             init_from=os.path.join(TMP, "b", "checkpoint.pt"))
+    assert os.path.exists(os.path.join(out, "spiece.model")), "the tokenizer was not carried over"
+    old, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
+    grown, _ = lm.load_checkpoint_model(os.path.join(out, "checkpoint.pt"))
+    assert grown.dc.num_codebooks == old.dc.num_codebooks + 1
+    assert not grown.decoder.model.decoder.embed_tokens[-1].weight.any()
+    tok = text.Tokenizer(os.path.join(out, "spiece.model"))
+    batch = lm.batch_at(torch.load(os.path.join(out, "dataset.pt")), tok, t, 0, grown.track, grown.dc.special)
+    kk = old.dc.num_codebooks
+
+    def logits(model, rows):
+        mem, mem_mask = model.memory(batch["ids"], batch["mask"], batch["ctx"][:, :, :rows], batch["ctx_roles"],
+                                     batch["ctx_present"], batch["uncond"])
+        inp, _, _ = lm.delayed(batch["codes"][:, :rows], model.dc.special)
+        return model(inp, batch["role"], batch["bpm"], mem, mem_mask, batch["key"], batch["tags"])
+
+    with torch.no_grad():
+        a, b = logits(old, kk), logits(grown, kk + 1)
+    length = a.shape[2]
+    assert torch.allclose(a, b[:, :kk, :length], atol=1e-5), (a - b[:, :kk, :length]).abs().max()
+    try:
+        lm.load_initial_state(grown, os.path.join(TMP, "pitch_lm", "checkpoint.pt"))  # another vocabulary
+    except SystemExit as e:
+        refused = str(e)
+    else:
+        raise AssertionError("a model of another size was loaded")
+    assert "not this architecture" in refused, refused
+    return f"{kk} old rows' logits equal after growing to {kk + 1}"
+
+
 def test_export_layout_and_reference_parity():
     model, cfg = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
     # make the extension terms matter, so a reference that ignored them fails

@@ -1,0 +1,41 @@
+#!/usr/bin/python3
+"""train/retrain_default.sh end to end on the tiny configs: every phase runs
+(codec, generator, the pitch codebook's two phases, export) and the exported
+folder is a pitch model the engine's layout describes."""
+import json
+import os
+import subprocess
+import tempfile
+
+import tap
+import export
+
+
+def test_recipe_runs_every_phase_on_tiny_configs():
+    tmp = tempfile.mkdtemp(prefix="rg-retrain-")
+    run, out = os.path.join(tmp, "run"), os.path.join(tmp, "model")
+    configs = os.path.join(tap.ROOT, "train", "configs")
+    env = dict(os.environ, RUN=run, OUT=out, CODEC_STEPS="4", LM_STEPS="2",
+               CODEC_CONFIG=os.path.join(configs, "codec_tiny.json"),
+               LM_CONFIG=os.path.join(configs, "lm_tiny.json"),
+               PITCH_CODEC_CONFIG=os.path.join(configs, "codec_tiny_pitch.json"),
+               PITCH_CODEC_STEPS="2", PITCH_LM_CONFIG=os.path.join(configs, "lm_tiny.json"), PITCH_LM_STEPS="2")
+    done = subprocess.run([os.path.join(tap.ROOT, "train", "retrain_default.sh")], env=env,
+                          capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(os.path.join(run, "times.txt")) as f:
+        phases = [line.split()[0] for line in f]
+    assert phases == ["codec", "lm", "codec_pitch", "lm_pitch", "export"], phases
+    with open(os.path.join(out, "config.json")) as f:
+        conf = json.load(f)
+    assert conf["audio_encoder"]["pitch_codebook"] and conf["decoder"]["num_codebooks"] == 5, conf["decoder"]
+    names = export.read_safetensors(os.path.join(out, "model.safetensors"))
+    assert "decoder.lm_heads.4.weight" in names and "audio_encoder.harmonic_head.weight" in names
+    with open(os.path.join(out, "lm_log.jsonl")) as f:
+        steps = [json.loads(line)["step"] for line in f]
+    assert steps == [1, 2, 1, 2], steps  # the generator's log, then the pitch phase's
+    return " ".join(phases)
+
+
+if __name__ == "__main__":
+    tap.run([(n[5:], f) for n, f in list(globals().items()) if n.startswith("test_")])
