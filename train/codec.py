@@ -325,10 +325,11 @@ def new_model(model_cfg):
     for layer in model.quantizer.layers:
         layer["codebook"].inited.fill_(0.0)  # k-means on the first batch
     if cfg.harmonic_bins:  # start quiet (exp-sigmoid amplitudes ~0.015) but not so quiet its gradient vanishes
+        last = model.harmonic_head[-1] if cfg.harmonic_hidden else model.harmonic_head
         with torch.no_grad():
-            model.harmonic_head.weight.mul_(0.1)
-            model.harmonic_head.bias.zero_()
-            model.harmonic_head.bias[1:] = -2.0
+            last.weight.mul_(0.1)
+            last.bias.zero_()
+            last.bias[1:] = -2.0
     return model
 
 

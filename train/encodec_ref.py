@@ -51,6 +51,10 @@ DEFAULTS = {
     "harmonic_bins": 0,
     "harmonic_f0_min": 25.0,
     "harmonic_f0_max": 800.0,
+    # 0: the head is one 1x1 conv; H > 0: conv 1x1 to H, ELU, conv 1x1 (a
+    # latent whose codes carry the waveform's phase, as a frozen encoder's,
+    # needs a nonlinearity to give the harmonics' amplitudes)
+    "harmonic_hidden": 0,
     # ResonantGen extension (docs/models.md "Pitch codebook"): the harmonic
     # path's f0 is a code of its own, a semitone, not read from the latent
     "pitch_codebook": False,
@@ -75,6 +79,8 @@ class Config:
             self.codebook_dim = self.hidden_size
         if self.norm_type != "weight_norm":
             raise ValueError("only weight_norm EnCodec models (24/32 kHz) are supported")
+        if not 0 <= self.harmonic_hidden <= 4096 or (self.harmonic_hidden and not self.harmonic_bins):
+            raise ValueError("harmonic_hidden must be 0..4096, and > 0 only with harmonic_bins > 0")
         if self.pitch_codebook and not self.harmonic_bins:
             raise ValueError("pitch_codebook needs the harmonic path (harmonic_bins > 0)")
         if self.pitch_codebook and not 1 <= self.pitch_notes < self.codebook_size:
@@ -411,7 +417,12 @@ class EncodecRef(nn.Module):
         if cfg.harmonic_bins:
             if cfg.audio_channels != 1:
                 raise ValueError("harmonic_bins needs a mono codec")
-            self.harmonic_head = nn.Conv1d(cfg.hidden_size, 1 + cfg.harmonic_bins, 1)
+            out = 1 + cfg.harmonic_bins
+            if cfg.harmonic_hidden:
+                self.harmonic_head = nn.Sequential(nn.Conv1d(cfg.hidden_size, cfg.harmonic_hidden, 1), nn.ELU(),
+                                                   nn.Conv1d(cfg.harmonic_hidden, out, 1))
+            else:
+                self.harmonic_head = nn.Conv1d(cfg.hidden_size, out, 1)
 
     def harmonic(self, z):  # [B, D, T] -> [B, 1+K, T] head output
         return self.harmonic_head(z)

@@ -84,6 +84,8 @@ def codec_config(cfg):
     d = {k: getattr(cfg, k) for k in keys}
     if getattr(cfg, "harmonic_bins", 0):  # the harmonic bass path (docs/models.md)
         d.update({k: getattr(cfg, k) for k in ("harmonic_bins", "harmonic_f0_min", "harmonic_f0_max")})
+        if getattr(cfg, "harmonic_hidden", 0):
+            d["harmonic_hidden"] = cfg.harmonic_hidden
     if getattr(cfg, "pitch_codebook", False):  # the pitch codebook (docs/models.md)
         d.update({k: getattr(cfg, k) for k in ("pitch_codebook", "pitch_midi_min", "pitch_notes")})
     d.update(model_type="encodec", architectures=["EncodecModel"])

@@ -35,6 +35,9 @@ Shapes (scaled down in channels so the fixtures stay small):
         not YIN's but a written one with notes, rests, a note after a rest,
         note changes and an out-of-range code, and `decoded` is of those
         codes; short_codes' pitch row is the reference's YIN.
+  16k_pitch_mlp  16k_pitch with the two-layer harmonic head (harmonic_hidden
+        12: conv 1x1, ELU, conv 1x1), the hidden units' pre-activations
+        spread around -1..1 so the ELU bends about half of them.
   --full32k DIR   the real 32 kHz sizes (64 filters, 128-dim latent, LSTM
         1024), random weights, 1 s of audio; for the slow test (~240 MB, not
         committed).
@@ -132,8 +135,11 @@ SHAPES["16k_pitch"] = dict(
     pitch_row=[0, 0, 20, 20, 20, 20, 0, 0, 20, 27, 27, 27, 50, 50, 32, 32, 1, 40, 40, 0, 27],
 )
 
+SHAPES["16k_pitch_mlp"] = dict(
+    SHAPES["16k_pitch"], config=dict(SHAPES["16k_pitch"]["config"], harmonic_hidden=12))
+
 # The committed fixtures (tests/fixtures/encodec/NAME) and their seeds.
-FIXTURES = {"24k": 24, "32k": 320, "16k_harm": 1600, "16k_pitch": 1601}
+FIXTURES = {"24k": 24, "32k": 320, "16k_harm": 1600, "16k_pitch": 1601, "16k_pitch_mlp": 1602}
 
 DTYPES = {"F32": (np.float32, torch.float32), "F16": (np.float16, torch.float16),
           "I32": (np.int32, torch.int32)}
@@ -199,9 +205,19 @@ def set_harmonic_head(model, z, gen):
     (standard deviation 1 around 0: f0 glides) without a large mean that the
     bias would have to cancel (which would make f0, and so the phase every
     later frame inherits, sensitive to float rounding). The amplitude rows
-    vary by 0.5 around logits drawn from 0..2 (every harmonic audible)."""
+    vary by 0.5 around logits drawn from 0..2 (every harmonic audible).
+    A two-layer head's hidden units are scaled likewise to spread 1 around
+    -1..1, and its last conv is set as above on their ELU."""
     head = model.harmonic_head
     with torch.no_grad():
+        if isinstance(head, torch.nn.Sequential):
+            first, head = head[0], head[2]
+            w = torch.randn(first.weight.shape, generator=gen)[:, :, 0]
+            w /= (w @ z).std(1)[:, None]
+            bias = 2.0 * torch.rand(first.bias.shape, generator=gen) - 1.0 - (w @ z).mean(1)
+            first.weight.copy_(w[:, :, None])
+            first.bias.copy_(bias)
+            z = torch.nn.functional.elu(first(z[None]))[0]
         w = torch.randn(head.weight.shape, generator=gen)[:, :, 0]
         mean = z.mean(1)
         w[0] -= (w[0] @ mean) / (mean @ mean) * mean

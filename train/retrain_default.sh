@@ -15,11 +15,11 @@
 # codec_v3_stage1.json 850 steps, codec_v3.json 1450 steps with the loss
 # that learns the bass, codec_v3_stage3.json 1200 steps), the tokenizer,
 # text encoder and generator (lm_v4.json: a 2700 s budget of training
-# steps), the pitch codebook (codec_v9_pitch_frozen.json: the codec's
-# decoder and a new harmonic head learn to play a fifth code row of notes,
-# encoder and codebooks frozen so the codes stay the generator's; then
-# lm_v9_pitch_from_default.json: the generator grows that row and the key
-# and tag inputs, a 2400 s budget; PITCH=0 skips both), and the fp16
+# steps), the pitch codebook (codec_v9b_pitch_mlp.json: the codec's
+# decoder and a new two-layer harmonic head learn to play a fifth code row
+# of notes, encoder and codebooks frozen so the codes stay the generator's;
+# then lm_v9_pitch_from_default.json: the generator grows that row and the
+# key and tag inputs, 1400 steps; PITCH=0 skips both), and the fp16
 # export. CODEC_CONFIG=FILE with CODEC_STEPS=N trains
 # one codec stage from scratch instead (e.g. the tiny smoke config).
 # DECODER_STEPS=N adds a phase that fine-tunes the codec's decoder
@@ -73,7 +73,7 @@ LM="$RUN/lm/checkpoint.pt"
 if [ "${PITCH:-1}" != 0 ]; then
     # the pitch codebook on the same codes: the codec's encoder and codebooks
     # stay frozen, the generator grows the pitch row from the one above
-    phase codec_pitch $PY train/codec.py --config "${PITCH_CODEC_CONFIG:-train/configs/codec_v9_pitch_frozen.json}" \
+    phase codec_pitch $PY train/codec.py --config "${PITCH_CODEC_CONFIG:-train/configs/codec_v9b_pitch_mlp.json}" \
         --out "$RUN/codec_pitch" --init-from "$CODEC" ${PITCH_CODEC_STEPS:+--steps "$PITCH_CODEC_STEPS"}
     CODEC="$RUN/codec_pitch/checkpoint.pt"
     phase lm_pitch $PY train/lm.py --config "${PITCH_LM_CONFIG:-train/configs/lm_v9_pitch_from_default.json}" \

@@ -59,7 +59,8 @@ struct rg_encodec {
     char path[1024];
     stack encoder, decoder;
     rg_tensor codebooks; /* [num_quantizers, codebook_size, codebook_dim] */
-    conv harmonic;       /* harmonic_head, k = 1: [1+K, D] (harmonic_bins > 0) */
+    conv harmonic[2];    /* harmonic_head, k = 1 (harmonic_bins > 0): [1+K, D], or with
+                          * harmonic_hidden H its layers 0 [H, D] and 2 [1+K, H] */
 };
 
 /* ------------------------------------------------------------------ */
@@ -92,6 +93,7 @@ static bool read_ints(const rg_weights *w, rg_encodec_config *c, rg_error *err)
            rg_config_int(w, "compress", 2, &c->compress, err) &&
            rg_config_int(w, "num_lstm_layers", 2, &c->num_lstm_layers, err) &&
            rg_config_int(w, "harmonic_bins", 0, &c->harmonic_bins, err) &&
+           rg_config_int(w, "harmonic_hidden", 0, &c->harmonic_hidden, err) &&
            rg_config_int(w, "pitch_midi_min", 24, &c->pitch_midi_min, err) &&
            rg_config_int(w, "pitch_notes", 48, &c->pitch_notes, err);
 }
@@ -187,6 +189,10 @@ static bool check_config(const rg_weights *w, rg_encodec_config *c, rg_error *er
     else if (c->harmonic_bins > 0 &&
              !(c->harmonic_f0_min > 0 && c->harmonic_f0_max >= c->harmonic_f0_min))
         bad = "\"harmonic_f0_min\" and \"harmonic_f0_max\" must satisfy 0 < min <= max";
+    else if (c->harmonic_hidden < 0 || c->harmonic_hidden > 4096)
+        bad = "\"harmonic_hidden\" must be 0..4096";
+    else if (c->harmonic_hidden > 0 && c->harmonic_bins == 0)
+        bad = "\"harmonic_hidden\" needs the harmonic bass path (\"harmonic_bins\" > 0)";
     if (bad)
         return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0, "config.json: %s", bad);
     c->hop_length = 1;
@@ -317,16 +323,22 @@ static bool load_conv(loader *ld, const char *module, conv *c)
     return load_conv_as(ld, module, true, c);
 }
 
-/* harmonic_head: a plain Conv1d(hidden_size, 1 + K, 1), when the config
- * asks for the harmonic bass path. */
+/* harmonic_head, when the config asks for the harmonic bass path: a plain
+ * Conv1d(hidden_size, 1 + K, 1), or with harmonic_hidden H the layers 0
+ * and 2 of Sequential(Conv1d(hidden_size, H, 1), ELU, Conv1d(H, 1 + K, 1)). */
 static bool load_harmonic(loader *ld)
 {
     const rg_encodec_config *c = &ld->m->cfg;
+    int hidden = c->harmonic_hidden, out = 1 + c->harmonic_bins;
+    conv *h = ld->m->harmonic;
     if (c->harmonic_bins == 0)
         return true;
-    ld->m->harmonic = (conv){.cin = c->hidden_size, .cout = 1 + c->harmonic_bins, .k = 1,
-                             .stride = 1, .dilation = 1};
-    return load_conv_as(ld, "harmonic_head", false, &ld->m->harmonic);
+    h[0] = (conv){.cin = c->hidden_size, .cout = hidden ? hidden : out, .k = 1, .stride = 1,
+                  .dilation = 1};
+    h[1] = (conv){.cin = hidden, .cout = out, .k = 1, .stride = 1, .dilation = 1};
+    return hidden ? load_conv_as(ld, "harmonic_head.0", false, &h[0]) &&
+                        load_conv_as(ld, "harmonic_head.2", false, &h[1])
+                  : load_conv_as(ld, "harmonic_head", false, &h[0]);
 }
 
 static bool load_lstm(loader *ld, const char *module, lstm *l)
@@ -552,7 +564,8 @@ void rg_encodec_free(rg_encodec *m)
     free_stack(&m->encoder);
     free_stack(&m->decoder);
     rg_tensor_destroy(&m->codebooks);
-    free_conv(&m->harmonic);
+    free_conv(&m->harmonic[0]);
+    free_conv(&m->harmonic[1]);
     free(m);
 }
 
@@ -887,6 +900,19 @@ static rg_tensor pitch_track_of(pass *p, const int32_t *row, int64_t n)
     return t;
 }
 
+/* The harmonic head's output [1+K, T] for the latent z [D, T]: one conv,
+ * or conv, ELU, conv with harmonic_hidden. */
+static rg_tensor harmonic_head(pass *p, const rg_tensor *z)
+{
+    rg_tensor h = conv_forward(p, &p->m->harmonic[0], z);
+    if (p->m->cfg.harmonic_hidden == 0)
+        return h;
+    elu(p, &h, &h);
+    rg_tensor out = conv_forward(p, &p->m->harmonic[1], &h);
+    release(p, h);
+    return out;
+}
+
 /* out [1, count * hop] += the harmonic bass path's frames [start, start +
  * count), from the head output h [1+K, >= start + count] of frames 0...
  * and, with a pitch codebook, the pitch row `pitch` of the take. */
@@ -926,8 +952,8 @@ static bool decode_window(rg_encodec *m, const int32_t *codes, int n_q, int64_t 
     const int32_t *pitch = m->cfg.pitch_codebook ? codes + rvq * frames : NULL;
     rg_tensor z = latent_of_codes(&p, codes, rvq, frames, first, hi), h = {0};
     if (harmonic)
-        h = conv_forward(&p, &m->harmonic, &z); /* [1+K, hi] */
-    if (lo > first) {                           /* the decoder's window of z */
+        h = harmonic_head(&p, &z); /* [1+K, hi] */
+    if (lo > first) {              /* the decoder's window of z */
         rg_tensor window = new_tensor(&p, RG_F32, m->cfg.hidden_size, hi - lo);
         rg_tensor part = rg_tensor_slice(z, 1, lo - first, hi - lo);
         check(&p, rg_op_copy(p.cmd, &part, &window), "latent window");

@@ -56,8 +56,10 @@ typedef struct {
     int n_bandwidths;
     /* The harmonic bass path (a ResonantGen extension, docs/models.md):
      * harmonic_bins K > 0 adds harmonic_synth(harmonic_head(z)) to the
-     * decoder's output; 0 (or absent) is plain EnCodec. Mono only. */
-    int harmonic_bins;
+     * decoder's output; 0 (or absent) is plain EnCodec. Mono only.
+     * harmonic_hidden H > 0 makes the head two 1x1 convs with an ELU
+     * between, through H hidden units; 0 (or absent) is one 1x1 conv. */
+    int harmonic_bins, harmonic_hidden;
     double harmonic_f0_min, harmonic_f0_max; /* Hz, defaults 25 and 800 */
     /* The pitch codebook (an extension of the harmonic path; needs
      * harmonic_bins > 0): code 0 no pitch, c in 1..pitch_notes MIDI note

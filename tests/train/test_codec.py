@@ -91,6 +91,37 @@ def test_decoder_only_keeps_the_codes():
     return f"{sum(not torch.equal(sa[k], sb[k]) for k in sa)} decoder tensors moved, codes equal"
 
 
+def test_pitch_phase_grows_a_two_layer_head_on_frozen_codes():
+    """The pitch phase (codec_tiny_pitch.json, the shape of the shipped
+    recipe's codec_v9b_pitch_mlp.json) starts from a codec without the
+    harmonic path: only the decoder and the new two-layer harmonic head
+    learn, the codes of the codebooks stay those of the codec it started
+    from, and the export carries harmonic_hidden and the head's tensors."""
+    m, t = codec.load_config(os.path.join(tap.ROOT, "train", "configs", "codec_tiny_pitch.json"))
+    start = os.path.join(TMP, "b", "checkpoint.pt")  # codec_tiny, 8 steps, from the test above
+    codec.train(m, dict(t, steps=2), os.path.join(TMP, "grow"), quiet=True, init_from=start)
+    a = codec.load_checkpoint_model(start)
+    b = codec.load_checkpoint_model(os.path.join(TMP, "grow", "checkpoint.pt"))
+    sa, sb = a.state_dict(), b.state_dict()
+    moved = {k.split(".")[0] for k in sb if k not in sa or not torch.equal(sa[k], sb[k])}
+    assert moved == {"decoder", "harmonic_head"}, moved
+    assert isinstance(b.harmonic_head, torch.nn.Sequential) and b.cfg.harmonic_hidden == 4
+    x = torch.from_numpy(corpus.song(3, bars=1, roles=["bass"]).stems["bass"][:8000])[None]
+    with torch.no_grad():
+        codes_a, codes_b = a.encode(x), b.encode(x)
+    assert torch.equal(codes_a, codes_b[:-1]) and codes_b[-1].any(), "codes changed or no pitch row"
+    path = os.path.join(TMP, "grow_export")
+    export.export_codec(b, path)
+    with open(os.path.join(path, "config.json")) as f:
+        assert json.load(f)["harmonic_hidden"] == 4
+    names = export.read_safetensors(os.path.join(path, "model.safetensors"))
+    assert {"harmonic_head.0.weight", "harmonic_head.2.bias"} <= set(names), sorted(names)[-6:]
+    back = encodec_ref.load(path)
+    with torch.no_grad():
+        assert torch.allclose(back.decode(codes_b), b.decode(codes_b), atol=1e-6)
+    return f"moved: {sorted(moved)}; codebook rows equal; pitch row voiced on {int((codes_b[-1] > 0).sum())} of {codes_b.shape[1]} frames"
+
+
 def test_loss_decreases_on_a_fixed_batch():
     m, t = cfg()
     torch.manual_seed(0)

@@ -30,7 +30,7 @@ def test_recipe_runs_every_phase_on_tiny_configs():
         conf = json.load(f)
     assert conf["audio_encoder"]["pitch_codebook"] and conf["decoder"]["num_codebooks"] == 5, conf["decoder"]
     names = export.read_safetensors(os.path.join(out, "model.safetensors"))
-    assert "decoder.lm_heads.4.weight" in names and "audio_encoder.harmonic_head.weight" in names
+    assert "decoder.lm_heads.4.weight" in names and "audio_encoder.harmonic_head.2.weight" in names
     with open(os.path.join(out, "lm_log.jsonl")) as f:
         steps = [json.loads(line)["step"] for line in f]
     assert steps == [1, 2, 1, 2], steps  # the generator's log, then the pitch phase's

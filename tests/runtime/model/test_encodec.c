@@ -295,17 +295,23 @@ static void test_bad_codes_are_errors(void **state)
 }
 
 /* Load a copy of fixture `shape` whose config.json is edited by the sed
- * expression `edit` (model.safetensors linked as it is); false with *err
- * set when the loader refuses it. */
-static bool load_edited(const char *shape, const char *edit, rg_error *err)
+ * expression `edit` and model.safetensors by `model_edit` (NULL: linked as
+ * it is; an edit of the header must keep its length); false with *err set
+ * when the loader refuses it. */
+static bool load_copy(const char *shape, const char *edit, const char *model_edit,
+                      rg_error *err)
 {
     char src[1024], tmp[] = "/tmp/rg_encodec_test_XXXXXX", cmd[4096];
     fixture_dir(shape, src, sizeof src);
     assert_non_null(mkdtemp(tmp));
-    snprintf(cmd, sizeof cmd,
-             "ln -s '%s/model.safetensors' '%s/model.safetensors' && "
-             "sed '%s' '%s/config.json' > '%s/config.json'",
-             src, tmp, edit, src, tmp);
+    if (model_edit)
+        snprintf(cmd, sizeof cmd, "sed '%s' '%s/model.safetensors' > '%s/model.safetensors'",
+                 model_edit, src, tmp);
+    else
+        snprintf(cmd, sizeof cmd, "ln -s '%s/model.safetensors' '%s/model.safetensors'", src,
+                 tmp);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "sed '%s' '%s/config.json' > '%s/config.json'", edit, src, tmp);
     assert_int_equal(system(cmd), 0);
     rg_encodec *m = NULL;
     bool ok = rg_encodec_load(tmp, dev, &m, err);
@@ -314,6 +320,11 @@ static bool load_edited(const char *shape, const char *edit, rg_error *err)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     assert_int_equal(system(cmd), 0);
     return ok;
+}
+
+static bool load_edited(const char *shape, const char *edit, rg_error *err)
+{
+    return load_copy(shape, edit, NULL, err);
 }
 
 /* A checkpoint whose config.json disagrees with its tensors names the file
@@ -548,13 +559,58 @@ static void test_16k_pitch_codebook(void **state)
 /* decode_range with a pitch row, which windows read from frame 0: exact
  * with full context, closer with more. Only the SEANet part depends on the
  * context, and it is a larger share of the audio here than in 16k_harm
- * (the rests silence the oscillators). */
+ * (the rests silence the oscillators). Likewise with the two-layer head. */
 static void test_pitch_decode_range(void **state)
 {
     (void)state;
-    double e[3];
-    decode_range_errors("16k_pitch", e);
-    assert_true(e[2] < e[0] && e[2] < 5e-3);
+    const char *shapes[] = {"16k_pitch", "16k_pitch_mlp"};
+    for (int i = 0; i < 2; i++) {
+        double e[3];
+        decode_range_errors(shapes[i], e);
+        assert_true(e[2] < e[0] && e[2] < 5e-3);
+    }
+}
+
+/* The two-layer harmonic head (docs/models.md, "harmonic_hidden"):
+ * 16k_pitch with conv, ELU, conv through 12 hidden units, about half of
+ * whose inputs are negative (without the ELU the reference's decode moves
+ * by 13%), decoded as the reference decodes it. */
+static void test_16k_pitch_mlp_head(void **state)
+{
+    (void)state;
+    char dir[1024];
+    fixture_dir("16k_pitch_mlp", dir, sizeof dir);
+    fixture f;
+    open_fixture(&f, dir);
+    const rg_encodec_config *c = rg_encodec_get_config(f.model);
+    assert_int_equal(c->harmonic_hidden, 12);
+    assert_int_equal(c->harmonic_bins, 8);
+    assert_true(c->pitch_codebook);
+    close_fixture(&f);
+    check_fixture(dir, false);
+}
+
+/* harmonic_hidden asks for both convs, names the missing one; a bad value,
+ * or one without the harmonic path, is refused naming config.json and the
+ * key. */
+static void test_mlp_head_errors(void **state)
+{
+    (void)state;
+    rg_error err = {0};
+    assert_false(load_copy("16k_pitch_mlp", "",
+                           "s/harmonic_head\\.2\\.weight/harmonic_head.9.weight/", &err));
+    assert_non_null(strstr(err.file, "model.safetensors"));
+    if (!strstr(err.message, "missing tensor 'audio_encoder.harmonic_head.2.weight'"))
+        fail_msg("message does not name the tensor: %s", err.message);
+    assert_false(
+        load_edited("16k_pitch_mlp", "s/\"harmonic_hidden\": 12/\"harmonic_hidden\": -1/", &err));
+    if (!strstr(err.message, "config.json") || !strstr(err.message, "\"harmonic_hidden\"") ||
+        !strstr(err.message, "0..4096"))
+        fail_msg("message does not name the key: %s", err.message);
+    assert_false(load_edited("32k", "s/\"audio_channels\": 1,/&\"harmonic_hidden\": 8,/", &err));
+    if (!strstr(err.message, "config.json") || !strstr(err.message, "\"harmonic_hidden\"") ||
+        !strstr(err.message, "\"harmonic_bins\" > 0"))
+        fail_msg("message does not name the keys: %s", err.message);
 }
 
 /* 0.1 s of silence, a 110 Hz sawtooth for 0.5 s, 0.3 s of silence, at
@@ -677,6 +733,8 @@ int main(void)
         cmocka_unit_test(test_pitch_decode_range),
         cmocka_unit_test(test_pitch_encode),
         cmocka_unit_test(test_pitch_errors),
+        cmocka_unit_test(test_16k_pitch_mlp_head),
+        cmocka_unit_test(test_mlp_head_errors),
     };
     const struct CMUnitTest slow[] = {cmocka_unit_test(test_other_fixture),
                                       cmocka_unit_test(test_chunked_decode),
@@ -689,7 +747,7 @@ int main(void)
          * lavapipe the time (cmocka's skips would read as failures). */
         const struct CMUnitTest parity[] = {
             tests[0], tests[1], tests[2], tests[3], tests[4], tests[7], tests[8], tests[10],
-            tests[11],
+            tests[11], tests[14],
         };
         return cmocka_run_group_tests_name("model_encodec", parity, open_device, close_device);
     }
