@@ -14,18 +14,20 @@
 #include "runtime/model/codec_audio.h"
 #include "runtime/model/codes.h"
 #include "runtime/model/encodec.h"
+#include "runtime/model/model_path.h"
 #include "runtime/model/musicgen.h"
 #include "runtime/model/pitch_code.h"
 
 #include "runtime/tensor/tensor.h"
 
 static const char help[] =
-    "usage: resonant generate --model DIR --prompt TEXT [options] -o OUT\n"
+    "usage: resonant generate [--model DIR] --prompt TEXT [options] -o OUT\n"
     "\n"
     "Generate a take with a MusicGen checkpoint (facebook/musicgen-small, ...):\n"
     "text -> T5 -> language model -> EnCodec -> OUT (.wav/.flac audio, or .codes tokens).\n"
     "\n"
-    "  --model DIR         MusicGen folder (model.safetensors, config.json, spiece.model)\n"
+    "  --model DIR         MusicGen folder (model.safetensors, config.json, spiece.model);\n"
+    "                      default: the shipped model, as a patch's model node\n"
     "  --prompt TEXT       what to make (\"\": unconditional)\n"
     "  --seconds S         length (default 8; at most what the model allows)\n"
     "  --seed N            sampling seed (default 0): the same seed gives the same take\n"
@@ -112,7 +114,6 @@ static int parse(int argc, char **argv, gen_args *a) {
         if (rc != RG_EXIT_OK) return rc;
         i++;
     }
-    if (!a->model) return usage_error("%s", "--model DIR is required");
     if (!a->prompt) return usage_error("%s", "--prompt TEXT is required (\"\" for none)");
     if (!a->output) return usage_error("%s", "-o OUT is required");
     return RG_EXIT_OK;
@@ -232,7 +233,11 @@ int rg_cli_generate(int argc, char **argv) {
     rg_musicgen *m = NULL;
     rg_codes codes = {0};
     bool audio_out = !ends_with(a.output, ".codes");
-    bool ok = rg_musicgen_load(a.model, dev, NULL, &m, &err) &&
+    char shipped[4096];
+    bool ok = a.model || rg_model_resolve(".", "", shipped, sizeof shipped, &err);
+    if (ok && !a.model)
+        a.model = shipped;
+    ok = ok && rg_musicgen_load(a.model, dev, NULL, &m, &err) &&
               (!audio_out || codec_suits(&a, m, &err)) && make_tokens(&a, m, &codes, &err);
     rg_musicgen_free(m); /* free the LM before the codec loads */
     if (ok && !audio_out) {

@@ -83,6 +83,13 @@ default_model_missing() {
     RESONANT_MODEL="$TMP/no-such-model" exit_is 1 "$BIN" render "$TMP/model.rpatch" -o "$TMP/x.wav" --bars 1 &&
         grep -q "no-such-model" "$TMP/stderr" && [ ! -e "$TMP/x.wav" ]
 }
+# resonant generate without --model uses the same default.
+generate_default_model() {
+    RESONANT_BACKEND=cpu exit_is 0 "$BIN" generate --prompt "bass, 120 bpm, A minor" --seconds 0.5 --key-lock \
+        -o "$TMP/gen.wav" && grep -q "wrote .*gen.wav: 0.500 s at 16000 Hz" "$TMP/stderr" || { cat "$TMP/stderr"; return 1; }
+    RESONANT_MODEL="$TMP/no-such-model" exit_is 1 "$BIN" generate --prompt "" -o "$TMP/y.wav" &&
+        grep -q "no-such-model" "$TMP/stderr" && [ ! -e "$TMP/y.wav" ]
+}
 
 sync_then_eval() {
     printf 'tempo 97\nnode c click\nnode o output\nc.out -> o.in\n' >"$TMP/c97.rpatch"
@@ -117,6 +124,7 @@ ok "nodes suggests the nearest type" nodes_unknown_type
 ok "docs/nodes.md is what 'resonant nodes --markdown' prints" docs_match_registry
 ok "a model node without model= uses the shipped default model" default_model_renders
 ok "RESONANT_MODEL naming a missing folder is an error naming it" default_model_missing
+ok "generate without --model uses the shipped default model" generate_default_model
 ok "sync puts a 97 bpm take on the 124 bpm grid; eval measures it" sync_then_eval
 ok "sync and eval refuse bad arguments and missing files" sync_bad_args
 ok "the demo patch renders 4 bars at 120 bpm as 8.000 s of sound from the model" demo_renders_8_seconds
