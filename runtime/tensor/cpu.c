@@ -921,6 +921,16 @@ typedef struct {
     int64_t lo, hi; /* frames */
 } harmonic_job;
 
+/* Whether every harmonic's amplitude is zero at both ends of frame t (a
+ * frame of the drums, or a rest): its samples are sums of 0 * sin, exactly
+ * zero, so the frame need not be rendered. */
+static bool frame_is_silent(const float *amp, int64_t t_len, int64_t bins, int64_t pt, int64_t t) {
+    for (int64_t k = 0; k < bins; k++)
+        if (amp[k * t_len + pt] != 0.0f || amp[k * t_len + t] != 0.0f)
+            return false;
+    return true;
+}
+
 static void *harmonic_render(void *arg) {
     const harmonic_job *jb = arg;
     const rg_harmonic_params *p = &jb->op->p.harm;
@@ -933,6 +943,11 @@ static void *harmonic_render(void *arg) {
         int64_t pt = t > 0 ? t - 1 : 0;
         float fp = glide_from(f, t), d = fabsf(f[t]) - fp;
         float *o = out + (t - p->first_frame) * hop;
+        if (frame_is_silent(amp, t_len, bins, pt, t)) { /* every term below is 0 * sin */
+            if (!p->accumulate)
+                memset(o, 0, (size_t)hop * sizeof *o);
+            continue;
+        }
         for (int64_t j = 0; j < hop; j++) {
             float jj = (float)(j + 1), w = jj / fhop, fr = fp + d * w;
             float phi = phase[t] + (jj * fp + d * jj * (jj + 1.0f) / two_hop) / sr;
