@@ -555,6 +555,8 @@ def test_eval_measures_are_calibrated():
     assert good["bass_snr_db"] > 60, good
     assert late["onset_recall_20ms"] < 0.5, late
     assert sharp["bass_pitch_within_50c"] < 0.5, sharp
+    floor = "log_mel_l1_floor_1e-2"
+    assert good[floor] == {"drums": 0.0, "bass": 0.0} and sharp[floor]["bass"] > 0.05, (good, sharp)
     return (f"identity {good['onset_recall_20ms']}/{good['bass_pitch_within_50c']}, "
             f"30 ms late {late['onset_recall_20ms']}, 70 c sharp {sharp['bass_pitch_within_50c']}")
 
