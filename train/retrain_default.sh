@@ -24,7 +24,8 @@
 # one codec stage from scratch instead (e.g. the tiny smoke config).
 # DECODER_STEPS=N adds a phase that fine-tunes the codec's decoder
 # alone (encoder and codebooks frozen, so the generator's codes stay valid)
-# and exports that codec instead (DECODER_CONFIG: a config of the same
+# and uses that codec instead (the pitch phase starts from it; with
+# PITCH=0 it is exported; DECODER_CONFIG: a config of the same
 # architecture); the shipped model does not use it. Every phase resumes
 # from its checkpoint when re-run with the same RUN folder, so an
 # interrupted retrain continues where it stopped.
