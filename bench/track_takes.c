@@ -1,7 +1,8 @@
 /* Generate takes with the engine for train/eval.py --engine: one request per
  * line on stdin, the codes and decoded audio of each written to files.
  *
- *   track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock]] < requests
+ *   track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock] [pitch_temperature=T]]
+ *       < requests
  *
  * A request line (fields separated by one space, the prompt last, to the end
  * of the line):
@@ -16,6 +17,8 @@
  * `tune` node does (runtime/scale_tune.h); its report goes to stderr. With
  * `key_lock`, a pitch codec's pitch row is sampled from the key the prompt
  * names only (rg_pitch_key_lock_text, as the generator node's key_lock).
+ * A pitch codec's pitch row samples at pitch_temperature (default
+ * RG_PITCH_TEMPERATURE_DEFAULT, as the generator node's).
  * One line "ok OUT" or "error OUT: message" is printed per request. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,7 @@ typedef struct {
     const char *model_dir;
     int kk, hop;
     rg_lm_sampling sp;
+    float pitch_temperature;
     bool tune, key_lock;
 } engine;
 
@@ -86,7 +90,10 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
     rg_lm_key key;
     const rg_musicgen_config *mc = rg_musicgen_get_config(e->m);
     uint8_t *allowed = NULL;
+    float rows[RG_LM_MAX_CODEBOOKS];
     bool ok = codes && audio &&
+              rg_pitch_row_temperatures(e->model_dir, mc->codebooks, sp.temperature, e->pitch_temperature,
+                                        rows, &sp.row_temperature, err) &&
               (!e->key_lock || rg_pitch_key_lock_text(e->model_dir, prompt, mc->codebooks, mc->card,
                                                       &allowed, err));
     sp.allowed = allowed;
@@ -148,16 +155,20 @@ static bool request(const engine *e, char *line, char *out, rg_error *err) {
 }
 
 int main(int argc, char **argv) {
-    engine e = {.sp = rg_lm_sampling_default(), .model_dir = argv[1]};
+    engine e = {.sp = rg_lm_sampling_default(), .model_dir = argv[1],
+                .pitch_temperature = RG_PITCH_TEMPERATURE_DEFAULT};
     bool args_ok = argc == 2 || argc >= 5;
     for (int i = 5; i < argc; i++) {
+        bool pitch_t = strncmp(argv[i], "pitch_temperature=", 18) == 0;
+        if (pitch_t) e.pitch_temperature = (float)atof(argv[i] + 18);
         e.tune |= strcmp(argv[i], "tune") == 0;
         e.key_lock |= strcmp(argv[i], "key_lock") == 0;
-        args_ok &= strcmp(argv[i], "tune") == 0 || strcmp(argv[i], "key_lock") == 0;
+        args_ok &= strcmp(argv[i], "tune") == 0 || strcmp(argv[i], "key_lock") == 0 ||
+                   (pitch_t && e.pitch_temperature > 0);
     }
     if (!args_ok) {
-        fprintf(stderr, "usage: track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock]] "
-                        "< requests\n");
+        fprintf(stderr, "usage: track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock] "
+                        "[pitch_temperature=T]] < requests\n");
         return 2;
     }
     char msg[256];

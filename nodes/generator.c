@@ -28,7 +28,8 @@
  *
  * `key_lock`: with a pitch codec, the pitch row is sampled from the key the
  * generator's text names only (rg_pitch_key_lock; docs/generator.md, "Key
- * lock"). */
+ * lock"). `pitch_temperature`: the pitch row's own temperature (notes held
+ * longer below the others'; docs/generator.md, "Held notes"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@
 
 enum { IN_COND, IN_CONTEXT, IN_GRID };
 enum { P_MODEL, P_TRACK, P_BARS, P_SECONDS, P_SEED, P_TEMPERATURE, P_TOP_K, P_TOP_P, P_GUIDANCE,
-       P_LOCK, P_KEY_LOCK, P_COUNT };
+       P_LOCK, P_KEY_LOCK, P_PITCH_TEMPERATURE, P_COUNT };
 
 typedef struct {
     rg_lm_slot lm;
@@ -91,6 +92,10 @@ static const rg_param_def params[] = {
                 "keep this take when others regenerate"},
     [P_KEY_LOCK] = {"key_lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL,
                     "with a pitch codec, sample the pitch row from the take's key only"},
+    [P_PITCH_TEMPERATURE] = {"pitch_temperature", RG_PARAM_FLOAT, RG_PITCH_TEMPERATURE_DEFAULT, 0.05, 4,
+                             NULL, NULL,
+                             "with a pitch codec, the pitch row's temperature (the bass's notes): "
+                             "lower holds notes longer; `temperature` 0 makes it greedy too"},
 };
 
 static bool generator_init(rg_node *n, const rg_host_info *host, rg_error *err) {
@@ -359,13 +364,24 @@ static rg_data *growing_tokens(const rg_musicgen *m, int frames, rg_error *err) 
     return d;
 }
 
-static rg_lm_sampling sampling(const rg_node *n, uint64_t seed, const uint8_t *allowed) {
+static rg_lm_sampling sampling(const rg_node *n, uint64_t seed, const uint8_t *allowed,
+                               const float *row_temperature) {
     return (rg_lm_sampling){.guidance = (float)n->params[P_GUIDANCE].num,
                             .temperature = (float)n->params[P_TEMPERATURE].num,
                             .top_k = (int)n->params[P_TOP_K].num,
                             .top_p = (float)n->params[P_TOP_P].num,
                             .seed = seed,
-                            .allowed = allowed};
+                            .allowed = allowed,
+                            .row_temperature = row_temperature};
+}
+
+/* The pitch row at `pitch_temperature`, for the codec of the model's folder;
+ * *out NULL when no row's temperature changes. */
+static bool row_temperatures(const rg_node *n, const generator_state *s, const rg_musicgen *m,
+                             float *rows, const float **out, rg_error *err) {
+    return rg_pitch_row_temperatures(s->lm.path, rg_musicgen_get_config(m)->codebooks,
+                                     (float)n->params[P_TEMPERATURE].num,
+                                     (float)n->params[P_PITCH_TEMPERATURE].num, rows, out, err);
 }
 
 /* With `key_lock`, the tokens a take may sample in the key the take's text
@@ -448,11 +464,14 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     rg_lm_cond cond;
     rg_data *ctx = NULL, *take = NULL;
     uint8_t *allowed = NULL;
+    float rows[RG_LM_MAX_CODEBOOKS];
+    const float *row_temperature = NULL;
     if (!read_cond(n, s, m, &grid, &cond, text, sizeof text, err)) return false;
     bool track_aware = rg_musicgen_track_roles(m) > 0;
     bool inputs_ok = track_aware ? track_condition(n, m, grid.tempo, text, frames, &cond, err)
                                  : read_context(n, m, &ctx, err);
     if (!inputs_ok || !key_lock_mask(n, s, m, text, &allowed, err) ||
+        !row_temperatures(n, s, m, rows, &row_temperature, err) ||
         !(take = growing_tokens(m, frames, err))) {
         free(allowed);
         rg_data_unref(ctx);
@@ -464,7 +483,7 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     take->seed = seed;
     take->tempo = grid.tempo;
     take->bars = n->params[P_SECONDS].num > 0 ? 0 : (int)n->params[P_BARS].num;
-    rg_lm_sampling sp = sampling(n, seed, allowed);
+    rg_lm_sampling sp = sampling(n, seed, allowed, row_temperature);
     bool ok = make_take(n, job, m, &cond, rg_data_tokens(ctx), take, &sp, err);
     free(allowed);
     rg_data_unref(take);

@@ -50,7 +50,7 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
                       roles=None, lowpass_weight=100.0, lowpass_hz=500.0, onset_weight=0.0,
                       lowspec_weight=0.0, lowspec_fft=4096, steady_weight=0.0, f0_weight=0.0,
                       split_weight=0.0, wave_unpitched_only=False,
-                      steady_pitched_only=False)
+                      steady_pitched_only=False, onset_pitched_only=False)
 
 
 def load_config(path):
@@ -480,7 +480,16 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         # sizes hardly resolves a 40 Hz fundamental, its waveform does
         loss_low = (F.mse_loss(lowpass(wy[:, 0], t["lowpass_hz"], sr), lowpass(wx[:, 0], t["lowpass_hz"], sr))
                     if t["lowpass_weight"] and wy.shape[0] else torch.zeros(()))
-        loss_onset = onset_loss(y[:, 0], x[:, 0]) if t["onset_weight"] else torch.zeros(())
+        # onset_pitched_only: the bass's onset envelope only. A held note whose
+        # oscillator amplitudes jitter frame to frame makes flux bumps that an
+        # onset detector counts as notes (docs/quality.md, "Held notes that
+        # flutter"); on the drums the same term smoothed the quiet hits away
+        oy, ox = y, x
+        if t.get("onset_pitched_only"):
+            pitched = (f0_target > 0).any(1)
+            oy, ox = y[pitched], x[pitched]
+        loss_onset = (onset_loss(oy[:, 0], ox[:, 0]) if t["onset_weight"] and oy.shape[0]
+                      else torch.zeros(()))
         loss_lowspec = (lowspec_loss(y[:, 0], x[:, 0], t["lowpass_hz"], sr, t["lowspec_fft"])
                         if t["lowspec_weight"] else torch.zeros(()))
         # steady_pitched_only: held notes should hold their codes, but a

@@ -14,6 +14,12 @@ TrackMusicGenRef) and the measures of train/measure.py:
   busy      share of prompts whose drums have more onsets per second with
             "busy" than with "sparse", same seed
 
+and, not targets, the locked bass's onsets per second and pitch classes (how
+many the f0 track spends 5 % of its frames on): a bass that flutters, or
+holds one note, shows here.
+With a pitch codec the pitch row samples at --pitch-temperature (default:
+the engine's, 0.5).
+
     train/eval.py MODEL_DIR [--prompts N] [--seconds 4] [--seed 0] [--engine BUILD/bench/track_takes]
     train/eval.py MODEL_DIR --corpus [--prompts N]
 prints a Markdown table and one JSON line. --corpus measures the prompts'
@@ -54,7 +60,8 @@ def prompts(n, seed=0):
     return out
 
 
-SAMPLING = dict(guidance=3.0, temperature=1.0, top_k=50)  # lm.sample's defaults
+SAMPLING = dict(guidance=3.0, temperature=1.0, top_k=50,  # lm.sample's defaults
+                pitch_temperature=lm.PITCH_TEMPERATURE)  # the engine's
 
 
 class Model:
@@ -78,8 +85,11 @@ class Model:
         frames = int(round(seconds * self.rate))
         allowed = (lm.key_lock_mask(self.codec.cfg, self.ref.dec.cfg.num_codebooks, self.ref.dec.cfg.vocab_size,
                                     caption) if self.key_lock else None)
+        sp = dict(self.sampling)
+        rows = lm.row_temperatures(self.codec.cfg, self.ref.dec.cfg.num_codebooks, sp["temperature"],
+                                   sp.pop("pitch_temperature"))
         codes = lm.sample(self.ref, torch.tensor(self.tok.encode(caption)), frames, seed=seed, allowed=allowed,
-                          **self.sampling)
+                          row_temperature=rows, **sp)
         with torch.no_grad():
             audio = self.codec.decode(codes)[0].numpy()
         return codes, audio
@@ -102,7 +112,7 @@ class EngineModel:
         env = dict(os.environ, RESONANT_BACKEND=os.environ.get("RESONANT_BACKEND", "cpu"))
         sp = dict(SAMPLING, **(sampling or {}))
         args = ([str(sp["guidance"]), str(sp["temperature"]), str(sp["top_k"])] + (["tune"] if tune else [])
-                + (["key_lock"] if key_lock else []))
+                + (["key_lock"] if key_lock else []) + [f"pitch_temperature={sp['pitch_temperature']}"])
         self.proc = subprocess.Popen([exe, model_dir] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env)
 
@@ -138,7 +148,8 @@ def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tu
         _, bass = m.track(bcap, "bass", bpm, seconds, seed + i, [("drums", dcodes)])
         pcs = corpus.scale_pitch_classes(spec["root"], spec["mode"])
         row = dict(prompt=bcap, tempo_err=measure.tempo_error(measure.tempo(drums, m.sr), bpm),
-                   in_key=measure.in_key_ratio(bass, m.sr, pcs), grid=grid_share(bass, m.sr, bpm))
+                   in_key=measure.in_key_ratio(bass, m.sr, pcs), grid=grid_share(bass, m.sr, bpm),
+                   onsets=measure.onset_density(bass, m.sr), pitch_classes=measure.pitch_class_count(bass, m.sr))
         dark_spec, bright_spec = dict(spec, textures=["dark"]), dict(spec, textures=["bright"])
         _, dark = m.track(corpus.caption(dark_spec, "bass"), "bass", bpm, seconds, seed + i)
         _, bright = m.track(corpus.caption(bright_spec, "bass"), "bass", bpm, seconds, seed + i)
@@ -152,7 +163,11 @@ def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tu
                    bass_in_key=round(float(np.mean([r["in_key"] for r in rows])), 3),
                    bass_on_drum_grid=round(float(np.mean([r["grid"] for r in rows])), 3),
                    dark_lowers_centroid=round(float(np.mean([r["dark_ok"] for r in rows])), 3),
-                   busy_raises_density=round(float(np.mean([r["busy_ok"] for r in rows])), 3))
+                   busy_raises_density=round(float(np.mean([r["busy_ok"] for r in rows])), 3),
+                   # not targets: how busy and how varied the bass is (the corpus's
+                   # own, eval.py --corpus: 3.7 onsets/s through nothing)
+                   bass_onsets_per_s=round(float(np.mean([r["onsets"] for r in rows])), 2),
+                   bass_pitch_classes=round(float(np.mean([r["pitch_classes"] for r in rows])), 2))
     return rows, summary
 
 
@@ -182,11 +197,15 @@ def corpus_reference(model_dir, n=7, seconds=4.0, seed=0):
                 kinds.append(("through the codec, known notes", (trip[0], codec.decode(coded)[0].numpy()[:need])))
         for name, (d, b) in kinds:
             rows[name].append(dict(tempo_err=measure.tempo_error(measure.tempo(d, sr), spec["bpm"]),
-                                   in_key=measure.in_key_ratio(b, sr, pcs), grid=grid_share(b, sr, spec["bpm"])))
+                                   in_key=measure.in_key_ratio(b, sr, pcs), grid=grid_share(b, sr, spec["bpm"]),
+                                   onsets=len(measure.onsets(b, sr)) / seconds,
+                                   pitch_classes=measure.pitch_class_count(b, sr)))
     return {name: dict(prompts=n, seconds=seconds,
                        median_tempo_err=round(float(np.median([r["tempo_err"] for r in rs])), 4),
                        bass_in_key=round(float(np.mean([r["in_key"] for r in rs])), 3),
-                       bass_on_grid=round(float(np.mean([r["grid"] for r in rs])), 3))
+                       bass_on_grid=round(float(np.mean([r["grid"] for r in rs])), 3),
+                       bass_onsets_per_s=round(float(np.mean([r["onsets"] for r in rs])), 2),
+                       bass_pitch_classes=round(float(np.mean([r["pitch_classes"] for r in rs])), 2))
             for name, rs in rows.items()}
 
 
@@ -226,6 +245,9 @@ if __name__ == "__main__":
     ap.add_argument("--guidance", type=float, default=SAMPLING["guidance"])
     ap.add_argument("--temperature", type=float, default=SAMPLING["temperature"])
     ap.add_argument("--top-k", dest="top_k", type=int, default=SAMPLING["top_k"])
+    ap.add_argument("--pitch-temperature", dest="pitch_temperature", type=float,
+                    default=SAMPLING["pitch_temperature"],
+                    help="a pitch codec's pitch row samples at this temperature (the engine's default)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -233,7 +255,8 @@ if __name__ == "__main__":
         for name, summary in corpus_reference(a.model, a.prompts, a.seconds, a.seed).items():
             print(json.dumps(dict(corpus=name, **summary)))
         sys.exit(0)
-    sampling = dict(guidance=a.guidance, temperature=a.temperature, top_k=a.top_k)
+    sampling = dict(guidance=a.guidance, temperature=a.temperature, top_k=a.top_k,
+                    pitch_temperature=a.pitch_temperature)
     if a.tune and not a.engine:
         sys.exit("--tune needs --engine")
     rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling, a.tune, a.key_lock)

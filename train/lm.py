@@ -639,13 +639,31 @@ def key_lock_mask(codec_cfg, num_codebooks, vocab, text):
     return allowed
 
 
-def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0, allowed=None):
+PITCH_TEMPERATURE = 0.5  # the engine's RG_PITCH_TEMPERATURE_DEFAULT (runtime/model/pitch_code.h)
+
+
+def row_temperatures(codec_cfg, num_codebooks, temperature, pitch_temperature):
+    """[K] per-codebook temperatures with a pitch codec's pitch row (the last
+    codebook) at `pitch_temperature` (the engine's rg_pitch_row_temperatures;
+    lower holds the bass's notes longer), or None when nothing changes (no
+    pitch row, the same temperature, greedy sampling)."""
+    if (not getattr(codec_cfg, "pitch_codebook", False) or temperature <= 0
+            or pitch_temperature is None or pitch_temperature == temperature):
+        return None
+    rows = torch.full((num_codebooks,), float(temperature))
+    rows[-1] = pitch_temperature
+    return rows
+
+
+def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0, allowed=None,
+           row_temperature=None):
     """Codes [K, frames] from a TrackMusicGenRef (set_track() first): the
     delay pattern, classifier-free guidance with the zero-memory null
     branch, top-k sampling (temperature 0: greedy, which reproduces
     MusicGen.generate). `allowed` [K, vocab] (key_lock_mask) restricts
     each codebook's choice to its True tokens: constrained sampling, the
-    model's distribution renormalised over them."""
+    model's distribution renormalised over them. `row_temperature` [K]
+    (row_temperatures) replaces `temperature` row by row."""
     c = ref.dec.cfg
     kk = c.num_codebooks
     steps = frames + kk - 1
@@ -664,7 +682,8 @@ def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0, al
         if temperature <= 0:
             tok = mixed.argmax(-1)
         else:
-            top = torch.topk(mixed / temperature, min(top_k, mixed.shape[-1]), dim=-1)
+            scale = temperature if row_temperature is None else row_temperature[:, None]
+            top = torch.topk(mixed / scale, min(top_k or mixed.shape[-1], mixed.shape[-1]), dim=-1)  # 0: off
             probs = torch.softmax(top.values, -1)
             tok = top.indices.gather(-1, torch.multinomial(probs, 1, generator=gen))[:, 0]
         column = musicgen_ref.delay_mask(tok, s + 1, c.special, frames)

@@ -110,6 +110,15 @@ def pitch_classes(f0):
     return np.round(12 * np.log2(voiced / 440.0) + 69).astype(int) % 12
 
 
+def pitch_class_count(x, sr, min_share=0.05):
+    """How many pitch classes the f0 track spends at least `min_share` of its
+    voiced frames on: a line that holds one note scores 1."""
+    pcs = pitch_classes(f0_track(x, sr))
+    if len(pcs) == 0:
+        return 0
+    return int((np.bincount(pcs, minlength=12) / len(pcs) >= min_share).sum())
+
+
 def in_key_ratio(x, sr, scale_pcs):
     pcs = pitch_classes(f0_track(x, sr))
     if len(pcs) == 0:

@@ -37,13 +37,15 @@ static const char help[] =
     "  --guidance G        classifier-free guidance scale, default 3 (0: off)\n"
     "  --key-lock          with a pitch codec, sample the pitch row from the key the\n"
     "                      prompt names only (constrained sampling)\n"
+    "  --pitch-temperature T  with a pitch codec, the pitch row's temperature (default\n"
+    "                      0.5: notes held longer than at --temperature)\n"
     "  --codec DIR         EnCodec folder to decode with (default: the model's own)\n"
     "  --rate HZ           output sample rate (default: the codec's)\n"
     "  -o, --output OUT    output file\n";
 
 typedef struct {
     const char *model, *codec, *prompt, *output;
-    double seconds, temperature, top_p, guidance;
+    double seconds, temperature, pitch_temperature, top_p, guidance;
     long seed, top_k, rate;
     bool key_lock;
 } gen_args;
@@ -70,7 +72,8 @@ static int option(const char *opt, const char *val, gen_args *a) {
         const char *name;
         double min, max, *out;
     } nums[] = {{"--seconds", 0, 3600, &a->seconds},   {"--temperature", 0, 100, &a->temperature},
-                {"--top-p", 0, 1, &a->top_p},            {"--guidance", 0, 100, &a->guidance}};
+                {"--top-p", 0, 1, &a->top_p},            {"--guidance", 0, 100, &a->guidance},
+                {"--pitch-temperature", 0.01, 100, &a->pitch_temperature}};
     for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
         if (strcmp(opt, nums[i].name) == 0)
             return number(val, nums[i].min, nums[i].max, nums[i].out)
@@ -147,6 +150,14 @@ static bool key_lock_mask(const gen_args *a, const rg_musicgen *m, uint8_t **out
                                                   c->codebooks, c->card, out, err);
 }
 
+/* The pitch row at --pitch-temperature; *out NULL when no row changes. */
+static bool row_temperatures(const gen_args *a, const rg_musicgen *m, float *rows,
+                             const float **out, rg_error *err) {
+    return rg_pitch_row_temperatures(a->codec ? a->codec : a->model,
+                                     rg_musicgen_get_config(m)->codebooks, (float)a->temperature,
+                                     (float)a->pitch_temperature, rows, out, err);
+}
+
 /* Prompt -> codes [K][frames] in `out` (identity fields from the LM). */
 static bool make_tokens(const gen_args *a, rg_musicgen *m, rg_codes *out, rg_error *err) {
     const rg_musicgen_config *c = rg_musicgen_get_config(m);
@@ -158,14 +169,18 @@ static bool make_tokens(const gen_args *a, rg_musicgen *m, rg_codes *out, rg_err
                             (double)rg_musicgen_max_frames(m) * c->hop / c->sample_rate);
     rg_lm_cond cond;
     uint8_t *allowed;
-    if (!key_lock_mask(a, m, &allowed, err)) return false;
+    float rows[RG_LM_MAX_CODEBOOKS];
+    const float *row_temperature;
+    if (!row_temperatures(a, m, rows, &row_temperature, err) || !key_lock_mask(a, m, &allowed, err))
+        return false;
     if (!rg_musicgen_condition_text(m, a->prompt, &cond, err)) {
         free(allowed);
         return false;
     }
     rg_lm_sampling sp = {.guidance = (float)a->guidance, .temperature = (float)a->temperature,
                          .top_k = (int)a->top_k, .top_p = (float)a->top_p,
-                         .seed = (uint64_t)a->seed, .allowed = allowed};
+                         .seed = (uint64_t)a->seed, .allowed = allowed,
+                         .row_temperature = row_temperature};
     *out = (rg_codes){.sample_rate = (uint32_t)c->sample_rate, .hop_length = (uint32_t)c->hop,
                       .codebook_size = (uint32_t)c->card, .n_codebooks = c->codebooks,
                       .channels = 1, .frames = frames, .samples = (int64_t)frames * c->hop};
@@ -220,7 +235,8 @@ static bool write_audio(const gen_args *a, rg_device *dev, const rg_codes *codes
 }
 
 int rg_cli_generate(int argc, char **argv) {
-    gen_args a = {.seconds = 8, .temperature = 1, .guidance = 3, .top_k = 250};
+    gen_args a = {.seconds = 8, .temperature = 1, .pitch_temperature = RG_PITCH_TEMPERATURE_DEFAULT,
+                  .guidance = 3, .top_k = 250};
     int rc = parse(argc, argv, &a);
     if (rc != RG_EXIT_OK) return rc < 0 ? RG_EXIT_OK : rc;
     rg_device *dev = NULL;

@@ -29,7 +29,7 @@
 #include "runtime/model/weights.h"
 
 #define LN_EPS 1e-5f /* nn.LayerNorm's default, which MusicGen keeps */
-#define MAX_CODEBOOKS 16
+#define MAX_CODEBOOKS RG_LM_MAX_CODEBOOKS
 
 typedef struct {
     rg_tensor q, k, v, o, ln_w, ln_b;
@@ -540,7 +540,7 @@ bool rg_musicgen_condition_track(rg_musicgen *m, const rg_lm_cond *text, int rol
 /* ------------------------------------------------------------------------ */
 
 enum { S_X, S_H, S_Q, S_K, S_V, S_ATT, S_TMP, S_FF, S_LOGITS, S_DIFF, S_MIXED, S_IDS_IN,
-       S_IDS_OUT, S_POS, S_MASK, S_COUNT };
+       S_IDS_OUT, S_POS, S_MASK, S_ROW_SCALE, S_COUNT };
 
 /* What a disallowed token's logit becomes (rg_lm_sampling.allowed): not
  * -inf, so no backend's arithmetic meets an infinity at ordinary
@@ -568,6 +568,12 @@ struct rg_lm_session {
     const uint8_t *mask_src;
     float *mask_host;
     bool masked; /* the last step sampled from masked logits (in S_MIXED) */
+    /* Per-codebook temperatures (rg_lm_sampling.row_temperature) as a factor
+     * on the logits before the sampler divides by `temperature`: S_ROW_SCALE
+     * holds row_scale[k] on row k, uploaded when the factors change. */
+    float row_scale[MAX_CODEBOOKS];
+    float *scale_host;
+    bool scale_uploaded, scaled;
 };
 
 rg_lm_sampling rg_lm_sampling_default(void) {
@@ -609,6 +615,7 @@ static rg_status alloc_activations(rg_lm_session *s) {
     if (st == RG_OK) st = create(s, &s->t[S_DIFF], RG_F32, 2, c->codebooks, c->card, 0);
     if (st == RG_OK) st = create(s, &s->t[S_MIXED], RG_F32, 2, c->codebooks, c->card, 0);
     if (st == RG_OK) st = create(s, &s->t[S_MASK], RG_F32, 2, c->codebooks, c->card, 0);
+    if (st == RG_OK) st = create(s, &s->t[S_ROW_SCALE], RG_F32, 2, c->codebooks, c->card, 0);
     if (st == RG_OK) st = create(s, &s->t[S_IDS_IN], RG_I32, 2, c->codebooks, b, 0);
     if (st == RG_OK) st = create(s, &s->t[S_IDS_OUT], RG_I32, 1, c->codebooks, 0, 0);
     if (st == RG_OK) st = create(s, &s->t[S_POS], RG_F32, 2, s->max_steps, d, 0);
@@ -728,6 +735,7 @@ void rg_lm_session_free(rg_lm_session *s) {
     free(s->ck);
     free(s->cv);
     free(s->mask_host);
+    free(s->scale_host);
     rg_cmd_destroy(s->cmd);
     free(s);
 }
@@ -853,6 +861,10 @@ static void record_step(rg_lm_session *s, const rg_lm_sampling *sp) {
     rg_op_layer_norm(s->cmd, &s->t[S_X], &m->out_ln_w, &m->out_ln_b, LN_EPS, &s->t[S_H]);
     rg_op_matmul(s->cmd, &s->t[S_H], &m->heads, NULL, &s->t[S_LOGITS], true);
     rg_tensor logits = record_guidance(s);
+    if (s->scaled) { /* per-codebook temperature: z_k * (T / T_k), then / T */
+        rg_op_mul(s->cmd, &logits, &s->t[S_ROW_SCALE], &s->t[S_MIXED]);
+        logits = s->t[S_MIXED];
+    }
     if (s->masked) { /* constrained sampling: the disallowed tokens' logits drop out */
         rg_op_add(s->cmd, &logits, &s->t[S_MASK], &s->t[S_MIXED]);
         logits = s->t[S_MIXED];
@@ -893,13 +905,46 @@ static rg_status upload_mask(rg_lm_session *s, const uint8_t *allowed) {
     return st;
 }
 
+static bool check_row_temperature(const rg_lm_session *s, const rg_lm_sampling *sp, rg_error *err) {
+    for (int k = 0; sp->row_temperature && k < s->m->cfg.codebooks; k++)
+        if (!(sp->row_temperature[k] > 0.0f) || !isfinite(sp->row_temperature[k]))
+            return rg_error_set(err, RG_ERR_VALUE, s->m->path, 0, 0,
+                                "temperature %g of codebook %d: must be above 0",
+                                (double)sp->row_temperature[k], k);
+    return true;
+}
+
+/* Upload each row's factor temperature / row_temperature[k], unless those
+ * are there. */
+static rg_status upload_row_scale(rg_lm_session *s, const rg_lm_sampling *sp) {
+    const rg_musicgen_config *c = &s->m->cfg;
+    float want[MAX_CODEBOOKS];
+    bool same = s->scale_uploaded;
+    for (int k = 0; k < c->codebooks; k++) {
+        want[k] = sp->temperature / sp->row_temperature[k];
+        same &= want[k] == s->row_scale[k];
+    }
+    if (same) return RG_OK;
+    size_t n = (size_t)c->codebooks * c->card;
+    if (!s->scale_host && !(s->scale_host = malloc(n * sizeof *s->scale_host))) return RG_ERR_OOM;
+    for (int k = 0; k < c->codebooks; k++) {
+        for (int v = 0; v < c->card; v++) s->scale_host[(size_t)k * c->card + v] = want[k];
+        s->row_scale[k] = want[k];
+    }
+    rg_status st = rg_tensor_write(&s->t[S_ROW_SCALE], s->scale_host);
+    s->scale_uploaded = st == RG_OK;
+    return st;
+}
+
 bool rg_lm_session_step(rg_lm_session *s, const int32_t *in, const rg_lm_sampling *sp,
                         int frames, int32_t *out, rg_error *err) {
     const rg_musicgen_config *c = &s->m->cfg;
-    if (!check_column(s, in, err)) return false;
+    if (!check_column(s, in, err) || !check_row_temperature(s, sp, err)) return false;
     rg_status st = upload_column(s, in);
     s->masked = sp->allowed != NULL;
     if (st == RG_OK && s->masked) st = upload_mask(s, sp->allowed);
+    s->scaled = sp->row_temperature && sp->temperature > 0.0f;
+    if (st == RG_OK && s->scaled) st = upload_row_scale(s, sp);
     if (st == RG_OK) {
         rg_cmd_reset(s->cmd);
         record_step(s, sp);
@@ -968,7 +1013,7 @@ bool rg_lm_session_logits(rg_lm_session *s, int which, float *out, rg_error *err
     if (which == RG_LM_LOGITS_COND) t = branch_logits(s, 0);
     else if (which == RG_LM_LOGITS_NULL && s->batch == 2) t = branch_logits(s, 1);
     else if (which == RG_LM_LOGITS_MIXED)
-        t = s->batch == 2 || s->masked ? s->t[S_MIXED] : branch_logits(s, 0);
+        t = s->batch == 2 || s->masked || s->scaled ? s->t[S_MIXED] : branch_logits(s, 0);
     else return rg_error_set(err, RG_ERR_VALUE, s->m->path, 0, 0, "no such logits in this session");
     rg_status st = rg_tensor_read_f32(&t, out);
     return st == RG_OK || tensor_failed(s->m, st, "reading logits", err);

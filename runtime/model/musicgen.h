@@ -160,6 +160,8 @@ typedef struct {
 } rg_lm_track;
 
 #define RG_LM_MAX_TRACKS 8
+/* The most codebooks a model may have (a loaded model has at most this). */
+#define RG_LM_MAX_CODEBOOKS 16
 
 /* The condition of a track-aware take: memory = [text ; one block per locked
  * track] (text->len + the tracks' frames rows), and the decoder-input terms
@@ -195,6 +197,11 @@ typedef struct {
      * one token. A session reads it at the first step that passes this
      * pointer: keep it unchanged (and alive) while it is passed. */
     const uint8_t *allowed;
+    /* Per-codebook temperatures (a pitch row's notes held longer,
+     * rg_pitch_row_temperatures): NULL samples every codebook at
+     * `temperature`; else [K], each > 0, replacing it row by row. Greedy
+     * (temperature <= 0) stays greedy on every row. Read at every step. */
+    const float *row_temperature;
 } rg_lm_sampling;
 
 /* MusicGen's defaults: guidance 3, temperature 1, top_k 250, top_p off. */
@@ -224,6 +231,7 @@ bool rg_lm_session_prefill(rg_lm_session *s, const int32_t *columns, int n, rg_e
 enum { RG_LM_LOGITS_COND = 0, RG_LM_LOGITS_NULL = 1, RG_LM_LOGITS_MIXED = 2 };
 /* Logits of the last step, [K][card] floats: the conditional branch, the
  * null branch (guided sessions only) or what was sampled from (mixed; with
+ * `row_temperature`, row k times temperature / row_temperature[k]; with
  * `allowed`, the disallowed tokens at -1e30). */
 bool rg_lm_session_logits(rg_lm_session *s, int which, float *out, rg_error *err);
 

@@ -73,6 +73,25 @@ bool rg_pitch_key_lock_text(const char *codec_path, const char *text, int codebo
     return true;
 }
 
+bool rg_pitch_row_temperatures(const char *codec_path, int codebooks, float temperature,
+                               float pitch_temperature, float *rows, const float **out,
+                               rg_error *err)
+{
+    *out = NULL;
+    if (!(temperature > 0) || pitch_temperature == temperature || codebooks < 1)
+        return true;
+    rg_encodec_config cfg;
+    if (!rg_encodec_probe(codec_path, &cfg, err))
+        return false;
+    if (!cfg.pitch_codebook)
+        return true;
+    for (int k = 0; k < codebooks; k++)
+        rows[k] = temperature;
+    rows[codebooks - 1] = pitch_temperature;
+    *out = rows;
+    return true;
+}
+
 /* YIN's buffer: a power of two whose first half (the span YIN compares
  * with its shifts, and the longest shift) holds two periods of the lowest
  * note. */

@@ -55,4 +55,22 @@ bool rg_pitch_key_lock(const rg_encodec_config *cfg, rg_lm_key key, int codebook
 bool rg_pitch_key_lock_text(const char *codec_path, const char *text, int codebooks, int card,
                             uint8_t **allowed, rg_error *err);
 
+/* The per-codebook temperatures (rg_lm_sampling.row_temperature) of a take
+ * by a model of `codebooks` codebooks over the codec in `codec_path`: the
+ * pitch row (the last codebook) at `pitch_temperature`, the others at
+ * `temperature`, written to rows[codebooks]. Below the other rows', it holds
+ * notes longer: at 1 the model changes note on a quarter of the frames, more
+ * often than the music it learnt from (docs/quality.md, "Held notes").
+ * *out is `rows`, or NULL when nothing changes (no pitch row, the same
+ * temperature, or greedy sampling, temperature <= 0). False only on an
+ * error: the codec's config unreadable. */
+/* The pitch row's temperature a take uses unless told otherwise (the
+ * generator node's pitch_temperature, resonant generate --pitch-temperature):
+ * measured in docs/quality.md, "Held notes". */
+#define RG_PITCH_TEMPERATURE_DEFAULT 0.5
+
+bool rg_pitch_row_temperatures(const char *codec_path, int codebooks, float temperature,
+                               float pitch_temperature, float *rows, const float **out,
+                               rg_error *err);
+
 #endif

@@ -483,15 +483,18 @@ def test_pitch_codec_codes_and_plays_the_note():
 def test_pitch_codec_trains_with_wave_losses_on_drums_only():
     """Training a pitch codec: the oscillator plays the known notes' codes
     (no f0 loss to learn), wave_unpitched_only keeps the waveform terms off
-    crops with known notes (a bass-only batch has none) and
-    steady_pitched_only the steadiness term off the others (drums)."""
+    crops with known notes (a bass-only batch has none), and
+    steady_pitched_only and onset_pitched_only their terms off the others
+    (drums)."""
     m, t = _pitch_cfg()
-    logs = codec.train(m, dict(t, steps=2, batch=2, segment_s=0.4), os.path.join(TMP, "pitch"), quiet=True)
+    pitched_only = dict(onset_weight=1.0, onset_pitched_only=True)
+    logs = codec.train(m, dict(t, steps=2, batch=2, segment_s=0.4, **pitched_only), os.path.join(TMP, "pitch"),
+                       quiet=True)
     assert all(np.isfinite(e["loss"]) and e["f0"] == 0.0 and e["split"] > 0 for e in logs), logs
-    assert all(e["wave"] == 0.0 and e["low"] == 0.0 for e in logs), logs
+    assert all(e["wave"] == 0.0 and e["low"] == 0.0 and e["onset"] > 0 for e in logs), logs
     logs = codec.train(m, dict(t, steps=2, batch=2, segment_s=0.4, roles=["drums"], steady_weight=1.0,
-                               steady_pitched_only=True), os.path.join(TMP, "pitch_d"), quiet=True)
-    assert all(e["wave"] > 0 and e["split"] == 0 and e["steady"] == 0 for e in logs), logs
+                               steady_pitched_only=True, **pitched_only), os.path.join(TMP, "pitch_d"), quiet=True)
+    assert all(e["wave"] > 0 and e["split"] == 0 and e["steady"] == 0 and e["onset"] == 0 for e in logs), logs
     path = os.path.join(TMP, "pitch_export")
     model = codec.load_checkpoint_model(os.path.join(TMP, "pitch", "checkpoint.pt"))
     export.export_codec(model, path)

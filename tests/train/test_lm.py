@@ -335,6 +335,37 @@ def test_key_lock_samples_the_pitch_row_from_the_key():
     return f"A minor: {len(notes)} of {c.pitch_notes} notes; locked draws all allowed, free ones not"
 
 
+def test_pitch_row_samples_at_its_own_temperature():
+    """row_temperatures puts a pitch codec's last row at the pitch
+    temperature (None without a pitch row, at the same temperature, or
+    greedy). sample() with row_temperature: every row at the temperature
+    draws as without it; every row near 0 draws the greedy take; only the
+    last row near 0 changes that row, and nothing sampled before its first
+    step (the delay pattern: row k of frames t < K - 1 - k)."""
+    import encodec_ref
+
+    c = encodec_ref.Config(dict(harmonic_bins=4, pitch_codebook=True, codebook_size=64, sampling_rate=16000,
+                                upsampling_ratios=[8, 5, 4, 2], target_bandwidths=[2.0]))
+    rows = lm.row_temperatures(c, 5, 1.0, 0.5)
+    assert rows.tolist() == [1.0, 1.0, 1.0, 1.0, 0.5], rows
+    assert lm.row_temperatures(c, 5, 0.5, 0.5) is None and lm.row_temperatures(c, 5, 0.0, 0.5) is None
+    assert lm.row_temperatures(encodec_ref.Config(dict(c.__dict__, pitch_codebook=False)), 4, 1.0, 0.5) is None
+    ref = lm.load_reference(os.path.join(TMP, "export"))
+    kk, ids = ref.dec.cfg.num_codebooks, torch.tensor([5, 6, 7])
+    draws = {}
+    for name, rt in (("none", None), ("same", torch.full((kk,), 1.0)), ("all cold", torch.full((kk,), 1e-4)),
+                     ("cold", torch.tensor([1.0] * (kk - 1) + [1e-4]))):
+        ref.set_track(1, 120.0, [])
+        draws[name] = lm.sample(ref, ids, 30, temperature=1.0, top_k=0, seed=3, row_temperature=rt)
+    ref.set_track(1, 120.0, [])
+    greedy = lm.sample(ref, ids, 30, temperature=0)
+    assert torch.equal(draws["none"], draws["same"]) and torch.equal(draws["all cold"], greedy)
+    assert not torch.equal(draws["none"][-1], draws["cold"][-1])
+    for k in range(kk - 1):
+        assert torch.equal(draws["none"][k, :kk - 1 - k], draws["cold"][k, :kk - 1 - k])
+    return f"{kk} rows: all cold = greedy; the last cold changes only what follows its first step"
+
+
 def test_trains_on_a_stem_folder():
     stems = os.path.join(TMP, "stems")
     for n, seed in (("one", 61), ("two", 62)):

@@ -5,6 +5,7 @@
  *     within 1e-4 of the reference's scale (CPU; 1e-3 on Vulkan);
  *   - greedy decoding reproduces the reference's 100-step token grid exactly,
  *     with guidance (batch of two), without, and continuing given codes;
+ *   - per-codebook temperatures scale each row of the sampled-from logits;
  *   - bad lengths, prompts and checkpoints are errors naming what is wrong.
  * The backend comes from RESONANT_BACKEND. */
 #include <setjmp.h>
@@ -419,6 +420,68 @@ static void test_sampling_is_seeded(void **state) {
     for (int i = 0; i < c->codebooks * FRAMES; i++) assert_true(a[i] >= 0 && a[i] < c->card);
 }
 
+/* The first step's sampled-from logits of prompt 0 at `sp`. */
+static void first_mixed(const rg_lm_sampling *sp, float *out) {
+    rg_lm_cond cond;
+    condition_prompt0(&cond);
+    rg_error err = {0};
+    int32_t in[16], tokens[16];
+    first_column(in);
+    rg_lm_session *s;
+    assert_true(rg_lm_session_create(model, &cond, sp->guidance, 4, &s, &err));
+    assert_true(rg_lm_session_step(s, in, sp, 2, tokens, &err));
+    assert_true(rg_lm_session_logits(s, RG_LM_LOGITS_MIXED, out, &err));
+    rg_lm_session_free(s);
+    rg_lm_cond_free(&cond);
+}
+
+/* Per-codebook temperatures: row k of what is sampled from is the plain
+ * logits times temperature / row_temperature[k] (the sampler then divides
+ * by temperature), guided or not; greedy stays greedy; a temperature of 0
+ * on a row is refused with the codebook named. */
+static void test_row_temperature(void **state) {
+    (void)state;
+    const rg_musicgen_config *c = rg_musicgen_get_config(model);
+    size_t n = (size_t)c->codebooks * c->card;
+    float *plain = malloc(n * sizeof *plain), *scaled = malloc(n * sizeof *scaled);
+    float rows[16];
+    for (int k = 0; k < c->codebooks; k++) rows[k] = 0.25f + 0.5f * (float)k;
+    for (int guided = 0; guided < 2; guided++) {
+        rg_lm_sampling sp = rg_lm_sampling_default();
+        sp.guidance = guided ? 3.0f : 0.0f;
+        sp.temperature = 2.0f;
+        first_mixed(&sp, plain);
+        sp.row_temperature = rows;
+        first_mixed(&sp, scaled);
+        double worst = 0;
+        for (int k = 0; k < c->codebooks; k++)
+            for (int v = 0; v < c->card; v++) {
+                size_t i = (size_t)k * c->card + v;
+                double want = plain[i] * (2.0 / rows[k]);
+                worst = fmax(worst, fabs(scaled[i] - want) / (1.0 + fabs(want)));
+            }
+        print_message("# row temperature, guidance %.0f: worst relative error %.2g\n",
+                      (double)sp.guidance, worst);
+        assert_true(worst < 1e-5);
+    }
+    int32_t a[16 * 8], b[16 * 8];
+    rg_lm_cond cond;
+    condition_prompt0(&cond);
+    rg_error err = {0};
+    rg_lm_sampling sp = greedy(3.0f);
+    assert_true(rg_musicgen_generate(model, &cond, &sp, NULL, 8, NULL, NULL, a, &err));
+    sp.row_temperature = rows;
+    assert_true(rg_musicgen_generate(model, &cond, &sp, NULL, 8, NULL, NULL, b, &err));
+    assert_memory_equal(a, b, (size_t)c->codebooks * 8 * sizeof(int32_t));
+    sp.temperature = 1.0f;
+    rows[c->codebooks - 1] = 0.0f;
+    assert_false(rg_musicgen_generate(model, &cond, &sp, NULL, 8, NULL, NULL, b, &err));
+    assert_non_null(strstr(err.message, "codebook"));
+    rg_lm_cond_free(&cond);
+    free(plain);
+    free(scaled);
+}
+
 typedef struct {
     int calls, last, cancel_at;
 } progress_log;
@@ -526,6 +589,7 @@ int main(void) {
         cmocka_unit_test(test_greedy_continuation),
         cmocka_unit_test(test_prefill_equals_steps),
         cmocka_unit_test(test_sampling_is_seeded),
+        cmocka_unit_test(test_row_temperature),
         cmocka_unit_test(test_lengths_and_progress),
         cmocka_unit_test(test_long_prompt),
         cmocka_unit_test(test_damaged_checkpoints),

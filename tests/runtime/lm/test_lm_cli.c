@@ -7,7 +7,8 @@
  * its key lock (--key-lock, and the generator node's key_lock: the pitch
  * row sampled from the key the text names only; RESONANT_TEST_FILTER runs
  * just those tests, as the Vulkan run does). The key lock's mask itself
- * (rg_pitch_key_lock). */
+ * (rg_pitch_key_lock), and the pitch row's own temperature
+ * (--pitch-temperature, the node's pitch_temperature). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -311,13 +312,13 @@ static void test_key_lock(void **state) {
 /* The generator node's key_lock, with the conditioner's key (the text the
  * generator hears, "bass, acid line, 120 bpm, A minor"): the tokens it
  * publishes, as check_key_lock asks of the CLI's. */
-static void node_take(const char *dir, const char *key, bool lock, rg_codes *out) {
+static void node_take_with(const char *dir, const char *key, const char *params, rg_codes *out) {
     char patch[2048];
     snprintf(patch, sizeof patch,
              "node text conditioner model=\"%s\" prompt=\"acid line\" key=\"%s\"\n"
              "node bass generator model=\"%s\" track=bass seconds=2 seed=7 temperature=1.5 "
-             "top_k=0 key_lock=%s\ntext.cond -> bass.cond\n",
-             dir, key, dir, lock ? "true" : "false");
+             "top_k=0 %s\ntext.cond -> bass.cond\n",
+             dir, key, dir, params);
     patch_rig r;
     rg_error err = {0};
     if (!rig_start(&r, patch, "/", &err) || !rig_generate(&r, &err)) fail_msg("%s", err.message);
@@ -330,6 +331,10 @@ static void node_take(const char *dir, const char *key, bool lock, rg_codes *out
     memcpy(out->codes, tk->codes, (size_t)4 * 100 * sizeof *out->codes);
     rg_data_unref(d);
     rig_stop(&r);
+}
+
+static void node_take(const char *dir, const char *key, bool lock, rg_codes *out) {
+    node_take_with(dir, key, lock ? "key_lock=true" : "key_lock=false", out);
 }
 
 static void test_key_lock_in_a_patch(void **state) {
@@ -354,6 +359,66 @@ static void test_key_lock_in_a_patch(void **state) {
     remove_folder(dir);
 }
 
+/* resonant generate on `model_dir`: 2 s at temperature 1.5, top-k 0, seed 7,
+ * the pitch row at `pitch_t`; the exit code. */
+static int pitch_t_take(const char *model_dir, const char *pitch_t, rg_codes *c) {
+    char out[] = "/tmp/rg-lm-pitch-t-XXXXXX.codes";
+    close(mkstemps(out, 6));
+    char *argv[] = {"generate", "--model", (char *)model_dir, "--prompt", "bass, acid line, A minor",
+                    "--seconds", "2", "--seed", "7", "--temperature", "1.5", "--top-k", "0",
+                    "--pitch-temperature", (char *)pitch_t, "-o", out};
+    int rc = rg_cli_generate(17, argv);
+    if (rc == 0) read_codes(out, c);
+    unlink(out);
+    return rc;
+}
+
+/* --pitch-temperature and the node's pitch_temperature reach the pitch row:
+ * the rows sampled before the pitch row's first step (the delay pattern:
+ * row k of frames t < 3 - k) are the same, the pitch row is not; a model
+ * whose codec has no pitch row is untouched (the same take at any pitch
+ * temperature); 0 is refused. How the temperature scales the row is
+ * test_row_temperature (test_lm.c). */
+static void test_pitch_temperature(void **state) {
+    (void)state;
+    char dir[] = "/tmp/rg-lm-pitch-t-XXXXXX";
+    composite_with_codec(dir, "16k_pitch");
+    rg_codes low, high, again;
+    assert_int_equal(pitch_t_take(dir, "0.3", &low), 0);
+    assert_int_equal(pitch_t_take(dir, "1.5", &high), 0);
+    assert_int_equal(pitch_t_take(dir, "0.3", &again), 0);
+    assert_memory_equal(low.codes, again.codes, 4 * 100 * sizeof(int32_t));
+    for (int k = 0; k < 3; k++)
+        for (int t = 0; t < 3 - k; t++) assert_int_equal(low.codes[k * 100 + t], high.codes[k * 100 + t]);
+    assert_memory_not_equal(low.codes + 300, high.codes + 300, 100 * sizeof(int32_t));
+    rg_codes_free(&low);
+    rg_codes_free(&high);
+    rg_codes_free(&again);
+    node_take_with(dir, "A minor", "pitch_temperature=0.3", &low);
+    node_take_with(dir, "A minor", "pitch_temperature=1.5", &high);
+    assert_memory_not_equal(low.codes + 300, high.codes + 300, 100 * sizeof(int32_t));
+    rg_codes_free(&low);
+    rg_codes_free(&high);
+    assert_int_equal(pitch_t_take(dir, "0", &low), 1);
+    remove_folder(dir);
+    char out_a[] = "/tmp/rg-lm-pitch-t-XXXXXX.codes", out_b[] = "/tmp/rg-lm-pitch-t-XXXXXX.codes";
+    close(mkstemps(out_a, 6));
+    close(mkstemps(out_b, 6));
+    char *plain_a[] = {"generate", "--model", model, "--prompt", "x", "--seconds", "0.5",
+                       "--temperature", "1.5", "--pitch-temperature", "0.3", "-o", out_a};
+    char *plain_b[] = {"generate", "--model", model, "--prompt", "x", "--seconds", "0.5",
+                       "--temperature", "1.5", "--pitch-temperature", "1.5", "-o", out_b};
+    assert_int_equal(rg_cli_generate(13, plain_a), 0);
+    assert_int_equal(rg_cli_generate(13, plain_b), 0);
+    read_codes(out_a, &low);
+    read_codes(out_b, &high);
+    assert_memory_equal(low.codes, high.codes, (size_t)low.n_codebooks * low.frames * sizeof(int32_t));
+    rg_codes_free(&low);
+    rg_codes_free(&high);
+    unlink(out_a);
+    unlink(out_b);
+}
+
 int main(void) {
     const char *root = getenv("RESONANT_SOURCE_DIR");
     root = root ? root : ".";
@@ -368,6 +433,7 @@ int main(void) {
         cmocka_unit_test(test_key_lock_mask),
         cmocka_unit_test(test_key_lock),
         cmocka_unit_test(test_key_lock_in_a_patch),
+        cmocka_unit_test(test_pitch_temperature),
     };
     const char *filter = getenv("RESONANT_TEST_FILTER");
     if (filter) cmocka_set_test_filter(filter);
