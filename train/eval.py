@@ -78,6 +78,11 @@ class Model:
         self.roles = conf["track_context"]["roles"]
         self.rate = conf["track_context"]["frame_rate"]
         self.sr = self.codec.cfg.sampling_rate
+        self.pitch_row = bool(self.codec.cfg.pitch_codebook)
+
+    def codes(self, handle):
+        """[K, frames] ints of a take's codes (track()'s first result)."""
+        return handle.numpy()
 
     def track(self, caption, role, bpm, seconds, seed, context=()):
         """(codes, audio) of one generated track."""
@@ -107,6 +112,8 @@ class EngineModel:
             conf = json.load(f)
         self.rate = conf["track_context"]["frame_rate"]
         self.sr = conf["audio_encoder"]["sampling_rate"]
+        self.pitch_row = bool(conf["audio_encoder"].get("pitch_codebook"))
+        self.codebooks = conf["decoder"]["num_codebooks"]
         self.tmp = tempfile.mkdtemp(prefix="rg-eval-")
         self.n = 0
         env = dict(os.environ, RESONANT_BACKEND=os.environ.get("RESONANT_BACKEND", "cpu"))
@@ -115,6 +122,10 @@ class EngineModel:
                 + (["key_lock"] if key_lock else []) + [f"pitch_temperature={sp['pitch_temperature']}"])
         self.proc = subprocess.Popen([exe, model_dir] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env)
+
+    def codes(self, handle):
+        """[K, frames] ints of a take's codes (track()'s first result)."""
+        return np.fromfile(handle + ".codes", "<i4").reshape(self.codebooks, -1)
 
     def track(self, caption, role, bpm, seconds, seed, context=()):
         out = os.path.join(self.tmp, f"t{self.n}")
@@ -145,11 +156,12 @@ def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tu
         bpm = spec["bpm"]
         dcap, bcap = corpus.caption(spec, "drums"), corpus.caption(spec, "bass")
         dcodes, drums = m.track(dcap, "drums", bpm, seconds, seed + i)
-        _, bass = m.track(bcap, "bass", bpm, seconds, seed + i, [("drums", dcodes)])
+        bcodes, bass = m.track(bcap, "bass", bpm, seconds, seed + i, [("drums", dcodes)])
         pcs = corpus.scale_pitch_classes(spec["root"], spec["mode"])
         row = dict(prompt=bcap, tempo_err=measure.tempo_error(measure.tempo(drums, m.sr), bpm),
                    in_key=measure.in_key_ratio(bass, m.sr, pcs), grid=grid_share(bass, m.sr, bpm),
-                   onsets=measure.onset_density(bass, m.sr), pitch_classes=measure.pitch_class_count(bass, m.sr))
+                   onsets=measure.onset_density(bass, m.sr), pitch_classes=measure.pitch_class_count(bass, m.sr),
+                   note_changes=note_changes_per_s(m.codes(bcodes)[-1], m.rate) if m.pitch_row else float("nan"))
         dark_spec, bright_spec = dict(spec, textures=["dark"]), dict(spec, textures=["bright"])
         _, dark = m.track(corpus.caption(dark_spec, "bass"), "bass", bpm, seconds, seed + i)
         _, bright = m.track(corpus.caption(bright_spec, "bass"), "bass", bpm, seconds, seed + i)
@@ -167,8 +179,20 @@ def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tu
                    # not targets: how busy and how varied the bass is (the corpus's
                    # own, eval.py --corpus: 3.7 onsets/s through nothing)
                    bass_onsets_per_s=round(float(np.mean([r["onsets"] for r in rows])), 2),
-                   bass_pitch_classes=round(float(np.mean([r["pitch_classes"] for r in rows])), 2))
+                   bass_pitch_classes=round(float(np.mean([r["pitch_classes"] for r in rows])), 2),
+                   bass_note_changes_per_s=mean_or_none([r["note_changes"] for r in rows]))
     return rows, summary
+
+
+def mean_or_none(values):
+    """The mean to 2 decimals, None where there is none (no pitch row)."""
+    m = float(np.mean(values))
+    return None if np.isnan(m) else round(m, 2)
+
+
+def note_changes_per_s(pitch_row, rate):
+    """How often a pitch row changes code (note, or note to rest), per second."""
+    return float(np.count_nonzero(np.diff(pitch_row))) * rate / len(pitch_row)
 
 
 def corpus_reference(model_dir, n=7, seconds=4.0, seed=0):
@@ -189,23 +213,27 @@ def corpus_reference(model_dir, n=7, seconds=4.0, seed=0):
         trip = [eval_codec.round_trip(codec, x) for x in (drums, bass)]
         pcs = corpus.scale_pitch_classes(spec["root"], spec["mode"])
         kinds = [("rendered", (drums, bass)), ("through the codec", trip)]
+        changes = float("nan")
         if codec.cfg.pitch_codebook:
             hop = codec.cfg.hop_length
             notes = codec_mod.frame_note(corpus.bass_f0(song.spec, sr)[:need], hop, -(-need // hop))
             with torch.no_grad():
                 coded = codec.encode(torch.from_numpy(bass)[None], f0=notes)
                 kinds.append(("through the codec, known notes", (trip[0], codec.decode(coded)[0].numpy()[:need])))
+            changes = note_changes_per_s(coded[-1].numpy(), sr / hop)  # the generator's training data
         for name, (d, b) in kinds:
             rows[name].append(dict(tempo_err=measure.tempo_error(measure.tempo(d, sr), spec["bpm"]),
                                    in_key=measure.in_key_ratio(b, sr, pcs), grid=grid_share(b, sr, spec["bpm"]),
                                    onsets=len(measure.onsets(b, sr)) / seconds,
-                                   pitch_classes=measure.pitch_class_count(b, sr)))
+                                   pitch_classes=measure.pitch_class_count(b, sr),
+                                   note_changes=changes if name.endswith("known notes") else float("nan")))
     return {name: dict(prompts=n, seconds=seconds,
                        median_tempo_err=round(float(np.median([r["tempo_err"] for r in rs])), 4),
                        bass_in_key=round(float(np.mean([r["in_key"] for r in rs])), 3),
                        bass_on_grid=round(float(np.mean([r["grid"] for r in rs])), 3),
                        bass_onsets_per_s=round(float(np.mean([r["onsets"] for r in rs])), 2),
-                       bass_pitch_classes=round(float(np.mean([r["pitch_classes"] for r in rs])), 2))
+                       bass_pitch_classes=round(float(np.mean([r["pitch_classes"] for r in rs])), 2),
+                       bass_note_changes_per_s=mean_or_none([r["note_changes"] for r in rs]))
             for name, rs in rows.items()}
 
 

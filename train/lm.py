@@ -76,7 +76,10 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, frames=200, lr=3e-4, warmup=200, steps=20
                       song_bars=4, encode_batch=8, p_uncond=0.1, p_no_context=0.3, p_keep_track=0.6,
                       checkpoint_every=100, log_every=10, spm_vocab=256, spm_captions=4000, threads=0,
                       schedule_s=None, song_roles=None, p_no_key=0.1, dataset_workers=0,
-                      target_roles=None)
+                      target_roles=None, row_loss_weights=None)
+# row_loss_weights: [K] weights of each codebook's tokens in the loss (None:
+# all equal), e.g. more on a pitch row whose notes the model holds too
+# loosely (docs/quality.md, "Held notes").
 # schedule_s: stop after this many seconds of training steps (summed over
 # resumed runs) and decay the learning rate over that time rather than over
 # `steps`, so a run on a shared machine ends annealed whatever its speed.
@@ -376,14 +379,22 @@ def song_key(item):
     return next((k for k in map(corpus.caption_key, item["captions"].values()) if k), None)
 
 
-def loss_of(model, batch):
+def loss_of(model, batch, row_weights=None):
+    """Mean next-token cross-entropy; with row_weights ([K]) each codebook's
+    tokens count by its weight (a weighted mean, so the scale stays)."""
     mem, mem_mask = model.memory(batch["ids"], batch["mask"], batch["ctx"], batch["ctx_roles"],
                                  batch["ctx_present"], batch["uncond"])
     inp, tgt, valid = delayed(batch["codes"], model.dc.special)
     logits = model(inp, batch["role"], batch["bpm"], mem, mem_mask, batch["key"], batch["tags"])
     logits = logits.permute(0, 2, 1, 3)[:, valid.T]  # [B, n_valid, card]
     target = tgt.permute(0, 2, 1)[:, valid.T]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
+    if row_weights is None:
+        return ce.mean()
+    kk = valid.shape[0]
+    row = torch.arange(kk)[None, :].expand(valid.shape[1], kk)[valid.T]  # codebook of each valid token
+    w = torch.as_tensor(row_weights, dtype=ce.dtype)[row].repeat(target.shape[0])
+    return (w * ce).sum() / w.sum()
 
 
 # ---------------------------------------------------------------- training
@@ -479,7 +490,7 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False, init_from=None):
             g["lr"] = lr
         torch.manual_seed(t["seed"] * 7919 + step)  # dropout, reproducible on resume
         batch = batch_at(data, tok, t, step, cfg["track_context"], model.dc.special)
-        loss = loss_of(model, batch)
+        loss = loss_of(model, batch, t["row_loss_weights"])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

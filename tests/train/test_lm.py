@@ -153,6 +153,35 @@ def test_loss_decreases_on_fixed_batch():
     return f"{np.mean(losses[:3]):.2f} -> {np.mean(losses[-3:]):.2f}"
 
 
+def test_row_loss_weights_weigh_each_codebook():
+    """loss_of with row weights: all ones is the plain mean; a weight on one
+    row only is that row's own mean cross-entropy (computed here from the
+    logits); 1 and 3 on two rows sit between them by those weights."""
+    cfg, t = lm.load_config(CFG)
+    model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
+    model.eval()
+    data = torch.load(os.path.join(TMP, "b", "dataset.pt"))
+    tok = text.Tokenizer(os.path.join(TMP, "b", "spiece.model"))
+    batch = lm.batch_at(data, tok, dict(t, p_uncond=0.0), 0, model.track, model.dc.special)
+    kk = model.dc.num_codebooks
+    with torch.no_grad():
+        plain = lm.loss_of(model, batch).item()
+        ones = lm.loss_of(model, batch, [1.0] * kk).item()
+        mem, mm = model.memory(batch["ids"], batch["mask"], batch["ctx"], batch["ctx_roles"],
+                               batch["ctx_present"], batch["uncond"])
+        inp, tgt, valid = lm.delayed(batch["codes"], model.dc.special)
+        logits = model(inp, batch["role"], batch["bpm"], mem, mm, batch["key"], batch["tags"])
+        own = [torch.nn.functional.cross_entropy(logits[:, k][:, valid[k]].reshape(-1, logits.shape[-1]),
+                                                 tgt[:, k][:, valid[k]].reshape(-1)).item() for k in range(kk)]
+        only_last = lm.loss_of(model, batch, [0.0] * (kk - 1) + [1.0]).item()
+        mixed = lm.loss_of(model, batch, [1.0] + [0.0] * (kk - 2) + [3.0]).item()
+    n = [int(valid[k].sum()) for k in range(kk)]
+    assert abs(plain - ones) < 1e-5 and abs(only_last - own[-1]) < 1e-5, (plain, ones, only_last, own)
+    want = (own[0] * n[0] + 3 * own[-1] * n[-1]) / (n[0] + 3 * n[-1])
+    assert abs(mixed - want) < 1e-5, (mixed, want)
+    return f"rows {[round(x, 2) for x in own]}; last only {only_last:.3f}"
+
+
 def test_target_roles_and_init_from():
     """target_roles trains only those roles' tracks (the rest stay context);
     --init-from starts a new run from another run's model."""
