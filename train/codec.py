@@ -50,7 +50,7 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
                       roles=None, lowpass_weight=100.0, lowpass_hz=500.0, onset_weight=0.0,
                       lowspec_weight=0.0, lowspec_fft=4096, steady_weight=0.0, f0_weight=0.0,
                       split_weight=0.0, wave_unpitched_only=False,
-                      steady_pitched_only=False, onset_pitched_only=False)
+                      steady_pitched_only=False, onset_pitched_only=False, head_only=False)
 
 
 def load_config(path):
@@ -409,12 +409,16 @@ def initial_state(path):
     return state
 
 
-def decoder_params(model):
+def decoder_params(model, head_only=False):
     """What decoder-only training learns: the decoder and the harmonic
-    path's head (both render the codes; neither changes them)."""
-    params = list(model.decoder.parameters())
+    path's head (both render the codes; neither changes them); with
+    head_only the head alone, so the convolutional path (the drums) renders
+    every code as before."""
+    params = [] if head_only else list(model.decoder.parameters())
     if model.cfg.harmonic_bins:
         params += list(model.harmonic_head.parameters())
+    if not params:
+        raise SystemExit("head_only: this codec has no harmonic head")
     return params
 
 
@@ -432,7 +436,7 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     torch.manual_seed(t["seed"])
     model = new_model(model_cfg)
     decoder_only = t.get("decoder_only", False)
-    params = decoder_params(model) if decoder_only else model.parameters()
+    params = decoder_params(model, t.get("head_only", False)) if decoder_only else model.parameters()
     opt = torch.optim.Adam(params, lr=t["lr"], betas=(0.5, 0.9))
     ck_path = os.path.join(out_dir, "checkpoint.pt")
     step, elapsed = 0, 0.0

@@ -18,7 +18,7 @@ and, not targets, the locked bass's onsets per second and pitch classes (how
 many the f0 track spends 5 % of its frames on): a bass that flutters, or
 holds one note, shows here.
 With a pitch codec the pitch row samples at --pitch-temperature (default:
-the engine's, 0.5).
+the engine's, 0.25).
 
     train/eval.py MODEL_DIR [--prompts N] [--seconds 4] [--seed 0] [--engine BUILD/bench/track_takes]
     train/eval.py MODEL_DIR --corpus [--prompts N]

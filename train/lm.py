@@ -76,7 +76,9 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, frames=200, lr=3e-4, warmup=200, steps=20
                       song_bars=4, encode_batch=8, p_uncond=0.1, p_no_context=0.3, p_keep_track=0.6,
                       checkpoint_every=100, log_every=10, spm_vocab=256, spm_captions=4000, threads=0,
                       schedule_s=None, song_roles=None, p_no_key=0.1, dataset_workers=0,
-                      target_roles=None, row_loss_weights=None)
+                      target_roles=None, row_loss_weights=None, trainable=None)
+# trainable: parameter name prefixes a run trains (None: all), e.g. only the
+# pitch row's head, so the other rows' predictions cannot change.
 # row_loss_weights: [K] weights of each codebook's tokens in the loss (None:
 # all equal), e.g. more on a pitch row whose notes the model holds too
 # loosely (docs/quality.md, "Held notes").
@@ -405,6 +407,22 @@ def new_model(cfg, vocab_size):
     return TrackLM(t5c, dc, cfg["track_context"])
 
 
+def trainable_params(model, prefixes):
+    """The parameters a run trains: all, or those whose names start with one
+    of `prefixes` (the rest frozen, requires_grad off). Refuses prefixes that
+    name nothing."""
+    if prefixes is None:
+        return list(model.parameters())
+    named = dict(model.named_parameters())
+    for p in prefixes:
+        if not any(n.startswith(p) for n in named):
+            raise SystemExit(f"trainable: no parameter starts with {p!r}")
+    keep = [v for n, v in named.items() if any(n.startswith(p) for p in prefixes)]
+    for n, v in named.items():
+        v.requires_grad_(any(n.startswith(p) for p in prefixes))
+    return keep
+
+
 def load_initial_state(model, path):
     """Start `model` from a run's checkpoint or an exported model folder
     (e.g. models/default). The model may have grown over the one it starts
@@ -461,7 +479,7 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False, init_from=None):
     data = build_dataset(codec_model, t, os.path.join(out_dir, "dataset.pt"))
     torch.manual_seed(t["seed"])
     model = new_model(cfg, tok.vocab_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], betas=(0.9, 0.95), weight_decay=0.1)
+    opt = torch.optim.AdamW(trainable_params(model, t["trainable"]), lr=t["lr"], betas=(0.9, 0.95), weight_decay=0.1)
     ck_path = os.path.join(out_dir, "checkpoint.pt")
     step, elapsed = 0, 0.0
     if os.path.exists(ck_path):
@@ -650,7 +668,7 @@ def key_lock_mask(codec_cfg, num_codebooks, vocab, text):
     return allowed
 
 
-PITCH_TEMPERATURE = 0.5  # the engine's RG_PITCH_TEMPERATURE_DEFAULT (runtime/model/pitch_code.h)
+PITCH_TEMPERATURE = 0.25  # the engine's RG_PITCH_TEMPERATURE_DEFAULT (runtime/model/pitch_code.h)
 
 
 def row_temperatures(codec_cfg, num_codebooks, temperature, pitch_temperature):

@@ -19,9 +19,14 @@
 # decoder and a new two-layer harmonic head learn to play a fifth code row
 # of notes, encoder and codebooks frozen so the codes stay the generator's;
 # then lm_v9_pitch_from_default.json: the generator grows that row and the
-# key and tag inputs, 1400 steps; PITCH=0 skips both), and the fp16
-# export. CODEC_CONFIG=FILE with CODEC_STEPS=N trains
-# one codec stage from scratch instead (e.g. the tiny smoke config).
+# key and tag inputs, 1400 steps; PITCH=0 skips both, and the next one),
+# the bass's onsets (codec_v10_bass_onsets, codec_v10b_bass_onsets_more,
+# codec_v10c_bass_onsets_longer, 600 steps each: the decoder and harmonic
+# head learn the bass's onset envelope, so held notes stop fluttering; the
+# codes, so the generator, stay as they were; ONSET_CODEC_CONFIGS="FILE ..."
+# replaces the list, "" skips it), and the fp16 export. CODEC_CONFIG=FILE
+# with CODEC_STEPS=N trains one codec stage from scratch instead (e.g. the
+# tiny smoke config).
 # DECODER_STEPS=N adds a phase that fine-tunes the codec's decoder
 # alone (encoder and codebooks frozen, so the generator's codes stay valid)
 # and uses that codec instead (the pitch phase starts from it; with
@@ -38,6 +43,9 @@ RUN=${RUN:-runs/default}
 OUT=${OUT:-models/default}
 PY=/usr/bin/python3
 mkdir -p "$RUN"
+C=train/configs
+ONSET_CODEC_DEFAULT="$C/codec_v10_bass_onsets.json $C/codec_v10b_bass_onsets_more.json $C/codec_v10c_bass_onsets_longer.json"
+CODEC_STAGES=""
 
 phase() { # phase NAME COMMAND...
     name="$1"; shift
@@ -80,10 +88,19 @@ if [ "${PITCH:-1}" != 0 ]; then
     phase lm_pitch $PY train/lm.py --config "${PITCH_LM_CONFIG:-train/configs/lm_v9_pitch_from_default.json}" \
         --codec "$CODEC" --out "$RUN/lm_pitch" --init-from "$LM" ${PITCH_LM_STEPS:+--steps "$PITCH_LM_STEPS"}
     LM="$RUN/lm_pitch/checkpoint.pt"
+    # the bass's onsets: the decoder and harmonic head only (the codes, so
+    # the generator, stay valid), with the bass's onset envelope in the loss
+    for config in ${ONSET_CODEC_CONFIGS-$ONSET_CODEC_DEFAULT}; do
+        stage=$(basename "$config" .json)
+        phase "$stage" $PY train/codec.py --config "$config" --out "$RUN/$stage" --init-from "$CODEC" \
+            ${ONSET_CODEC_STEPS:+--steps "$ONSET_CODEC_STEPS"}
+        CODEC="$RUN/$stage/checkpoint.pt"
+        CODEC_STAGES="$CODEC_STAGES $stage"
+    done
 fi
 phase export $PY train/export.py lm "$LM" "$CODEC" "$OUT" --dtype f16
 # every phase's log, in order (a phase skipped has no folder)
-for d in codec codec_decoder codec_pitch; do
+for d in codec codec_decoder codec_pitch $CODEC_STAGES; do
     if [ -f "$RUN/$d/log.jsonl" ]; then cat "$RUN/$d/log.jsonl"; fi
 done > "$OUT/codec_log.jsonl"
 for d in lm lm_pitch; do

@@ -38,7 +38,7 @@ static const char help[] =
     "  --key-lock          with a pitch codec, sample the pitch row from the key the\n"
     "                      prompt names only (constrained sampling)\n"
     "  --pitch-temperature T  with a pitch codec, the pitch row's temperature (default\n"
-    "                      0.5: notes held longer than at --temperature)\n"
+    "                      0.25: notes held longer than at --temperature)\n"
     "  --codec DIR         EnCodec folder to decode with (default: the model's own)\n"
     "  --rate HZ           output sample rate (default: the codec's)\n"
     "  -o, --output OUT    output file\n";

@@ -67,7 +67,7 @@ bool rg_pitch_key_lock_text(const char *codec_path, const char *text, int codebo
 /* The pitch row's temperature a take uses unless told otherwise (the
  * generator node's pitch_temperature, resonant generate --pitch-temperature):
  * measured in docs/quality.md, "Held notes". */
-#define RG_PITCH_TEMPERATURE_DEFAULT 0.5
+#define RG_PITCH_TEMPERATURE_DEFAULT 0.25
 
 bool rg_pitch_row_temperatures(const char *codec_path, int codebooks, float temperature,
                                float pitch_temperature, float *rows, const float **out,

@@ -122,6 +122,22 @@ def test_pitch_phase_grows_a_two_layer_head_on_frozen_codes():
     return f"moved: {sorted(moved)}; codebook rows equal; pitch row voiced on {int((codes_b[-1] > 0).sum())} of {codes_b.shape[1]} frames"
 
 
+def test_head_only_moves_only_the_harmonic_head():
+    """decoder_only with head_only (codec_v10d_bass_onsets_head.json's
+    shape): from the grown pitch codec of the test above, only
+    harmonic_head.* learns; the convolutional decoder, which renders the
+    drums, stays bit for bit."""
+    m, t = codec.load_config(os.path.join(tap.ROOT, "train", "configs", "codec_tiny_pitch.json"))
+    start = os.path.join(TMP, "grow", "checkpoint.pt")
+    codec.train(m, dict(t, steps=2, head_only=True, onset_weight=1.0, onset_pitched_only=True),
+                os.path.join(TMP, "head"), quiet=True, init_from=start)
+    sa = codec.load_checkpoint_model(start).state_dict()
+    sb = codec.load_checkpoint_model(os.path.join(TMP, "head", "checkpoint.pt")).state_dict()
+    moved = {k.split(".")[0] for k in sb if not torch.equal(sa[k], sb[k])}
+    assert moved == {"harmonic_head"}, moved
+    return f"moved: {sorted(moved)}"
+
+
 def test_loss_decreases_on_a_fixed_batch():
     m, t = cfg()
     torch.manual_seed(0)

@@ -207,6 +207,32 @@ def test_target_roles_and_init_from():
     return f"roles trained with target_roles=[bass]: {sorted(set(roles))}; without: {sorted(every)}"
 
 
+def test_trainable_trains_only_the_named_parameters():
+    """trainable: a run from another run's model changes only the parameters
+    named by the prefixes (here the last code row's head), every other one
+    stays bit for bit; a prefix naming nothing is refused."""
+    cfg, t = lm.load_config(CFG)
+    model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
+    head = f"decoder.lm_heads.{model.dc.num_codebooks - 1}."
+    out = os.path.join(TMP, "trainable")
+    os.makedirs(out, exist_ok=True)
+    shutil.copy(os.path.join(TMP, "b", "spiece.model"), out)
+    os.symlink(os.path.join(TMP, "b", "dataset.pt"), os.path.join(out, "dataset.pt"))
+    lm.train(cfg, dict(t, lr=1e-2, warmup=1, trainable=[head]), codec_checkpoint(), out, steps=2, quiet=True,
+             init_from=os.path.join(TMP, "b", "checkpoint.pt"))
+    after, _ = lm.load_checkpoint_model(os.path.join(out, "checkpoint.pt"))
+    before = model.state_dict()
+    changed = sorted(n for n, v in after.state_dict().items() if not torch.equal(v, before[n]))
+    assert changed == [head + "weight"], changed
+    try:
+        lm.trainable_params(model, ["decoder.no_such_layer."])
+    except SystemExit as e:
+        assert "no_such_layer" in str(e)
+    else:
+        raise AssertionError("a prefix naming nothing was accepted")
+    return f"changed: {changed}"
+
+
 def test_init_from_grows_the_pitch_row():
     """--init-from a generator of four code rows onto a pitch codec with the
     same encoder (codec_tiny_pitch.json: decoder-only from that codec): the
