@@ -19,8 +19,10 @@
 # decoder and a new two-layer harmonic head learn to play a fifth code row
 # of notes, encoder and codebooks frozen so the codes stay the generator's;
 # then lm_v9_pitch_from_default.json: the generator grows that row and the
-# key and tag inputs, 1400 steps; PITCH=0 skips both, and the next one),
-# the bass's onsets (codec_v10_bass_onsets, codec_v10b_bass_onsets_more,
+# key and tag inputs, 1400 steps; PITCH=0 skips both, and the next two),
+# held notes (lm_v10e_pitch_weight_gentle.json: the generator 400 more
+# steps with its pitch row weighted 4 in the loss; HELD_LM_CONFIG=FILE
+# replaces it, "" skips it), the bass's onsets (codec_v10_bass_onsets, codec_v10b_bass_onsets_more,
 # codec_v10c_bass_onsets_longer, 600 steps each: the decoder and harmonic
 # head learn the bass's onset envelope, so held notes stop fluttering; the
 # codes, so the generator, stay as they were; ONSET_CODEC_CONFIGS="FILE ..."
@@ -88,6 +90,15 @@ if [ "${PITCH:-1}" != 0 ]; then
     phase lm_pitch $PY train/lm.py --config "${PITCH_LM_CONFIG:-train/configs/lm_v9_pitch_from_default.json}" \
         --codec "$CODEC" --out "$RUN/lm_pitch" --init-from "$LM" ${PITCH_LM_STEPS:+--steps "$PITCH_LM_STEPS"}
     LM="$RUN/lm_pitch/checkpoint.pt"
+    # held notes: the generator continued with its pitch row weighted in the
+    # loss, on the same dataset (copied: the codes are the same)
+    if [ -n "${HELD_LM_CONFIG-$C/lm_v10e_pitch_weight_gentle.json}" ]; then
+        mkdir -p "$RUN/lm_held"
+        [ -f "$RUN/lm_held/dataset.pt" ] || cp "$RUN/lm_pitch/dataset.pt" "$RUN/lm_held/"
+        phase lm_held $PY train/lm.py --config "${HELD_LM_CONFIG-$C/lm_v10e_pitch_weight_gentle.json}" \
+            --codec "$CODEC" --out "$RUN/lm_held" --init-from "$LM" ${HELD_LM_STEPS:+--steps "$HELD_LM_STEPS"}
+        LM="$RUN/lm_held/checkpoint.pt"
+    fi
     # the bass's onsets: the decoder and harmonic head only (the codes, so
     # the generator, stay valid), with the bass's onset envelope in the loss
     for config in ${ONSET_CODEC_CONFIGS-$ONSET_CODEC_DEFAULT}; do
@@ -103,7 +114,7 @@ phase export $PY train/export.py lm "$LM" "$CODEC" "$OUT" --dtype f16
 for d in codec codec_decoder codec_pitch $CODEC_STAGES; do
     if [ -f "$RUN/$d/log.jsonl" ]; then cat "$RUN/$d/log.jsonl"; fi
 done > "$OUT/codec_log.jsonl"
-for d in lm lm_pitch; do
+for d in lm lm_pitch lm_held; do
     if [ -f "$RUN/$d/log.jsonl" ]; then cat "$RUN/$d/log.jsonl"; fi
 done > "$OUT/lm_log.jsonl"
 cat "$RUN/times.txt"

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """train/retrain_default.sh end to end on the tiny configs: every phase runs
-(codec, generator, the pitch codebook's two phases, the bass's onsets,
-export) and the exported
+(codec, generator, the pitch codebook's two phases, held notes, the bass's
+onsets, export) and the exported
 folder is a pitch model the engine's layout describes."""
 import json
 import os
@@ -21,13 +21,14 @@ def test_recipe_runs_every_phase_on_tiny_configs():
                LM_CONFIG=os.path.join(configs, "lm_tiny.json"),
                PITCH_CODEC_CONFIG=os.path.join(configs, "codec_tiny_pitch.json"),
                PITCH_CODEC_STEPS="2", PITCH_LM_CONFIG=os.path.join(configs, "lm_tiny.json"), PITCH_LM_STEPS="2",
+               HELD_LM_CONFIG=os.path.join(configs, "lm_tiny.json"), HELD_LM_STEPS="2",
                ONSET_CODEC_CONFIGS=os.path.join(configs, "codec_tiny_pitch.json"), ONSET_CODEC_STEPS="2")
     done = subprocess.run([os.path.join(tap.ROOT, "train", "retrain_default.sh")], env=env,
                           capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, done.stderr[-2000:]
     with open(os.path.join(run, "times.txt")) as f:
         phases = [line.split()[0] for line in f]
-    assert phases == ["codec", "lm", "codec_pitch", "lm_pitch", "codec_tiny_pitch", "export"], phases
+    assert phases == ["codec", "lm", "codec_pitch", "lm_pitch", "lm_held", "codec_tiny_pitch", "export"], phases
     with open(os.path.join(out, "config.json")) as f:
         conf = json.load(f)
     assert conf["audio_encoder"]["pitch_codebook"] and conf["decoder"]["num_codebooks"] == 5, conf["decoder"]
@@ -35,7 +36,7 @@ def test_recipe_runs_every_phase_on_tiny_configs():
     assert "decoder.lm_heads.4.weight" in names and "audio_encoder.harmonic_head.2.weight" in names
     with open(os.path.join(out, "lm_log.jsonl")) as f:
         steps = [json.loads(line)["step"] for line in f]
-    assert steps == [1, 2, 1, 2], steps  # the generator's log, then the pitch phase's
+    assert steps == [1, 2, 1, 2, 1, 2], steps  # the generator's log, the pitch phase's, the held notes' phase
     with open(os.path.join(out, "codec_log.jsonl")) as f:
         steps = [json.loads(line)["step"] for line in f]
     assert steps[-4:] == [1, 2, 1, 2], steps  # ... the pitch codec's, then the bass onsets' phase
