@@ -473,12 +473,12 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         y, loss_f0, harm = render(model, zq, f0_target)
         loss_split = split_loss(y, harm, x, f0_target, mel, t, sr) if t["split_weight"] else torch.zeros(())
         loss_mel = mel(y[:, 0], x[:, 0])
+        pitched = (f0_target > 0).any(1)  # crops with known notes (the bass)
         # waveform terms pin the phase; with wave_unpitched_only they judge
         # only crops without known notes (drums), whose phase the codes keep
         wy, wx = y, x
         if t.get("wave_unpitched_only"):
-            unpitched = ~(f0_target > 0).any(1)
-            wy, wx = y[unpitched], x[unpitched]
+            wy, wx = y[~pitched], x[~pitched]
         loss_wave = F.l1_loss(wy, wx) if wy.shape[0] else torch.zeros(())
         # the bass's waveform below lowpass_hz: a mel spectrum at these FFT
         # sizes hardly resolves a 40 Hz fundamental, its waveform does
@@ -486,11 +486,11 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
                     if t["lowpass_weight"] and wy.shape[0] else torch.zeros(()))
         # onset_pitched_only: the bass's onset envelope only. A held note whose
         # oscillator amplitudes jitter frame to frame makes flux bumps that an
-        # onset detector counts as notes (docs/quality.md, "Held notes that
-        # flutter"); on the drums the same term smoothed the quiet hits away
+        # onset detector counts as notes (docs/quality.md, "Held notes and a
+        # bass that does not flutter"); on the drums the same term smoothed
+        # the quiet hits away
         oy, ox = y, x
         if t.get("onset_pitched_only"):
-            pitched = (f0_target > 0).any(1)
             oy, ox = y[pitched], x[pitched]
         loss_onset = (onset_loss(oy[:, 0], ox[:, 0]) if t["onset_weight"] and oy.shape[0]
                       else torch.zeros(()))
@@ -499,7 +499,7 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         # steady_pitched_only: held notes should hold their codes, but a
         # steadied latent smears the drums' attacks (measured: onsets 0.74 ->
         # 0.46 with it on every crop, codec_v8_pitch)
-        zs = z[(f0_target > 0).any(1)] if t.get("steady_pitched_only") else z
+        zs = z[pitched] if t.get("steady_pitched_only") else z
         loss_steady = (steadiness(zs) if t["steady_weight"] and not decoder_only and zs.shape[0]
                        else torch.zeros(()))
         loss = (loss_mel + t["wave_weight"] * loss_wave + t["lowpass_weight"] * loss_low

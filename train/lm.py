@@ -417,10 +417,9 @@ def trainable_params(model, prefixes):
     for p in prefixes:
         if not any(n.startswith(p) for n in named):
             raise SystemExit(f"trainable: no parameter starts with {p!r}")
-    keep = [v for n, v in named.items() if any(n.startswith(p) for p in prefixes)]
     for n, v in named.items():
         v.requires_grad_(any(n.startswith(p) for p in prefixes))
-    return keep
+    return [v for v in named.values() if v.requires_grad]
 
 
 def load_initial_state(model, path):
