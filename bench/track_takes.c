@@ -16,7 +16,7 @@
  * names a key is tuned to that key's scale before it is written, as the
  * `tune` node does (runtime/scale_tune.h); its report goes to stderr. With
  * `key_lock`, a pitch codec's pitch row is sampled from the key the prompt
- * names only (rg_pitch_key_lock_text, as the generator node's key_lock).
+ * names only (rg_pitch_take_sampling, as the generator node's key_lock).
  * A pitch codec's pitch row samples at pitch_temperature (default
  * RG_PITCH_TEMPERATURE_DEFAULT, as the generator node's).
  * One line "ok OUT" or "error OUT: message" is printed per request. */
@@ -89,15 +89,11 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
     char path[1100];
     rg_lm_key key;
     const rg_musicgen_config *mc = rg_musicgen_get_config(e->m);
-    uint8_t *allowed = NULL;
-    float rows[RG_LM_MAX_CODEBOOKS];
+    rg_pitch_take pitch = {0};
     bool ok = codes && audio &&
-              rg_pitch_row_temperatures(e->model_dir, mc->codebooks, sp.temperature, e->pitch_temperature,
-                                        rows, &sp.row_temperature, err) &&
-              (!e->key_lock || rg_pitch_key_lock_text(e->model_dir, prompt, mc->codebooks, mc->card,
-                                                      &allowed, err));
-    sp.allowed = allowed;
-    ok = ok && rg_musicgen_condition_text(e->m, prompt, &text, err) &&
+              rg_pitch_take_sampling(e->model_dir, prompt, mc, e->key_lock, e->pitch_temperature, &pitch, &sp,
+                                     err) &&
+              rg_musicgen_condition_text(e->m, prompt, &text, err) &&
               rg_musicgen_condition_track(e->m, &text, rg_musicgen_track_role(e->m, role), bpm,
                                           prompt, tracks, n_tracks, &cond, err) &&
               rg_musicgen_generate(e->m, &cond, &sp, NULL, frames, NULL, NULL, codes, err) &&
@@ -125,7 +121,7 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
     }
     rg_lm_cond_free(&cond);
     rg_lm_cond_free(&text);
-    free(allowed);
+    rg_pitch_take_free(&pitch);
     free(codes);
     free(audio);
     return ok;

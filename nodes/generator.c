@@ -364,36 +364,11 @@ static rg_data *growing_tokens(const rg_musicgen *m, int frames, rg_error *err) 
     return d;
 }
 
-static rg_lm_sampling sampling(const rg_node *n, uint64_t seed, const uint8_t *allowed,
-                               const float *row_temperature) {
+static rg_lm_sampling sampling(const rg_node *n) {
     return (rg_lm_sampling){.guidance = (float)n->params[P_GUIDANCE].num,
                             .temperature = (float)n->params[P_TEMPERATURE].num,
                             .top_k = (int)n->params[P_TOP_K].num,
-                            .top_p = (float)n->params[P_TOP_P].num,
-                            .seed = seed,
-                            .allowed = allowed,
-                            .row_temperature = row_temperature};
-}
-
-/* The pitch row at `pitch_temperature`, for the codec of the model's folder;
- * *out NULL when no row's temperature changes. */
-static bool row_temperatures(const rg_node *n, const generator_state *s, const rg_musicgen *m,
-                             float *rows, const float **out, rg_error *err) {
-    return rg_pitch_row_temperatures(s->lm.path, rg_musicgen_get_config(m)->codebooks,
-                                     (float)n->params[P_TEMPERATURE].num,
-                                     (float)n->params[P_PITCH_TEMPERATURE].num, rows, out, err);
-}
-
-/* With `key_lock`, the tokens a take may sample in the key the take's text
- * names, for the codec of the model's folder; *out is NULL (nothing
- * locked) when the lock is off, the codec has no pitch row or the text
- * names no key. */
-static bool key_lock_mask(const rg_node *n, const generator_state *s, const rg_musicgen *m,
-                          const char *text, uint8_t **out, rg_error *err) {
-    const rg_musicgen_config *c = rg_musicgen_get_config(m);
-    *out = NULL;
-    return !n->params[P_KEY_LOCK].num ||
-           rg_pitch_key_lock_text(s->lm.path, text, c->codebooks, c->card, out, err);
+                            .top_p = (float)n->params[P_TOP_P].num};
 }
 
 /* Run the model into the growing `take`: its frames after what fits of the
@@ -463,29 +438,29 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     char text[512] = "";
     rg_lm_cond cond;
     rg_data *ctx = NULL, *take = NULL;
-    uint8_t *allowed = NULL;
-    float rows[RG_LM_MAX_CODEBOOKS];
-    const float *row_temperature = NULL;
+    rg_pitch_take pitch = {0};
     if (!read_cond(n, s, m, &grid, &cond, text, sizeof text, err)) return false;
     bool track_aware = rg_musicgen_track_roles(m) > 0;
     bool inputs_ok = track_aware ? track_condition(n, m, grid.tempo, text, frames, &cond, err)
                                  : read_context(n, m, &ctx, err);
-    if (!inputs_ok || !key_lock_mask(n, s, m, text, &allowed, err) ||
-        !row_temperatures(n, s, m, rows, &row_temperature, err) ||
+    rg_lm_sampling sp = sampling(n);
+    /* the key lock and the pitch row's temperature, for the codec of the model's folder */
+    if (!inputs_ok ||
+        !rg_pitch_take_sampling(s->lm.path, text, c, n->params[P_KEY_LOCK].num != 0,
+                                (float)n->params[P_PITCH_TEMPERATURE].num, &pitch, &sp, err) ||
         !(take = growing_tokens(m, frames, err))) {
-        free(allowed);
+        rg_pitch_take_free(&pitch);
         rg_data_unref(ctx);
         rg_lm_cond_free(&cond);
         return false;
     }
-    uint64_t seed = take_seed(n, s);
+    uint64_t seed = sp.seed = take_seed(n, s);
     snprintf(take->prompt, sizeof take->prompt, "%s", text);
     take->seed = seed;
     take->tempo = grid.tempo;
     take->bars = n->params[P_SECONDS].num > 0 ? 0 : (int)n->params[P_BARS].num;
-    rg_lm_sampling sp = sampling(n, seed, allowed, row_temperature);
     bool ok = make_take(n, job, m, &cond, rg_data_tokens(ctx), take, &sp, err);
-    free(allowed);
+    rg_pitch_take_free(&pitch);
     rg_data_unref(take);
     rg_data_unref(ctx);
     rg_lm_cond_free(&cond);

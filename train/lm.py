@@ -76,7 +76,14 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, frames=200, lr=3e-4, warmup=200, steps=20
                       song_bars=4, encode_batch=8, p_uncond=0.1, p_no_context=0.3, p_keep_track=0.6,
                       checkpoint_every=100, log_every=10, spm_vocab=256, spm_captions=4000, threads=0,
                       schedule_s=None, song_roles=None, p_no_key=0.1, dataset_workers=0,
-                      target_roles=None, row_loss_weights=None, trainable=None)
+                      target_roles=None, row_loss_weights=None, trainable=None, distill_roles=None,
+                      distill_weight=1.0)
+# distill_roles: the roles whose tracks learn a teacher's predictions (the
+# KL divergence from its distribution, token by token, times
+# distill_weight) instead of their targets; the teacher is the model given
+# by --distill-from. So a fine-tune for one role (the bass's held notes)
+# keeps another (the drums) where the teacher had it, although they share
+# every weight.
 # trainable: parameter name prefixes a run trains (None: all), e.g. only the
 # pitch row's head, so the other rows' predictions cannot change.
 # row_loss_weights: [K] weights of each codebook's tokens in the loss (None:
@@ -381,22 +388,55 @@ def song_key(item):
     return next((k for k in map(corpus.caption_key, item["captions"].values()) if k), None)
 
 
-def loss_of(model, batch, row_weights=None):
-    """Mean next-token cross-entropy; with row_weights ([K]) each codebook's
-    tokens count by its weight (a weighted mean, so the scale stays)."""
+def token_logits(model, batch):
+    """(logits [B, n, card], targets [B, n], valid [K, T]) of the batch's
+    n valid tokens of the delay pattern, in one order for any model."""
     mem, mem_mask = model.memory(batch["ids"], batch["mask"], batch["ctx"], batch["ctx_roles"],
                                  batch["ctx_present"], batch["uncond"])
     inp, tgt, valid = delayed(batch["codes"], model.dc.special)
     logits = model(inp, batch["role"], batch["bpm"], mem, mem_mask, batch["key"], batch["tags"])
-    logits = logits.permute(0, 2, 1, 3)[:, valid.T]  # [B, n_valid, card]
-    target = tgt.permute(0, 2, 1)[:, valid.T]
+    return logits.permute(0, 2, 1, 3)[:, valid.T], tgt.permute(0, 2, 1)[:, valid.T], valid
+
+
+def loss_of(model, batch, row_weights=None, teacher=None, distilled=None, distill_weight=1.0):
+    """Mean next-token cross-entropy; with row_weights ([K]) each codebook's
+    tokens count by its weight (a weighted mean, so the scale stays). With a
+    teacher, the batch items where `distilled` ([B] bool) is set learn its
+    distribution instead: their mean KL(teacher || model) per token, times
+    distill_weight, is added to the others' cross-entropy."""
+    logits, target, valid = token_logits(model, batch)
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
-    if row_weights is None:
-        return ce.mean()
+    ce = ce.reshape(target.shape)
     kk = valid.shape[0]
     row = torch.arange(kk)[None, :].expand(valid.shape[1], kk)[valid.T]  # codebook of each valid token
-    w = torch.as_tensor(row_weights, dtype=ce.dtype)[row].repeat(target.shape[0])
-    return (w * ce).sum() / w.sum()
+    w = torch.ones(row.shape, dtype=ce.dtype) if row_weights is None else torch.as_tensor(
+        row_weights, dtype=ce.dtype)[row]
+    if teacher is None or distilled is None or not distilled.any():
+        return (w * ce).sum() / (w.sum() * ce.shape[0])
+    with torch.no_grad():
+        want = F.log_softmax(token_logits(teacher, batch)[0][distilled], -1)
+    have = F.log_softmax(logits[distilled], -1)
+    kl = (want.exp() * (want - have)).sum(-1).mean()
+    own = ~distilled
+    if not own.any():
+        return distill_weight * kl
+    return (w * ce[own]).sum() / (w.sum() * int(own.sum())) + distill_weight * kl
+
+
+def distilled_items(batch, roles):
+    """[B] bool: the batch items whose role is one of `roles` (names)."""
+    ids = torch.tensor([ROLES.index(r) for r in roles or []], dtype=torch.long)
+    return torch.isin(batch["role"], ids)
+
+
+def load_teacher(cfg, vocab_size, path):
+    """A frozen copy of the model at `path` (a checkpoint or an exported
+    folder, as --init-from takes) in this run's architecture."""
+    teacher = new_model(cfg, vocab_size)
+    load_initial_state(teacher, path)
+    for v in teacher.parameters():
+        v.requires_grad_(False)
+    return teacher.eval()
 
 
 # ---------------------------------------------------------------- training
@@ -455,7 +495,7 @@ def load_initial_state(model, path):
     return missing
 
 
-def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False, init_from=None):
+def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False, init_from=None, distill_from=None):
     os.makedirs(out_dir, exist_ok=True)
     if t["threads"]:
         torch.set_num_threads(t["threads"])
@@ -488,6 +528,11 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False, init_from=None):
         step, elapsed = ck["step"], ck["elapsed"]
     elif init_from:  # a new run (new optimiser, step 0) from another run's model
         load_initial_state(model, init_from)
+    teacher = None
+    if t["distill_roles"]:
+        if not distill_from:
+            raise SystemExit("distill_roles needs --distill-from (the teacher model)")
+        teacher = load_teacher(cfg, tok.vocab_size, distill_from)
     steps = t["steps"] if steps is None else steps
     log_path = os.path.join(out_dir, "log.jsonl")
     logs, window = [], []
@@ -507,7 +552,8 @@ def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False, init_from=None):
             g["lr"] = lr
         torch.manual_seed(t["seed"] * 7919 + step)  # dropout, reproducible on resume
         batch = batch_at(data, tok, t, step, cfg["track_context"], model.dc.special)
-        loss = loss_of(model, batch, t["row_loss_weights"])
+        loss = loss_of(model, batch, t["row_loss_weights"], teacher,
+                       distilled_items(batch, t["distill_roles"]), t["distill_weight"])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -672,7 +718,7 @@ PITCH_TEMPERATURE = 0.25  # the engine's RG_PITCH_TEMPERATURE_DEFAULT (runtime/m
 
 def row_temperatures(codec_cfg, num_codebooks, temperature, pitch_temperature):
     """[K] per-codebook temperatures with a pitch codec's pitch row (the last
-    codebook) at `pitch_temperature` (the engine's rg_pitch_row_temperatures;
+    codebook) at `pitch_temperature` (the engine's rg_pitch_take_sampling;
     lower holds the bass's notes longer), or None when nothing changes (no
     pitch row, the same temperature, greedy sampling)."""
     if (not getattr(codec_cfg, "pitch_codebook", False) or temperature <= 0
@@ -771,6 +817,9 @@ def main():
                     help="start a new run from a generator checkpoint's model or an exported model folder "
                          "(the spiece.model beside it is copied into --out); the new model may add a code "
                          "row and the key and tag inputs")
+    ap.add_argument("--distill-from", metavar="CHECKPOINT|FOLDER",
+                    help="the teacher whose predictions the config's distill_roles learn (a generator "
+                         "checkpoint or an exported model folder of this architecture)")
     g = ap.add_argument_group("generation from an exported folder (instead of training)")
     g.add_argument("--generate", metavar="MODEL_DIR")
     g.add_argument("--prompt", default="")
@@ -792,7 +841,7 @@ def main():
     cfg, t = load_config(a.config)
     if a.stems:
         t["stems"] = a.stems
-    train(cfg, t, a.codec, a.out, a.steps, init_from=a.init_from)
+    train(cfg, t, a.codec, a.out, a.steps, init_from=a.init_from, distill_from=a.distill_from)
     if a.export:
         export_checkpoint(os.path.join(a.out, "checkpoint.pt"), a.codec, a.export, a.dtype)
 

@@ -140,24 +140,6 @@ static bool progress_bar(void *user, int done, int total) {
     return true;
 }
 
-/* With --key-lock, the tokens the take may sample in the key the prompt
- * names; *out NULL when nothing is locked. */
-static bool key_lock_mask(const gen_args *a, const rg_musicgen *m, uint8_t **out,
-                          rg_error *err) {
-    const rg_musicgen_config *c = rg_musicgen_get_config(m);
-    *out = NULL;
-    return !a->key_lock || rg_pitch_key_lock_text(a->codec ? a->codec : a->model, a->prompt,
-                                                  c->codebooks, c->card, out, err);
-}
-
-/* The pitch row at --pitch-temperature; *out NULL when no row changes. */
-static bool row_temperatures(const gen_args *a, const rg_musicgen *m, float *rows,
-                             const float **out, rg_error *err) {
-    return rg_pitch_row_temperatures(a->codec ? a->codec : a->model,
-                                     rg_musicgen_get_config(m)->codebooks, (float)a->temperature,
-                                     (float)a->pitch_temperature, rows, out, err);
-}
-
 /* Prompt -> codes [K][frames] in `out` (identity fields from the LM). */
 static bool make_tokens(const gen_args *a, rg_musicgen *m, rg_codes *out, rg_error *err) {
     const rg_musicgen_config *c = rg_musicgen_get_config(m);
@@ -168,19 +150,16 @@ static bool make_tokens(const gen_args *a, rg_musicgen *m, rg_codes *out, rg_err
                             a->seconds, frames, rg_musicgen_max_frames(m),
                             (double)rg_musicgen_max_frames(m) * c->hop / c->sample_rate);
     rg_lm_cond cond;
-    uint8_t *allowed;
-    float rows[RG_LM_MAX_CODEBOOKS];
-    const float *row_temperature;
-    if (!row_temperatures(a, m, rows, &row_temperature, err) || !key_lock_mask(a, m, &allowed, err))
+    rg_lm_sampling sp = {.guidance = (float)a->guidance, .temperature = (float)a->temperature,
+                         .top_k = (int)a->top_k, .top_p = (float)a->top_p, .seed = (uint64_t)a->seed};
+    rg_pitch_take pitch;
+    if (!rg_pitch_take_sampling(a->codec ? a->codec : a->model, a->prompt, c, a->key_lock,
+                                (float)a->pitch_temperature, &pitch, &sp, err))
         return false;
     if (!rg_musicgen_condition_text(m, a->prompt, &cond, err)) {
-        free(allowed);
+        rg_pitch_take_free(&pitch);
         return false;
     }
-    rg_lm_sampling sp = {.guidance = (float)a->guidance, .temperature = (float)a->temperature,
-                         .top_k = (int)a->top_k, .top_p = (float)a->top_p,
-                         .seed = (uint64_t)a->seed, .allowed = allowed,
-                         .row_temperature = row_temperature};
     *out = (rg_codes){.sample_rate = (uint32_t)c->sample_rate, .hop_length = (uint32_t)c->hop,
                       .codebook_size = (uint32_t)c->card, .n_codebooks = c->codebooks,
                       .channels = 1, .frames = frames, .samples = (int64_t)frames * c->hop};
@@ -191,7 +170,7 @@ static bool make_tokens(const gen_args *a, rg_musicgen *m, rg_codes *out, rg_err
                                                 out->codes, err)
                          : rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
     rg_lm_cond_free(&cond);
-    free(allowed);
+    rg_pitch_take_free(&pitch);
     return ok;
 }
 

@@ -198,7 +198,7 @@ typedef struct {
      * pointer: keep it unchanged (and alive) while it is passed. */
     const uint8_t *allowed;
     /* Per-codebook temperatures (a pitch row's notes held longer,
-     * rg_pitch_row_temperatures): NULL samples every codebook at
+     * rg_pitch_take_sampling): NULL samples every codebook at
      * `temperature`; else [K], each > 0, replacing it row by row. Greedy
      * (temperature <= 0) stays greedy on every row. Read at every step. */
     const float *row_temperature;

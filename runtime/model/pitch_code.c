@@ -53,43 +53,42 @@ bool rg_pitch_key_lock(const rg_encodec_config *cfg, rg_lm_key key, int codebook
     return true;
 }
 
-bool rg_pitch_key_lock_text(const char *codec_path, const char *text, int codebooks, int card,
-                            uint8_t **allowed, rg_error *err)
+bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_musicgen_config *mc,
+                            bool key_lock, float pitch_temperature, rg_pitch_take *take,
+                            rg_lm_sampling *sp, rg_error *err)
 {
-    *allowed = NULL;
+    *take = (rg_pitch_take){0};
+    sp->allowed = NULL;
+    sp->row_temperature = NULL;
     rg_lm_key key;
+    bool lock = key_lock && rg_lm_key_from_text(text, &key);
+    bool cool = sp->temperature > 0 && pitch_temperature != sp->temperature;
     rg_encodec_config cfg;
-    if (!rg_lm_key_from_text(text, &key))
+    if ((!lock && !cool) || mc->codebooks < 1)
         return true;
-    if (!rg_encodec_probe(codec_path, &cfg, err))
-        return false;
-    uint8_t *mask = malloc((size_t)codebooks * card);
-    if (!mask)
-        return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-    if (rg_pitch_key_lock(&cfg, key, codebooks, card, mask))
-        *allowed = mask;
-    else
-        free(mask);
-    return true;
-}
-
-bool rg_pitch_row_temperatures(const char *codec_path, int codebooks, float temperature,
-                               float pitch_temperature, float *rows, const float **out,
-                               rg_error *err)
-{
-    *out = NULL;
-    if (!(temperature > 0) || pitch_temperature == temperature || codebooks < 1)
-        return true;
-    rg_encodec_config cfg;
     if (!rg_encodec_probe(codec_path, &cfg, err))
         return false;
     if (!cfg.pitch_codebook)
         return true;
-    for (int k = 0; k < codebooks; k++)
-        rows[k] = temperature;
-    rows[codebooks - 1] = pitch_temperature;
-    *out = rows;
+    if (lock) {
+        if (!(take->allowed = malloc((size_t)mc->codebooks * mc->card)))
+            return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+        if (rg_pitch_key_lock(&cfg, key, mc->codebooks, mc->card, take->allowed))
+            sp->allowed = take->allowed;
+    }
+    if (cool) {
+        for (int k = 0; k < mc->codebooks; k++)
+            take->rows[k] = sp->temperature;
+        take->rows[mc->codebooks - 1] = pitch_temperature;
+        sp->row_temperature = take->rows;
+    }
     return true;
+}
+
+void rg_pitch_take_free(rg_pitch_take *take)
+{
+    free(take->allowed);
+    take->allowed = NULL;
 }
 
 /* YIN's buffer: a power of two whose first half (the span YIN compares

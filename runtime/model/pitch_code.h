@@ -47,30 +47,36 @@ bool rg_pitch_detect(const rg_encodec_config *cfg, const float *audio, int64_t s
 bool rg_pitch_key_lock(const rg_encodec_config *cfg, rg_lm_key key, int codebooks, int card,
                        uint8_t *allowed);
 
-/* The key lock of a take whose text is `text` by a model of `codebooks` x
- * `card` over the codec in `codec_path` (a codec folder or a composite
- * checkpoint, rg_encodec_probe): *allowed is a new mask (free() it), or
- * NULL when nothing is locked (no key in the text, no pitch row). False
- * only on an error (the codec's config unreadable, no memory). */
-bool rg_pitch_key_lock_text(const char *codec_path, const char *text, int codebooks, int card,
-                            uint8_t **allowed, rg_error *err);
-
-/* The per-codebook temperatures (rg_lm_sampling.row_temperature) of a take
- * by a model of `codebooks` codebooks over the codec in `codec_path`: the
- * pitch row (the last codebook) at `pitch_temperature`, the others at
- * `temperature`, written to rows[codebooks]. Below the other rows', it holds
- * notes longer: at 1 the model changes note on a quarter of the frames, more
- * often than the music it learnt from (docs/quality.md, "Held notes").
- * *out is `rows`, or NULL when nothing changes (no pitch row, the same
- * temperature, or greedy sampling, temperature <= 0). False only on an
- * error: the codec's config unreadable. */
 /* The pitch row's temperature a take uses unless told otherwise (the
  * generator node's pitch_temperature, resonant generate --pitch-temperature):
  * measured in docs/quality.md, "Held notes". */
 #define RG_PITCH_TEMPERATURE_DEFAULT 0.25
 
-bool rg_pitch_row_temperatures(const char *codec_path, int codebooks, float temperature,
-                               float pitch_temperature, float *rows, const float **out,
-                               rg_error *err);
+/* What a take's sampling points at for a pitch codec: the key lock's mask
+ * and the per-codebook temperatures. Keep it alive, unmoved, while the
+ * rg_lm_sampling that points into it is used; then rg_pitch_take_free. */
+typedef struct {
+    uint8_t *allowed;                /* [codebooks][card], or NULL */
+    float rows[RG_LM_MAX_CODEBOOKS]; /* rg_lm_sampling.row_temperature's storage */
+} rg_pitch_take;
+
+/* Set up sp->allowed and sp->row_temperature for a take whose text is
+ * `text` by model `mc` over the codec in `codec_path` (a codec folder or a
+ * composite checkpoint, rg_encodec_probe), sp->temperature already set:
+ * - with `key_lock`, the pitch row (the last codebook) may sample only
+ *   code 0 and the notes of the key the text names (rg_pitch_key_lock);
+ * - the pitch row samples at `pitch_temperature`, the others at
+ *   sp->temperature. Below the other rows', it holds notes longer: at 1
+ *   the model changes note on a quarter of the frames, more often than
+ *   the music it learnt from (docs/quality.md, "Held notes"). Greedy
+ *   sampling (temperature <= 0) stays greedy.
+ * Each is left NULL where nothing changes (no pitch row, no key in the
+ * text, the same temperature). The codec's config is read at most once.
+ * False only on an error (the config unreadable, no memory), with `take`
+ * holding nothing. */
+bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_musicgen_config *mc,
+                            bool key_lock, float pitch_temperature, rg_pitch_take *take,
+                            rg_lm_sampling *sp, rg_error *err);
+void rg_pitch_take_free(rg_pitch_take *take);
 
 #endif

@@ -419,6 +419,57 @@ static void test_pitch_temperature(void **state) {
     unlink(out_b);
 }
 
+/* rg_pitch_take_sampling on the pitch composite (4 codebooks, the last the
+ * pitch row): the lock's mask is rg_pitch_key_lock's and the pitch row
+ * gets its own temperature; no key in the text locks nothing, greedy and
+ * an equal temperature scale nothing; a codec without a pitch row (the
+ * harmonic one) changes nothing; an unreadable codec is an error that
+ * leaves nothing to free. */
+static void test_pitch_take_sampling(void **state) {
+    (void)state;
+    char pitch[] = "/tmp/rg-lm-pts-XXXXXX", harm[] = "/tmp/rg-lm-pts-h-XXXXXX";
+    composite_with_codec(pitch, "16k_pitch");
+    composite_with_codec(harm, "16k_harm");
+    rg_musicgen_config mc = {.codebooks = 4, .card = 64};
+    rg_error err = {0};
+    rg_pitch_take take;
+    rg_lm_sampling sp = {.temperature = 1.5f};
+    assert_true(rg_pitch_take_sampling(pitch, "bass, A minor", &mc, true, 0.3f, &take, &sp, &err));
+    assert_non_null(sp.allowed);
+    assert_ptr_equal(sp.row_temperature, take.rows);
+    for (int k = 0; k < 3; k++) assert_float_equal(sp.row_temperature[k], 1.5f, 0.0f);
+    assert_float_equal(sp.row_temperature[3], 0.3f, 0.0f);
+    rg_encodec_config cfg;
+    rg_lm_key key;
+    uint8_t want[4 * 64];
+    assert_true(rg_encodec_probe(pitch, &cfg, &err));
+    assert_true(rg_lm_key_from_text("A minor", &key));
+    assert_true(rg_pitch_key_lock(&cfg, key, 4, 64, want));
+    assert_memory_equal(sp.allowed, want, sizeof want);
+    rg_pitch_take_free(&take);
+    assert_true(rg_pitch_take_sampling(pitch, "acid bass", &mc, true, 0.3f, &take, &sp, &err));
+    assert_null(sp.allowed);
+    assert_non_null(sp.row_temperature);
+    rg_pitch_take_free(&take);
+    sp.temperature = 0.0f; /* greedy stays greedy */
+    assert_true(rg_pitch_take_sampling(pitch, "A minor", &mc, false, 0.3f, &take, &sp, &err));
+    assert_null(sp.allowed);
+    assert_null(sp.row_temperature);
+    sp.temperature = 0.3f;
+    assert_true(rg_pitch_take_sampling(pitch, "A minor", &mc, false, 0.3f, &take, &sp, &err));
+    assert_null(sp.row_temperature);
+    sp.temperature = 1.5f;
+    assert_true(rg_pitch_take_sampling(harm, "A minor", &mc, true, 0.3f, &take, &sp, &err));
+    assert_null(sp.allowed);
+    assert_null(sp.row_temperature);
+    assert_false(rg_pitch_take_sampling("/tmp/rg-no-such-codec", "A minor", &mc, true, 0.3f, &take, &sp,
+                                        &err));
+    assert_null(take.allowed);
+    assert_non_null(strstr(err.file, "rg-no-such-codec"));
+    remove_folder(pitch);
+    remove_folder(harm);
+}
+
 int main(void) {
     const char *root = getenv("RESONANT_SOURCE_DIR");
     root = root ? root : ".";
@@ -434,6 +485,7 @@ int main(void) {
         cmocka_unit_test(test_key_lock),
         cmocka_unit_test(test_key_lock_in_a_patch),
         cmocka_unit_test(test_pitch_temperature),
+        cmocka_unit_test(test_pitch_take_sampling),
     };
     const char *filter = getenv("RESONANT_TEST_FILTER");
     if (filter) cmocka_set_test_filter(filter);
