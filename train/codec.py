@@ -16,7 +16,10 @@ What this file adds is training:
   - losses: L1 on multi-resolution log-mel and linear mel spectra (the
     log's floor, `mel_eps`, decides whether the bass is learned at all: see
     MelLoss), L1 on the waveform, and MSE on the waveform low-passed at
-    `lowpass_hz` (no adversarial loss: it would not fit the CPU budget);
+    `lowpass_hz`; optionally (adv_weight, feat_weight) EnCodec's adversarial
+    and feature-matching losses from a small multi-scale STFT discriminator
+    (train/adversarial.py), trained alongside, for the attacks the spectral
+    losses smear;
   - data: stems of corpus songs (train/corpus.py) from a pool of songs that
     is re-rendered every `refresh_steps`, random crops; everything is a
     function of (seed, step), so a resumed run sees the same batches as an
@@ -42,6 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import corpus  # noqa: E402
 import encodec_ref  # noqa: E402
 import export  # noqa: E402
+from adversarial import MultiScaleSTFTDiscriminator, discriminator_loss, generator_losses  # noqa: E402
 
 TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_songs=16,
                       refresh_steps=250, bars=4, checkpoint_every=100, log_every=10,
@@ -50,7 +54,15 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
                       roles=None, lowpass_weight=100.0, lowpass_hz=500.0, onset_weight=0.0,
                       lowspec_weight=0.0, lowspec_fft=4096, steady_weight=0.0, f0_weight=0.0,
                       split_weight=0.0, wave_unpitched_only=False,
-                      steady_pitched_only=False, onset_pitched_only=False, head_only=False)
+                      steady_pitched_only=False, onset_pitched_only=False, head_only=False,
+                      adv_weight=0.0, feat_weight=0.0, disc_ffts=[512, 256, 128], disc_channels=16,
+                      disc_lr=1e-4, adv_start=0, adv_unpitched_only=False)
+# adv_weight, feat_weight: the decoder's adversarial (hinge) and feature
+# matching losses from a multi-scale STFT discriminator (disc_ffts,
+# disc_channels; trained at disc_lr on every step, alone for the first
+# adv_start steps so its first gradients are not noise); 0 and 0: none.
+# adv_unpitched_only: judge only crops without known notes (the drums),
+# whose attacks are what the spectral losses smear.
 
 
 def load_config(path):
@@ -422,6 +434,40 @@ def decoder_params(model, head_only=False):
     return params
 
 
+def new_discriminator(t, ck=None):
+    """(discriminator, its optimiser) of a run with adversarial losses,
+    resumed from checkpoint `ck` if it has them; (None, None) without."""
+    if not (t["adv_weight"] or t["feat_weight"]):
+        return None, None
+    disc = MultiScaleSTFTDiscriminator(t["disc_ffts"], t["disc_channels"])
+    opt_d = torch.optim.Adam(disc.parameters(), lr=t["disc_lr"], betas=(0.5, 0.9))
+    if ck is not None and "disc" in ck:
+        disc.load_state_dict(ck["disc"])
+        opt_d.load_state_dict(ck["disc_opt"])
+    return disc, opt_d
+
+
+def adversarial_step(disc, opt_d, t, step, y, x, pitched):
+    """One discriminator update on (x, y) (the crops it judges), then the
+    decoder's (adversarial, feature matching) losses from it: zeros before
+    adv_start or without a discriminator. Returns (disc loss, adv, feat)."""
+    zero = torch.zeros(())
+    if disc is None:
+        return zero, zero, zero
+    if t.get("adv_unpitched_only"):
+        y, x = y[~pitched], x[~pitched]
+    if not y.shape[0]:
+        return zero, zero, zero
+    loss_d = discriminator_loss(disc, x[:, 0], y[:, 0])
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    if step < t["adv_start"]:
+        return loss_d.detach(), zero, zero
+    adv, feat = generator_losses(disc, x[:, 0], y[:, 0])
+    return loss_d.detach(), adv, feat
+
+
 def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     """Train until step `steps` (default t['steps']), resuming from
     out_dir/checkpoint.pt if it exists (else starting from the model of the
@@ -452,6 +498,7 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         step, elapsed = ck["step"], ck.get("elapsed", 0.0)
     for g in opt.param_groups:  # the config's rate, also when continuing a run at another one
         g["lr"] = t["lr"]
+    disc, opt_d = new_discriminator(t, ck if os.path.exists(ck_path) else None)
     sr, hop = model.cfg.sampling_rate, model.cfg.hop_length
     pool = SongPool(t, sr, t["roles"])
     mel = MelLoss(sr, t["mel_sizes"], t["n_mels"], t["mel_eps"])
@@ -502,7 +549,9 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         zs = z[pitched] if t.get("steady_pitched_only") else z
         loss_steady = (steadiness(zs) if t["steady_weight"] and not decoder_only and zs.shape[0]
                        else torch.zeros(()))
-        loss = (loss_mel + t["wave_weight"] * loss_wave + t["lowpass_weight"] * loss_low
+        loss_disc, loss_adv, loss_feat = adversarial_step(disc, opt_d, t, step, y, x, pitched)
+        loss = (t["adv_weight"] * loss_adv + t["feat_weight"] * loss_feat
+                + loss_mel + t["wave_weight"] * loss_wave + t["lowpass_weight"] * loss_low
                 + t["onset_weight"] * loss_onset + t["lowspec_weight"] * loss_lowspec
                 + t["steady_weight"] * loss_steady + t["f0_weight"] * loss_f0 + t["split_weight"] * loss_split
                 + (0.0 if decoder_only else t["commit_weight"] * commit))
@@ -515,12 +564,12 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         elapsed += dt
         window.append((loss.item(), loss_mel.item(), loss_wave.item(), float(commit), dead, dt, loss_low.item(),
                        loss_onset.item(), loss_lowspec.item(), loss_steady.item(), loss_f0.item(),
-                       loss_split.item()))
+                       loss_split.item(), float(loss_disc), float(loss_adv), float(loss_feat)))
         if step % t["log_every"] == 0 or step == steps:
             w = np.array(window)
             entry = dict(step=step, loss=w[:, 0].mean(), mel=w[:, 1].mean(), wave=w[:, 2].mean(), low=w[:, 6].mean(),
                          onset=w[:, 7].mean(), lowspec=w[:, 8].mean(), steady=w[:, 9].mean(), f0=w[:, 10].mean(),
-                         split=w[:, 11].mean(),
+                         split=w[:, 11].mean(), disc=w[:, 12].mean(), adv=w[:, 13].mean(), feat=w[:, 14].mean(),
                          commit=w[:, 3].mean(), dead_codes=int(w[:, 4].sum()),
                          audio_s_per_s=t["batch"] * x.shape[-1] / sr * len(w) / w[:, 5].sum(),
                          elapsed_s=round(elapsed, 1))
@@ -532,8 +581,11 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
                 print(json.dumps(entry), flush=True)
             window = []
         if step % t["checkpoint_every"] == 0 or step == steps:
-            save_checkpoint(ck_path, dict(model=model.state_dict(), opt=opt.state_dict(), step=step,
-                                          elapsed=elapsed, model_config=model_cfg, train_config=t))
+            state = dict(model=model.state_dict(), opt=opt.state_dict(), step=step,
+                         elapsed=elapsed, model_config=model_cfg, train_config=t)
+            if disc is not None:
+                state.update(disc=disc.state_dict(), disc_opt=opt_d.state_dict())
+            save_checkpoint(ck_path, state)
     return logs
 
 
