@@ -20,7 +20,8 @@ holds one note, shows here.
 With a pitch codec the pitch row samples at --pitch-temperature (default:
 the engine's, 0.25).
 
-    train/eval.py MODEL_DIR [--prompts N] [--seconds 4] [--seed 0] [--engine BUILD/bench/track_takes]
+    train/eval.py MODEL_DIR [--prompts N] [--seconds 4] [--seed 0] [--sampling-seed S]
+                  [--engine BUILD/bench/track_takes]
     train/eval.py MODEL_DIR --corpus [--prompts N]
 prints a Markdown table and one JSON line. --corpus measures the prompts'
 own corpus songs instead of generated takes, as rendered and through the
@@ -28,7 +29,9 @@ model's codec: the ceiling of each measure for this corpus and codec (a
 generator cannot keep onsets its codec smears, nor beat a measure that
 misses on the training data). The prompts are built from
 corpus specs so they read like the training captions; they are fixed by
---seed (default 0) so runs are comparable. With --engine the takes are made
+--seed (default 0) so runs are comparable; the takes sample with --seed
+too unless --sampling-seed gives theirs (the same prompts, other draws:
+how much of a figure is luck). With --engine the takes are made
 by the engine (same sampling settings, its own random numbers) and decoded
 by its codec; without, by the PyTorch reference.
 """
@@ -149,25 +152,30 @@ def grid_share(x, sr, bpm, tol=0.025):
     return float((d <= tol).mean())
 
 
-def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tune=False, key_lock=False):
+def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tune=False, key_lock=False,
+             sampling_seed=None):
+    """Per-prompt rows and their summary. The prompts are prompts(n, seed);
+    prompt i's takes sample with seed + i, or sampling_seed + i if given
+    (the same prompts drawn again, to see how much of a figure is the draw)."""
     m = EngineModel(model_dir, engine, sampling, tune, key_lock) if engine else Model(model_dir, sampling, key_lock)
     rows = []
     for i, spec in enumerate(prompts(n, seed)):
+        take_seed = (seed if sampling_seed is None else sampling_seed) + i
         bpm = spec["bpm"]
         dcap, bcap = corpus.caption(spec, "drums"), corpus.caption(spec, "bass")
-        dcodes, drums = m.track(dcap, "drums", bpm, seconds, seed + i)
-        bcodes, bass = m.track(bcap, "bass", bpm, seconds, seed + i, [("drums", dcodes)])
+        dcodes, drums = m.track(dcap, "drums", bpm, seconds, take_seed)
+        bcodes, bass = m.track(bcap, "bass", bpm, seconds, take_seed, [("drums", dcodes)])
         pcs = corpus.scale_pitch_classes(spec["root"], spec["mode"])
-        row = dict(prompt=bcap, tempo_err=measure.tempo_error(measure.tempo(drums, m.sr), bpm),
+        row = dict(prompt=bcap, seed=take_seed, tempo_err=measure.tempo_error(measure.tempo(drums, m.sr), bpm),
                    in_key=measure.in_key_ratio(bass, m.sr, pcs), grid=grid_share(bass, m.sr, bpm),
                    onsets=measure.onset_density(bass, m.sr), pitch_classes=measure.pitch_class_count(bass, m.sr),
                    note_changes=note_changes_per_s(m.codes(bcodes)[-1], m.rate) if m.pitch_row else float("nan"))
         dark_spec, bright_spec = dict(spec, textures=["dark"]), dict(spec, textures=["bright"])
-        _, dark = m.track(corpus.caption(dark_spec, "bass"), "bass", bpm, seconds, seed + i)
-        _, bright = m.track(corpus.caption(bright_spec, "bass"), "bass", bpm, seconds, seed + i)
+        _, dark = m.track(corpus.caption(dark_spec, "bass"), "bass", bpm, seconds, take_seed)
+        _, bright = m.track(corpus.caption(bright_spec, "bass"), "bass", bpm, seconds, take_seed)
         row["dark_ok"] = measure.spectral_centroid(dark, m.sr) < measure.spectral_centroid(bright, m.sr)
-        _, sparse = m.track(corpus.caption(dict(spec, textures=["sparse"]), "drums"), "drums", bpm, seconds, seed + i)
-        _, busy = m.track(corpus.caption(dict(spec, textures=["busy"]), "drums"), "drums", bpm, seconds, seed + i)
+        _, sparse = m.track(corpus.caption(dict(spec, textures=["sparse"]), "drums"), "drums", bpm, seconds, take_seed)
+        _, busy = m.track(corpus.caption(dict(spec, textures=["busy"]), "drums"), "drums", bpm, seconds, take_seed)
         row["busy_ok"] = measure.onset_density(busy, m.sr) > measure.onset_density(sparse, m.sr)
         rows.append(row)
     summary = dict(prompts=n, seconds=seconds,
@@ -258,6 +266,8 @@ if __name__ == "__main__":
     ap.add_argument("--prompts", type=int, default=7)
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sampling-seed", type=int,
+                    help="the takes' random numbers start here (default: --seed), the prompts stay --seed's")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: on a loaded machine more threads made it slower)")
     ap.add_argument("--engine", metavar="TRACK_TAKES",
@@ -287,8 +297,9 @@ if __name__ == "__main__":
                     pitch_temperature=a.pitch_temperature)
     if a.tune and not a.engine:
         sys.exit("--tune needs --engine")
-    rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling, a.tune, a.key_lock)
-    summary["sampling"] = sampling
+    rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling, a.tune, a.key_lock,
+                             a.sampling_seed)
+    summary["sampling"] = dict(sampling, seed=a.seed if a.sampling_seed is None else a.sampling_seed)
     summary["generator"] = ("engine (CPU backend)" if a.engine else "PyTorch reference") + (
         ", bass tuned to the key" if a.tune else "") + (", key lock" if a.key_lock else "")
     print(table(rows, summary))

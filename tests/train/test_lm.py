@@ -534,6 +534,8 @@ def test_eval_runs_and_grid_measure_is_calibrated():
     rows, summary = ev.evaluate(os.path.join(TMP, "export"), n=1, seconds=0.5)
     assert len(rows) == 1 and 0 <= summary["bass_in_key"] <= 1 and "median_tempo_err" in summary
     assert "| **all** (target) |" in ev.table(rows, summary)
+    again, _ = ev.evaluate(os.path.join(TMP, "export"), n=1, seconds=0.5, sampling_seed=5)
+    assert again[0]["prompt"] == rows[0]["prompt"] and (rows[0]["seed"], again[0]["seed"]) == (0, 5)
     return f"grid share {on:.2f} on the grid, {off:.2f} half a 16th late"
 
 
