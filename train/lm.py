@@ -425,6 +425,9 @@ def loss_of(model, batch, row_weights=None, teacher=None, distilled=None, distil
 
 def distilled_items(batch, roles):
     """[B] bool: the batch items whose role is one of `roles` (names)."""
+    unknown = [r for r in roles or [] if r not in ROLES]
+    if unknown:
+        raise SystemExit(f"distill_roles: no role {unknown[0]!r} (roles: {', '.join(ROLES)})")
     ids = torch.tensor([ROLES.index(r) for r in roles or []], dtype=torch.long)
     return torch.isin(batch["role"], ids)
 

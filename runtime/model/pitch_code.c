@@ -64,7 +64,10 @@ bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_m
     bool lock = key_lock && rg_lm_key_from_text(text, &key);
     bool cool = sp->temperature > 0 && pitch_temperature != sp->temperature;
     rg_encodec_config cfg;
-    if ((!lock && !cool) || mc->codebooks < 1)
+    if (mc->codebooks < 1 || mc->codebooks > RG_LM_MAX_CODEBOOKS)
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "a model of %d codebooks (1..%d)",
+                            mc->codebooks, RG_LM_MAX_CODEBOOKS);
+    if (!lock && !cool)
         return true;
     if (!rg_encodec_probe(codec_path, &cfg, err))
         return false;

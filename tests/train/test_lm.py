@@ -237,7 +237,8 @@ def test_distillation_loss_is_the_teachers_kl():
     """loss_of with a teacher: distilled items add KL(teacher || model) per
     token, the others keep their (weighted) cross-entropy. A teacher equal
     to the model adds 0; another teacher adds the KL computed here from
-    both models' logits; no distilled item is the plain loss."""
+    both models' logits; no distilled item is the plain loss; an unknown
+    role is refused."""
     cfg, t = lm.load_config(CFG)
     model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
     data = torch.load(os.path.join(TMP, "b", "dataset.pt"))
@@ -245,6 +246,12 @@ def test_distillation_loss_is_the_teachers_kl():
     batch = lm.batch_at(data, tok, dict(t, p_uncond=0.0), 0, model.track, model.dc.special)
     drums = lm.distilled_items(batch, ["drums"])
     assert 0 < int(drums.sum()) < len(drums), batch["role"]
+    try:
+        lm.distilled_items(batch, ["drum"])
+    except SystemExit as e:
+        assert "'drum'" in str(e), e
+    else:
+        raise AssertionError("an unknown role was accepted")
     other, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
     with torch.no_grad():
         for v in other.parameters():

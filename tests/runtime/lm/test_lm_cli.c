@@ -423,8 +423,8 @@ static void test_pitch_temperature(void **state) {
  * pitch row): the lock's mask is rg_pitch_key_lock's and the pitch row
  * gets its own temperature; no key in the text locks nothing, greedy and
  * an equal temperature scale nothing; a codec without a pitch row (the
- * harmonic one) changes nothing; an unreadable codec is an error that
- * leaves nothing to free. */
+ * harmonic one) changes nothing; an unreadable codec, or more codebooks
+ * than a take holds, is an error that leaves nothing to free. */
 static void test_pitch_take_sampling(void **state) {
     (void)state;
     char pitch[] = "/tmp/rg-lm-pts-XXXXXX", harm[] = "/tmp/rg-lm-pts-h-XXXXXX";
@@ -466,6 +466,9 @@ static void test_pitch_take_sampling(void **state) {
                                         &err));
     assert_null(take.allowed);
     assert_non_null(strstr(err.file, "rg-no-such-codec"));
+    mc.codebooks = RG_LM_MAX_CODEBOOKS + 1; /* more rows than a take's storage holds */
+    assert_false(rg_pitch_take_sampling(pitch, "A minor", &mc, true, 0.3f, &take, &sp, &err));
+    assert_null(take.allowed);
     remove_folder(pitch);
     remove_folder(harm);
 }
