@@ -33,6 +33,21 @@ def codec_checkpoint():
     return STATE["codec"]
 
 
+def run_b_data():
+    """(dataset, tokenizer) of run "b" (test_train_resume_and_finite's)."""
+    return torch.load(os.path.join(TMP, "b", "dataset.pt")), text.Tokenizer(os.path.join(TMP, "b", "spiece.model"))
+
+
+def run_beside_b(name):
+    """A new run folder that shares run "b"'s tokenizer and dataset, so a
+    run started there from b's model reads the same ids and codes."""
+    out = os.path.join(TMP, name)
+    os.makedirs(out, exist_ok=True)
+    shutil.copy(os.path.join(TMP, "b", "spiece.model"), out)
+    os.symlink(os.path.join(TMP, "b", "dataset.pt"), os.path.join(out, "dataset.pt"))
+    return out
+
+
 def test_spm_on_captions():
     path = text.train_spm(os.path.join(TMP, "spm"), vocab=128, captions=300)
     tok = text.Tokenizer(path)
@@ -136,8 +151,7 @@ def test_loss_decreases_on_fixed_batch():
     cfg, t = lm.load_config(CFG)
     model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
     model.train()
-    data = torch.load(os.path.join(TMP, "b", "dataset.pt"))
-    tok = text.Tokenizer(os.path.join(TMP, "b", "spiece.model"))
+    data, tok = run_b_data()
     t["p_uncond"] = 0.0
     batch = lm.batch_at(data, tok, t, 0, model.track, model.dc.special)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -160,8 +174,7 @@ def test_row_loss_weights_weigh_each_codebook():
     cfg, t = lm.load_config(CFG)
     model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
     model.eval()
-    data = torch.load(os.path.join(TMP, "b", "dataset.pt"))
-    tok = text.Tokenizer(os.path.join(TMP, "b", "spiece.model"))
+    data, tok = run_b_data()
     batch = lm.batch_at(data, tok, dict(t, p_uncond=0.0), 0, model.track, model.dc.special)
     kk = model.dc.num_codebooks
     with torch.no_grad():
@@ -187,17 +200,13 @@ def test_target_roles_and_init_from():
     --init-from starts a new run from another run's model."""
     cfg, t = lm.load_config(CFG)
     model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
-    data = torch.load(os.path.join(TMP, "b", "dataset.pt"))
-    tok = text.Tokenizer(os.path.join(TMP, "b", "spiece.model"))
+    data, tok = run_b_data()
     roles = [lm.ROLES[int(r)] for s in range(6)
              for r in lm.batch_at(data, tok, dict(t, target_roles=["bass"]), s, model.track, model.dc.special)["role"]]
     every = {lm.ROLES[int(r)] for s in range(6)
              for r in lm.batch_at(data, tok, t, s, model.track, model.dc.special)["role"]}
     assert set(roles) == {"bass"} and len(every) > 1, (set(roles), every)
-    out = os.path.join(TMP, "init")
-    os.makedirs(out, exist_ok=True)
-    shutil.copy(os.path.join(TMP, "b", "spiece.model"), out)
-    os.symlink(os.path.join(TMP, "b", "dataset.pt"), os.path.join(out, "dataset.pt"))
+    out = run_beside_b("init")
     # one step at rate 0: the new run's model is the one it started from
     lm.train(cfg, dict(t, lr=0.0), codec_checkpoint(), out, steps=1, quiet=True,
              init_from=os.path.join(TMP, "b", "checkpoint.pt"))
@@ -214,10 +223,7 @@ def test_trainable_trains_only_the_named_parameters():
     cfg, t = lm.load_config(CFG)
     model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
     head = f"decoder.lm_heads.{model.dc.num_codebooks - 1}."
-    out = os.path.join(TMP, "trainable")
-    os.makedirs(out, exist_ok=True)
-    shutil.copy(os.path.join(TMP, "b", "spiece.model"), out)
-    os.symlink(os.path.join(TMP, "b", "dataset.pt"), os.path.join(out, "dataset.pt"))
+    out = run_beside_b("trainable")
     lm.train(cfg, dict(t, lr=1e-2, warmup=1, trainable=[head]), codec_checkpoint(), out, steps=2, quiet=True,
              init_from=os.path.join(TMP, "b", "checkpoint.pt"))
     after, _ = lm.load_checkpoint_model(os.path.join(out, "checkpoint.pt"))
@@ -241,8 +247,7 @@ def test_distillation_loss_is_the_teachers_kl():
     role is refused."""
     cfg, t = lm.load_config(CFG)
     model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
-    data = torch.load(os.path.join(TMP, "b", "dataset.pt"))
-    tok = text.Tokenizer(os.path.join(TMP, "b", "spiece.model"))
+    data, tok = run_b_data()
     batch = lm.batch_at(data, tok, dict(t, p_uncond=0.0), 0, model.track, model.dc.special)
     drums = lm.distilled_items(batch, ["drums"])
     assert 0 < int(drums.sum()) < len(drums), batch["role"]
@@ -284,17 +289,13 @@ def test_distillation_keeps_the_distilled_roles():
     cfg, t = lm.load_config(CFG)
     start = os.path.join(TMP, "b", "checkpoint.pt")
     teacher, _ = lm.load_checkpoint_model(start)
-    data = torch.load(os.path.join(TMP, "b", "dataset.pt"))
-    tok = text.Tokenizer(os.path.join(TMP, "b", "spiece.model"))
+    data, tok = run_b_data()
     probe = lm.batch_at(data, tok, dict(t, p_uncond=0.0, seed=99, batch=16), 0, teacher.track, teacher.dc.special)
     drums = lm.distilled_items(probe, ["drums"])
     assert drums.any(), probe["role"]
     drift = {}
     for name, extra in (("plain", {}), ("distilled", dict(distill_roles=["drums"], distill_weight=4.0))):
-        out = os.path.join(TMP, "distill_" + name)
-        os.makedirs(out, exist_ok=True)
-        shutil.copy(os.path.join(TMP, "b", "spiece.model"), out)
-        os.symlink(os.path.join(TMP, "b", "dataset.pt"), os.path.join(out, "dataset.pt"))
+        out = run_beside_b("distill_" + name)
         lm.train(cfg, dict(t, lr=1e-3, warmup=1, **extra), codec_checkpoint(), out, steps=8, quiet=True,
                  init_from=start, distill_from=start if extra else None)
         after, _ = lm.load_checkpoint_model(os.path.join(out, "checkpoint.pt"))
