@@ -73,8 +73,7 @@ typedef struct {
  * Each is left NULL where nothing changes (no pitch row, no key in the
  * text, the same temperature). The codec's config is read at most once.
  * False only on an error (the config unreadable, no memory, a model of
- * more than RG_LM_MAX_CODEBOOKS codebooks), with `take`
- * holding nothing. */
+ * more than RG_LM_MAX_CODEBOOKS codebooks), with `take` holding nothing. */
 bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_musicgen_config *mc,
                             bool key_lock, float pitch_temperature, rg_pitch_take *take,
                             rg_lm_sampling *sp, rg_error *err);
