@@ -1,7 +1,7 @@
 /* Generate takes with the engine for train/eval.py --engine: one request per
  * line on stdin, the codes and decoded audio of each written to files.
  *
- *   track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock] [pitch_temperature=T]]
+ *   track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock] [note_on_lock] [pitch_temperature=T]]
  *       < requests
  *
  * A request line (fields separated by one space, the prompt last, to the end
@@ -17,6 +17,8 @@
  * `tune` node does (runtime/scale_tune.h); its report goes to stderr. With
  * `key_lock`, a pitch codec's pitch row is sampled from the key the prompt
  * names only (rg_pitch_take_sampling, as the generator node's key_lock).
+ * With `note_on_lock`, its notes start on the 16ths only (as the
+ * generator node's note_on_lock).
  * A pitch codec's pitch row samples at pitch_temperature (default
  * RG_PITCH_TEMPERATURE_DEFAULT, as the generator node's).
  * One line "ok OUT" or "error OUT: message" is printed per request. */
@@ -40,7 +42,7 @@ typedef struct {
     int kk, hop;
     rg_lm_sampling sp;
     float pitch_temperature;
-    bool tune, key_lock;
+    bool tune, key_lock, note_on_lock;
 } engine;
 
 static bool read_codes(const char *path, int32_t *codes, size_t n, rg_error *err) {
@@ -91,8 +93,12 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
     const rg_musicgen_config *mc = rg_musicgen_get_config(e->m);
     rg_pitch_take pitch = {0};
     bool ok = codes && audio &&
-              rg_pitch_take_sampling(e->model_dir, prompt, mc, e->key_lock, e->pitch_temperature, &pitch, &sp,
-                                     err) &&
+              rg_pitch_take_sampling(e->model_dir, prompt, mc,
+                                     &(rg_pitch_take_options){.key_lock = e->key_lock,
+                                                              .pitch_temperature = e->pitch_temperature,
+                                                              .note_on_lock = e->note_on_lock,
+                                                              .bpm = bpm, .frames = frames},
+                                     &pitch, &sp, err) &&
               rg_musicgen_condition_text(e->m, prompt, &text, err) &&
               rg_musicgen_condition_track(e->m, &text, rg_musicgen_track_role(e->m, role), bpm,
                                           prompt, tracks, n_tracks, &cond, err) &&
@@ -159,12 +165,14 @@ int main(int argc, char **argv) {
         if (pitch_t) e.pitch_temperature = (float)atof(argv[i] + 18);
         e.tune |= strcmp(argv[i], "tune") == 0;
         e.key_lock |= strcmp(argv[i], "key_lock") == 0;
+        e.note_on_lock |= strcmp(argv[i], "note_on_lock") == 0;
         args_ok &= strcmp(argv[i], "tune") == 0 || strcmp(argv[i], "key_lock") == 0 ||
+                   strcmp(argv[i], "note_on_lock") == 0 ||
                    (pitch_t && e.pitch_temperature > 0);
     }
     if (!args_ok) {
         fprintf(stderr, "usage: track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock] "
-                        "[pitch_temperature=T]] < requests\n");
+                        "[note_on_lock] [pitch_temperature=T]] < requests\n");
         return 2;
     }
     char msg[256];

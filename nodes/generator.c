@@ -29,7 +29,10 @@
  * `key_lock`: with a pitch codec, the pitch row is sampled from the key the
  * generator's text names only (rg_pitch_key_lock; docs/generator.md, "Key
  * lock"). `pitch_temperature`: the pitch row's own temperature (notes held
- * longer below the others'; docs/generator.md, "Held notes"). */
+ * longer below the others'; docs/generator.md, "Held notes").
+ * `note_on_lock`: with a pitch codec, the pitch row starts notes on the
+ * grid's 16ths only (rg_lm_sampling.note_on; docs/generator.md, "Note-on
+ * lock"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +49,7 @@
 
 enum { IN_COND, IN_CONTEXT, IN_GRID };
 enum { P_MODEL, P_TRACK, P_BARS, P_SECONDS, P_SEED, P_TEMPERATURE, P_TOP_K, P_TOP_P, P_GUIDANCE,
-       P_LOCK, P_KEY_LOCK, P_PITCH_TEMPERATURE, P_COUNT };
+       P_LOCK, P_KEY_LOCK, P_PITCH_TEMPERATURE, P_NOTE_ON_LOCK, P_COUNT };
 
 typedef struct {
     rg_lm_slot lm;
@@ -96,6 +99,9 @@ static const rg_param_def params[] = {
                              NULL, NULL,
                              "with a pitch codec, the pitch row's temperature (the bass's notes): "
                              "lower holds notes longer; `temperature` 0 makes it greedy too"},
+    [P_NOTE_ON_LOCK] = {"note_on_lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL,
+                        "with a pitch codec, start notes on the grid's 16ths only (bass attacks "
+                        "on the grid)"},
 };
 
 static bool generator_init(rg_node *n, const rg_host_info *host, rg_error *err) {
@@ -444,10 +450,12 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     bool inputs_ok = track_aware ? track_condition(n, m, grid.tempo, text, frames, &cond, err)
                                  : read_context(n, m, &ctx, err);
     rg_lm_sampling sp = sampling(n);
-    /* the key lock and the pitch row's temperature, for the codec of the model's folder */
-    if (!inputs_ok ||
-        !rg_pitch_take_sampling(s->lm.path, text, c, n->params[P_KEY_LOCK].num != 0,
-                                (float)n->params[P_PITCH_TEMPERATURE].num, &pitch, &sp, err) ||
+    /* the pitch row's locks and temperature, for the codec of the model's folder */
+    rg_pitch_take_options po = {.key_lock = n->params[P_KEY_LOCK].num != 0,
+                                .pitch_temperature = (float)n->params[P_PITCH_TEMPERATURE].num,
+                                .note_on_lock = n->params[P_NOTE_ON_LOCK].num != 0,
+                                .bpm = (float)grid.tempo, .frames = frames};
+    if (!inputs_ok || !rg_pitch_take_sampling(s->lm.path, text, c, &po, &pitch, &sp, err) ||
         !(take = growing_tokens(m, frames, err))) {
         rg_pitch_take_free(&pitch);
         rg_data_unref(ctx);

@@ -64,7 +64,8 @@ def prompts(n, seed=0):
 
 
 SAMPLING = dict(guidance=3.0, temperature=1.0, top_k=50,  # lm.sample's defaults
-                pitch_temperature=lm.PITCH_TEMPERATURE)  # the engine's
+                pitch_temperature=lm.PITCH_TEMPERATURE,  # the engine's
+                note_on_lock=False)  # notes start on the 16ths only (lm.note_on_mask)
 
 
 class Model:
@@ -91,13 +92,17 @@ class Model:
         """(codes, audio) of one generated track."""
         self.ref.set_track(self.roles.index(role), bpm, [(self.roles.index(r), c) for r, c in context], caption)
         frames = int(round(seconds * self.rate))
-        allowed = (lm.key_lock_mask(self.codec.cfg, self.ref.dec.cfg.num_codebooks, self.ref.dec.cfg.vocab_size,
-                                    caption) if self.key_lock else None)
+        kk = self.ref.dec.cfg.num_codebooks
+        order = lm.codebook_order(self.ref.dec.track, kk)
+        allowed = (lm.key_lock_mask(self.codec.cfg, kk, self.ref.dec.cfg.vocab_size, caption, order)
+                   if self.key_lock else None)
         sp = dict(self.sampling)
-        rows = lm.row_temperatures(self.codec.cfg, self.ref.dec.cfg.num_codebooks, sp["temperature"],
-                                   sp.pop("pitch_temperature"))
+        rows = lm.row_temperatures(self.codec.cfg, kk, sp["temperature"], sp.pop("pitch_temperature"), order)
+        pitch = lm.pitch_row(self.codec.cfg, order)
+        note_on = (lm.note_on_mask(frames, self.rate, bpm)
+                   if sp.pop("note_on_lock") and pitch is not None else None)
         codes = lm.sample(self.ref, torch.tensor(self.tok.encode(caption)), frames, seed=seed, allowed=allowed,
-                          row_temperature=rows, **sp)
+                          row_temperature=rows, note_on=note_on, pitch=pitch, **sp)
         with torch.no_grad():
             audio = self.codec.decode(codes)[0].numpy()
         return codes, audio
@@ -122,7 +127,8 @@ class EngineModel:
         env = dict(os.environ, RESONANT_BACKEND=os.environ.get("RESONANT_BACKEND", "cpu"))
         sp = dict(SAMPLING, **(sampling or {}))
         args = ([str(sp["guidance"]), str(sp["temperature"]), str(sp["top_k"])] + (["tune"] if tune else [])
-                + (["key_lock"] if key_lock else []) + [f"pitch_temperature={sp['pitch_temperature']}"])
+                + (["key_lock"] if key_lock else []) + (["note_on_lock"] if sp["note_on_lock"] else [])
+                + [f"pitch_temperature={sp['pitch_temperature']}"])
         self.proc = subprocess.Popen([exe, model_dir] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env)
 
@@ -286,6 +292,9 @@ if __name__ == "__main__":
     ap.add_argument("--pitch-temperature", dest="pitch_temperature", type=float,
                     default=SAMPLING["pitch_temperature"],
                     help="a pitch codec's pitch row samples at this temperature (the engine's default)")
+    ap.add_argument("--note-on-lock", dest="note_on_lock", action="store_true",
+                    help="a pitch codec's notes start only on the 16ths (lm.note_on_mask; "
+                         "the engine's generator note_on_lock)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -294,7 +303,7 @@ if __name__ == "__main__":
             print(json.dumps(dict(corpus=name, **summary)))
         sys.exit(0)
     sampling = dict(guidance=a.guidance, temperature=a.temperature, top_k=a.top_k,
-                    pitch_temperature=a.pitch_temperature)
+                    pitch_temperature=a.pitch_temperature, note_on_lock=a.note_on_lock)
     if a.tune and not a.engine:
         sys.exit("--tune needs --engine")
     rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling, a.tune, a.key_lock,

@@ -34,6 +34,14 @@ Decoder input at step s (positions count from 0 as in MusicGen):
   tag[j] = 1 if the text names the config's tags[j] as a word
   (corpus.caption_tags): the texture words, which the text alone moved
   too little ("busy" raised the drums' density on 57 % of prompts).
+Codebook order (models with "codebook_order": [K codec rows]): the
+model's codebook k is the codec's code row codebook_order[k], so the delay
+pattern decides the rows in that order; every code the model reads or
+writes (its own, a locked track's) is in its order, and the codec's order
+is restored only where codes meet the codec (sample, set_track). [4, 0, 1,
+2, 3] puts a pitch codec's pitch row first: a frame's note is chosen
+before the acoustic rows that play its attack, so the note-on lock
+(note_on_mask) can keep attacks on the grid.
 Track context of a locked track with role r and codes c [K, T] aligned with
 the generated track (frame t of both is the same instant):
     m_t = LayerNorm( sum_k track_context.embed_tokens[k][c_k,t] + role_embed[r] + sin(t) )
@@ -109,6 +117,35 @@ def beat_bins(positions, bpm, frame_rate, bins):
     """Bar-position bin of each frame index (positions [L]; bpm [B]) -> [B, L]."""
     bars = positions.double()[None, :] / frame_rate * bpm.double()[:, None] / 240.0
     return torch.floor((bars - torch.floor(bars)) * bins).long().clamp_(0, bins - 1)
+
+
+def codebook_order(track, num_codebooks):
+    """The codec row each of the model's codebooks holds: track_context's
+    codebook_order, or the codec's own order. Refuses anything that is not
+    a permutation of the rows."""
+    order = list(track.get("codebook_order") or range(num_codebooks))
+    if sorted(order) != list(range(num_codebooks)):
+        raise SystemExit(f"track_context.codebook_order {order} is not an order of the "
+                         f"{num_codebooks} code rows 0..{num_codebooks - 1}")
+    return order
+
+
+def to_model_rows(codes, order):
+    """Codes [..., K, T] in the codec's row order -> the model's."""
+    return codes[..., list(order), :]
+
+
+def to_codec_rows(codes, order):
+    """Codes [..., K, T] in the model's row order -> the codec's."""
+    return codes[..., [order.index(k) for k in range(len(order))], :]
+
+
+def pitch_row(codec_cfg, order):
+    """The model codebook that holds a pitch codec's pitch row (the codec's
+    last), or None for a codec without one."""
+    if not getattr(codec_cfg, "pitch_codebook", False):
+        return None
+    return order.index(len(order) - 1)
 
 
 # ---------------------------------------------------------------- model
@@ -348,6 +385,7 @@ def batch_at(data, tok, t, step, track, special):
     items = [data[rng.integers(len(data))] for _ in range(B)]
     roles, captions, codes, bpm, keys = [], [], [], [], []
     kk, frames = items[0]["codes"][next(iter(items[0]["codes"]))].shape
+    order = codebook_order(track, kk)
     ctx = torch.full((B, J, kk, frames), special, dtype=torch.long)
     ctx_roles = torch.zeros(B, J, dtype=torch.long)
     ctx_present = torch.zeros(B, J, dtype=torch.bool)
@@ -358,7 +396,7 @@ def batch_at(data, tok, t, step, track, special):
         role = targets[rng.integers(len(targets))]
         roles.append(ROLES.index(role))
         captions.append(it["captions"][role])
-        codes.append(it["codes"][role].long())
+        codes.append(to_model_rows(it["codes"][role].long(), order))
         bpm.append(it["bpm"])
         no_ctx = rng.random() < t["p_no_context"]
         j = 0
@@ -366,7 +404,7 @@ def batch_at(data, tok, t, step, track, special):
             keep = rng.random() < t["p_keep_track"]
             if other == role or no_ctx or not keep:
                 continue
-            ctx[b, j] = it["codes"][other].long()
+            ctx[b, j] = to_model_rows(it["codes"][other].long(), order)
             ctx_roles[b, j] = ROLES.index(other)
             ctx_present[b, j] = True
             j += 1
@@ -476,8 +514,12 @@ def load_initial_state(model, path):
     if os.path.isdir(path):
         sd = export.read_safetensors(os.path.join(path, "model.safetensors"))
         sd = {k: v.float() for k, v in sd.items() if not k.startswith("audio_encoder.")}
+        with open(os.path.join(path, "config.json")) as f:
+            src_track = json.load(f).get("track_context", {})
     else:
-        sd = torch.load(path, map_location="cpu")["model"]
+        ck = torch.load(path, map_location="cpu")
+        sd, src_track = ck["model"], ck["config"].get("track_context", {})
+    sd = reorder_codebooks(sd, src_track, codebook_order(model.track, model.dc.num_codebooks))
     grown = {f"decoder.model.decoder.embed_tokens.{k}.weight" for k in range(model.dc.num_codebooks)}
     grown |= {f"track_context.embed_tokens.{k}.weight" for k in range(model.dc.num_codebooks)}
     grown |= {"track_context.key_embed.weight", "track_context.tag_embed.weight"}
@@ -496,6 +538,27 @@ def load_initial_state(model, path):
             if k in grown:
                 state[k].zero_()
     return missing
+
+
+PER_CODEBOOK = ("decoder.model.decoder.embed_tokens.{}.weight", "track_context.embed_tokens.{}.weight",
+                "decoder.lm_heads.{}.weight")
+
+
+def reorder_codebooks(sd, src_track, order):
+    """A state dict whose codebooks are in `src_track`'s codebook order ->
+    one in `order` (each codebook's embeddings and head follow its codec
+    row). A codec row the source has no codebook for is left out: a grown
+    row, which load_initial_state starts at zero."""
+    n = sum(1 for k in sd if k.startswith("decoder.lm_heads."))
+    src_order = codebook_order(src_track, n)
+    if src_order == order[:n]:
+        return sd
+    out = {k: v for k, v in sd.items() if not any(k.startswith(p.split("{")[0]) for p in PER_CODEBOOK)}
+    for k, row in enumerate(order):
+        if row in src_order:
+            for name in PER_CODEBOOK:
+                out[name.format(k)] = sd[name.format(src_order.index(row))]
+    return out
 
 
 def train(cfg, t, codec_ckpt, out_dir, steps=None, quiet=False, init_from=None, distill_from=None):
@@ -678,8 +741,11 @@ class TrackMusicGenRef(musicgen_ref.MusicGen):
     def set_track(self, role, bpm, context=(), text=""):
         """The take's role, tempo, locked tracks [(role, codes [K, T])] and
         the text it is made from, whose key and tags the model's inputs read
-        (the engine's rg_musicgen_condition_track does the same)."""
-        self.dec.role, self.dec.bpm, self.context = role, bpm, list(context)
+        (the engine's rg_musicgen_condition_track does the same). Codes in
+        the codec's row order."""
+        order = codebook_order(self.dec.track, self.dec.cfg.num_codebooks)
+        self.dec.role, self.dec.bpm = role, bpm
+        self.context = [(r, to_model_rows(codes, order)) for r, codes in context]
         self.dec.key = corpus.key_vector(corpus.caption_key(text))
         self.dec.tags = corpus.caption_tags(text, self.dec.track.get("tags", []))
 
@@ -698,11 +764,12 @@ class TrackMusicGenRef(musicgen_ref.MusicGen):
 
 
 @torch.no_grad()
-def key_lock_mask(codec_cfg, num_codebooks, vocab, text):
+def key_lock_mask(codec_cfg, num_codebooks, vocab, text, order=None):
     """[K, vocab] bool, the tokens a take may sample under the key lock: on
-    a pitch codec's pitch row, no pitch or a note of the key `text` names;
-    every token on the other rows. None if the codec has no pitch row or
-    the text names no key (then nothing is locked)."""
+    a pitch codec's pitch row (model codebook pitch_row, for a model whose
+    codebook order is `order`; None: the codec's), no pitch or a note of
+    the key `text` names; every token on the other rows. None if the codec
+    has no pitch row or the text names no key (then nothing is locked)."""
     key = corpus.caption_key(text)
     if not getattr(codec_cfg, "pitch_codebook", False) or key is None:
         return None
@@ -712,37 +779,70 @@ def key_lock_mask(codec_cfg, num_codebooks, vocab, text):
     row[0] = True
     for c in range(1, codec_cfg.pitch_notes + 1):
         row[c] = (codec_cfg.pitch_midi_min + c - 1) % 12 in pcs
-    allowed[-1] = row
+    allowed[pitch_row(codec_cfg, order or list(range(num_codebooks)))] = row
     return allowed
 
 
 PITCH_TEMPERATURE = 0.25  # the engine's RG_PITCH_TEMPERATURE_DEFAULT (runtime/model/pitch_code.h)
 
 
-def row_temperatures(codec_cfg, num_codebooks, temperature, pitch_temperature):
-    """[K] per-codebook temperatures with a pitch codec's pitch row (the last
-    codebook) at `pitch_temperature` (the engine's rg_pitch_take_sampling;
-    lower holds the bass's notes longer), or None when nothing changes (no
-    pitch row, the same temperature, greedy sampling)."""
+def row_temperatures(codec_cfg, num_codebooks, temperature, pitch_temperature, order=None):
+    """[K] per-codebook temperatures with a pitch codec's pitch row (model
+    codebook pitch_row; `order` as key_lock_mask's) at `pitch_temperature`
+    (the engine's rg_pitch_take_sampling; lower holds the bass's notes
+    longer), or None when nothing changes (no pitch row, the same
+    temperature, greedy sampling)."""
     if (not getattr(codec_cfg, "pitch_codebook", False) or temperature <= 0
             or pitch_temperature is None or pitch_temperature == temperature):
         return None
     rows = torch.full((num_codebooks,), float(temperature))
-    rows[-1] = pitch_temperature
+    rows[pitch_row(codec_cfg, order or list(range(num_codebooks)))] = pitch_temperature
     return rows
 
 
+def note_on_mask(frames, frame_rate, bpm, per_beat=4):
+    """[frames] bool: the frames a note may start on under the note-on lock,
+    the frame holding each grid line (a 16th at per_beat 4) of a take
+    starting on the beat. A frame's pitch code is the note at its last
+    sample (codec.frame_note), so a note starting at sample n is first
+    seen by frame floor(n / hop)."""
+    step = frame_rate * 60.0 / (bpm * per_beat)
+    mask = torch.zeros(frames, dtype=torch.bool)
+    lines = torch.arange(0, frames / step + 1) * step
+    idx = torch.floor(lines + 1e-6).long()
+    mask[idx[idx < frames]] = True
+    return mask
+
+
+def pitch_row_choices(allowed_row, prev, may_start):
+    """The pitch row's allowed tokens for a frame under the note-on lock:
+    where no note may start, the previous frame's note goes on or stops
+    (code 0); elsewhere `allowed_row` (all, or the key lock's)."""
+    if may_start:
+        return allowed_row
+    row = torch.zeros_like(allowed_row)
+    row[0] = True
+    row[prev] = allowed_row[prev] or prev == 0
+    return row
+
+
 def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0, allowed=None,
-           row_temperature=None):
+           row_temperature=None, note_on=None, pitch=None):
     """Codes [K, frames] from a TrackMusicGenRef (set_track() first): the
     delay pattern, classifier-free guidance with the zero-memory null
     branch, top-k sampling (temperature 0: greedy, which reproduces
     MusicGen.generate). `allowed` [K, vocab] (key_lock_mask) restricts
     each codebook's choice to its True tokens: constrained sampling, the
     model's distribution renormalised over them. `row_temperature` [K]
-    (row_temperatures) replaces `temperature` row by row."""
+    (row_temperatures) replaces `temperature` row by row; both in the
+    model's codebook order. `note_on` [frames] bool (note_on_mask) is the
+    note-on lock on model codebook `pitch` (pitch_row): a note may start
+    only on its True frames. Returns codes in the codec's row order."""
     c = ref.dec.cfg
     kk = c.num_codebooks
+    order = codebook_order(ref.dec.track, kk)
+    if note_on is not None and allowed is None:
+        allowed = torch.ones(kk, c.vocab_size, dtype=torch.bool)
     steps = frames + kk - 1
     _, cond = ref.condition(ids[None], torch.ones(1, len(ids), dtype=torch.long))
     if guidance is not None:
@@ -755,7 +855,12 @@ def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0, al
         logits = ref.dec.forward(column[None, :, None].expand(cond.shape[0], kk, 1))[:, :, 0]
         mixed = logits[0] if guidance is None else logits[1] + (logits[0] - logits[1]) * guidance
         if allowed is not None:
-            mixed = mixed.masked_fill(~allowed, float("-inf"))
+            mask = allowed
+            frame = s - pitch if note_on is not None else -1
+            if 0 < frame < frames:
+                mask = allowed.clone()
+                mask[pitch] = pitch_row_choices(allowed[pitch], int(grid[pitch, s - 1]), bool(note_on[frame]))
+            mixed = mixed.masked_fill(~mask, float("-inf"))
         if temperature <= 0:
             tok = mixed.argmax(-1)
         else:
@@ -765,7 +870,7 @@ def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0, al
             tok = top.indices.gather(-1, torch.multinomial(probs, 1, generator=gen))[:, 0]
         column = musicgen_ref.delay_mask(tok, s + 1, c.special, frames)
         grid[:, s] = column
-    return musicgen_ref.undelay(grid, frames)
+    return to_codec_rows(musicgen_ref.undelay(grid, frames), order)
 
 
 def generate_cli(a):

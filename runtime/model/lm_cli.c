@@ -153,8 +153,9 @@ static bool make_tokens(const gen_args *a, rg_musicgen *m, rg_codes *out, rg_err
     rg_lm_sampling sp = {.guidance = (float)a->guidance, .temperature = (float)a->temperature,
                          .top_k = (int)a->top_k, .top_p = (float)a->top_p, .seed = (uint64_t)a->seed};
     rg_pitch_take pitch;
-    if (!rg_pitch_take_sampling(a->codec ? a->codec : a->model, a->prompt, c, a->key_lock,
-                                (float)a->pitch_temperature, &pitch, &sp, err))
+    rg_pitch_take_options po = {.key_lock = a->key_lock,
+                                .pitch_temperature = (float)a->pitch_temperature};
+    if (!rg_pitch_take_sampling(a->codec ? a->codec : a->model, a->prompt, c, &po, &pitch, &sp, err))
         return false;
     if (!rg_musicgen_condition_text(m, a->prompt, &cond, err)) {
         rg_pitch_take_free(&pitch);

@@ -103,6 +103,7 @@ static bool read_config(const rg_weights *w, rg_musicgen_config *c, rg_error *er
     else if (c->max_positions < c->codebooks)
         bad = "decoder max_position_embeddings is shorter than the delay pattern";
     if (bad) return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0, "config.json: %s", bad);
+    for (int k = 0; k < c->codebooks; k++) c->codebook_order[k] = k; /* a track model may reorder */
     return true;
 }
 
@@ -262,8 +263,12 @@ static bool load_parts(rg_musicgen *m, rg_weights *w, rg_dtype wtype, rg_error *
                             "not a MusicGen checkpoint: no decoder.* tensors");
     if (!read_config(w, &m->cfg, err) || !load_decoder(&ld)) return false;
     rg_weights_select(w, "", ""); /* enc_to_dec_proj is at the top level */
-    return load_projection(&ld) && rg_track_load(w, m->dev, wtype, m->cfg.hidden, m->cfg.card,
-                                                 m->cfg.codebooks, &m->track, err);
+    if (!load_projection(&ld) || !rg_track_load(w, m->dev, wtype, m->cfg.hidden, m->cfg.card,
+                                                m->cfg.codebooks, &m->track, err))
+        return false;
+    if (m->track)
+        memcpy(m->cfg.codebook_order, m->track->order, sizeof m->cfg.codebook_order);
+    return true;
 }
 
 /* Without options the matrices stay as the file stores them: f16 weights
@@ -564,8 +569,9 @@ struct rg_lm_session {
     rg_tensor *kc, *vc; /* per layer [batch, max_steps, hidden] */
     rg_tensor *ck, *cv; /* per layer [1, cond_len, hidden]: the conditional row */
     /* The token mask (rg_lm_sampling.allowed): S_MASK holds 0 / MASKED_LOGIT
-     * for `mask_src`, uploaded when a step passes another one. */
-    const uint8_t *mask_src;
+     * for the contents `mask_src` keeps, uploaded when a step passes others. */
+    uint8_t *mask_src;
+    bool mask_uploaded;
     float *mask_host;
     bool masked; /* the last step sampled from masked logits (in S_MIXED) */
     /* Per-codebook temperatures (rg_lm_sampling.row_temperature) as a factor
@@ -735,6 +741,7 @@ void rg_lm_session_free(rg_lm_session *s) {
     free(s->ck);
     free(s->cv);
     free(s->mask_host);
+    free(s->mask_src);
     free(s->scale_host);
     rg_cmd_destroy(s->cmd);
     free(s);
@@ -894,14 +901,18 @@ static rg_status upload_column(rg_lm_session *s, const int32_t *in) {
     return rg_tensor_write(&s->t[S_IDS_IN], ids);
 }
 
-/* Upload `allowed` ([K][card]) as the additive mask, unless it is there. */
+/* Upload `allowed` ([K][card]) as the additive mask, unless the mask
+ * there was made from the same contents (the note-on lock changes one row
+ * of its mask from step to step, in place). */
 static rg_status upload_mask(rg_lm_session *s, const uint8_t *allowed) {
     size_t n = (size_t)s->m->cfg.codebooks * s->m->cfg.card;
-    if (allowed == s->mask_src) return RG_OK;
+    if (s->mask_uploaded && memcmp(allowed, s->mask_src, n) == 0) return RG_OK;
     if (!s->mask_host && !(s->mask_host = malloc(n * sizeof *s->mask_host))) return RG_ERR_OOM;
+    if (!s->mask_src && !(s->mask_src = malloc(n))) return RG_ERR_OOM;
     for (size_t i = 0; i < n; i++) s->mask_host[i] = allowed[i] ? 0.0f : MASKED_LOGIT;
     rg_status st = rg_tensor_write(&s->t[S_MASK], s->mask_host);
-    s->mask_src = st == RG_OK ? allowed : NULL;
+    memcpy(s->mask_src, allowed, n);
+    s->mask_uploaded = st == RG_OK;
     return st;
 }
 
@@ -1042,15 +1053,16 @@ static bool check_generate_args(const rg_musicgen *m, const rg_lm_context *ctx, 
     return true;
 }
 
-/* After step `step`, codebook k holds frame step - k: take it from the
- * context where there is one, then record it. */
+/* After step `step`, codebook k holds frame step - k of code row
+ * codebook_order[k]: take it from the context where there is one, then
+ * record it. */
 static void place_column(const rg_musicgen *m, const rg_lm_context *ctx, int step, int frames,
                          int32_t *column, int32_t *codes) {
     for (int k = 0; k < m->cfg.codebooks; k++) {
-        int frame = step - k;
+        int frame = step - k, row = m->cfg.codebook_order[k];
         if (frame < 0 || frame >= frames) continue;
-        if (ctx && frame < ctx->frames) column[k] = ctx->codes[(size_t)k * ctx->frames + frame];
-        codes[(size_t)k * frames + frame] = column[k];
+        if (ctx && frame < ctx->frames) column[k] = ctx->codes[(size_t)row * ctx->frames + frame];
+        codes[(size_t)row * frames + frame] = column[k];
     }
 }
 
@@ -1058,9 +1070,30 @@ static void place_column(const rg_musicgen *m, const rg_lm_context *ctx, int ste
  * j - 1 - k, the special token before the first frame). */
 static void context_column(const rg_musicgen *m, const rg_lm_context *ctx, int j, int32_t *col) {
     for (int k = 0; k < m->cfg.codebooks; k++) {
-        int frame = j - 1 - k;
-        col[k] = frame >= 0 ? ctx->codes[(size_t)k * ctx->frames + frame] : m->cfg.card;
+        int frame = j - 1 - k, row = m->cfg.codebook_order[k];
+        col[k] = frame >= 0 ? ctx->codes[(size_t)row * ctx->frames + frame] : m->cfg.card;
     }
+}
+
+/* The note-on lock's mask for step `step` (rg_lm_sampling.note_on): where
+ * the note row's frame may not start a note, `lock` is the take's mask
+ * (or every token) with that row cut to the previous frame's code and 0,
+ * as train/lm.py's pitch_row_choices; elsewhere the take's own mask. */
+static const uint8_t *note_on_mask(const rg_musicgen *m, const rg_lm_sampling *sp, int step,
+                                   int frames, const int32_t *codes, uint8_t *lock) {
+    const rg_musicgen_config *c = &m->cfg;
+    int frame = step - sp->note_row;
+    if (frame <= 0 || frame >= frames || sp->note_on[frame]) return sp->allowed;
+    size_t n = (size_t)c->codebooks * c->card;
+    if (sp->allowed) memcpy(lock, sp->allowed, n);
+    else memset(lock, 1, n);
+    uint8_t *row = lock + (size_t)sp->note_row * c->card;
+    int prev = codes[(size_t)c->codebook_order[sp->note_row] * frames + frame - 1];
+    bool keep = prev == 0 || row[prev];
+    memset(row, 0, (size_t)c->card);
+    row[0] = 1;
+    row[prev] = keep;
+    return lock;
 }
 
 /* Feed the context's columns 0..P-1 in one pass (their outputs are known:
@@ -1073,26 +1106,41 @@ static bool prefill_context(rg_lm_session *s, const rg_musicgen *m, const rg_lm_
     for (int j = 0; j < p; j++) context_column(m, ctx, j, cols + (size_t)j * kk);
     bool ok = rg_lm_session_prefill(s, cols, p, err);
     free(cols);
-    for (int k = 0; ok && k < kk; k++)
+    for (int k = 0; ok && k < kk; k++) /* both in the codec's row order */
         memcpy(codes + (size_t)k * frames, ctx->codes + (size_t)k * p, (size_t)p * sizeof *codes);
     return ok;
+}
+
+static bool check_note_on(const rg_musicgen *m, const rg_lm_sampling *sp, rg_error *err) {
+    if (sp->note_on && (sp->note_row < 0 || sp->note_row >= m->cfg.codebooks))
+        return rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0,
+                            "note-on lock on codebook %d; this model has %d", sp->note_row,
+                            m->cfg.codebooks);
+    return true;
 }
 
 bool rg_musicgen_generate(rg_musicgen *m, const rg_lm_cond *cond, const rg_lm_sampling *sp,
                           const rg_lm_context *context, int frames, rg_lm_progress progress,
                           void *user, int32_t *codes, rg_error *err) {
     const rg_musicgen_config *c = &m->cfg;
-    if (!check_generate_args(m, context, frames, err)) return false;
+    if (!check_generate_args(m, context, frames, err) || !check_note_on(m, sp, err)) return false;
     int steps = frames + c->codebooks - 1;
     int pre = context ? context->frames : 0;
+    uint8_t *lock = sp->note_on ? malloc((size_t)c->codebooks * c->card) : NULL;
+    if (sp->note_on && !lock) return oom(m, err);
     rg_lm_session *s;
-    if (!rg_lm_session_create(m, cond, sp->guidance, steps, &s, err)) return false;
+    if (!rg_lm_session_create(m, cond, sp->guidance, steps, &s, err)) {
+        free(lock);
+        return false;
+    }
     int32_t column[MAX_CODEBOOKS];
     for (int k = 0; k < c->codebooks; k++) column[k] = c->card;
     bool ok = pre == 0 || prefill_context(s, m, context, frames, codes, err);
     if (ok && pre > 0) context_column(m, context, pre, column);
+    rg_lm_sampling step_sp = *sp;
     for (int step = pre; ok && step < steps; step++) {
-        ok = rg_lm_session_step(s, column, sp, frames, column, err);
+        if (sp->note_on) step_sp.allowed = note_on_mask(m, sp, step, frames, codes, lock);
+        ok = rg_lm_session_step(s, column, &step_sp, frames, column, err);
         if (ok) place_column(m, context, step, frames, column, codes);
         int done = step - c->codebooks + 2;
         done = done < pre ? pre : done;
@@ -1100,5 +1148,6 @@ bool rg_musicgen_generate(rg_musicgen *m, const rg_lm_cond *cond, const rg_lm_sa
             ok = rg_error_set(err, RG_ERR_VALUE, m->path, 0, 0, "generation cancelled");
     }
     rg_lm_session_free(s);
+    free(lock);
     return ok;
 }

@@ -29,6 +29,9 @@ typedef struct rg_lm_session rg_lm_session;
 typedef struct rg_spm rg_spm;
 typedef struct rg_t5 rg_t5;
 
+/* The most codebooks a model may have (a loaded model has at most this). */
+#define RG_LM_MAX_CODEBOOKS 16
+
 typedef struct {
     int card;          /* decoder vocab_size: codes per codebook (2048) */
     int hidden;        /* hidden_size (1024) */
@@ -40,6 +43,12 @@ typedef struct {
     int text_dim;      /* T5 d_model: enc_to_dec_proj's input */
     int sample_rate;   /* of the codec the codes are for (audio_encoder: 32000) */
     int hop;           /* its samples per frame (640: 50 frames per second) */
+    /* The codec code row of each codebook: codebook k decides row
+     * codebook_order[k], k-th in the delay pattern. The identity but in
+     * track-aware models with a "codebook_order" (docs/models.md; a pitch
+     * row first). Sessions work in the model's order; rg_musicgen_generate,
+     * its context and locked tracks (rg_lm_track) in the codec's. */
+    int codebook_order[RG_LM_MAX_CODEBOOKS];
 } rg_musicgen_config;
 
 typedef struct {
@@ -160,8 +169,6 @@ typedef struct {
 } rg_lm_track;
 
 #define RG_LM_MAX_TRACKS 8
-/* The most codebooks a model may have (a loaded model has at most this). */
-#define RG_LM_MAX_CODEBOOKS 16
 
 /* The condition of a track-aware take: memory = [text ; one block per locked
  * track] (text->len + the tracks' frames rows), and the decoder-input terms
@@ -194,14 +201,23 @@ typedef struct {
      * the others' guided logits drop out before temperature, top-k and
      * top-p (to -1e30, exp'd to exactly 0), so the model's distribution is
      * renormalised over the allowed tokens. Each row must allow at least
-     * one token. A session reads it at the first step that passes this
-     * pointer: keep it unchanged (and alive) while it is passed. */
+     * one token. Read at every step (uploaded when its contents change),
+     * in the model's codebook order. */
     const uint8_t *allowed;
     /* Per-codebook temperatures (a pitch row's notes held longer,
      * rg_pitch_take_sampling): NULL samples every codebook at
      * `temperature`; else [K], each > 0, replacing it row by row. Greedy
      * (temperature <= 0) stays greedy on every row. Read at every step. */
     const float *row_temperature;
+    /* The note-on lock (rg_pitch_take_sampling's note_on_lock): NULL, or
+     * [frames] of the take, nonzero on the frames a note may start on. On
+     * the others codebook `note_row` (a pitch row, in the model's order)
+     * may only go on with the previous frame's code or fall silent (code
+     * 0), so notes start on the grid; with the row decided before the
+     * acoustic rows (codebook_order), the attack follows it. Applied by
+     * rg_musicgen_generate, on top of `allowed`; a bare session ignores it. */
+    const uint8_t *note_on;
+    int note_row;
 } rg_lm_sampling;
 
 /* MusicGen's defaults: guidance 3, temperature 1, top_k 250, top_p off. */
@@ -248,8 +264,8 @@ typedef struct {
     int frames;
 } rg_lm_context;
 
-/* Generate a take of `frames` frames: codes [K][frames] (row-major), each in
- * 0..card-1. cond may be the null condition; context may be NULL, else it
+/* Generate a take of `frames` frames: codes [K][frames] (row-major, in the
+ * codec's row order, as the context), each in 0..card-1. cond may be the null condition; context may be NULL, else it
  * must be shorter than the take and its frames start the take. The context
  * is read in one pass (rg_lm_session_prefill), so its cache holds it as if
  * it had been generated. progress may be NULL. */

@@ -39,13 +39,22 @@ void rg_pitch_track(const rg_encodec_config *cfg, const int32_t *codes, int64_t 
     }
 }
 
-bool rg_pitch_key_lock(const rg_encodec_config *cfg, rg_lm_key key, int codebooks, int card,
-                       uint8_t *allowed)
+int rg_pitch_model_row(const rg_musicgen_config *mc)
 {
-    if (!cfg->pitch_codebook || key.scale == 0 || codebooks < 1 || card < 1)
+    for (int k = 0; k < mc->codebooks; k++)
+        if (mc->codebook_order[k] == mc->codebooks - 1)
+            return k;
+    return mc->codebooks - 1;
+}
+
+bool rg_pitch_key_lock(const rg_encodec_config *cfg, rg_lm_key key, int codebooks, int row_index,
+                       int card, uint8_t *allowed)
+{
+    if (!cfg->pitch_codebook || key.scale == 0 || codebooks < 1 || card < 1 || row_index < 0 ||
+        row_index >= codebooks)
         return false;
-    memset(allowed, 1, (size_t)(codebooks - 1) * card);
-    uint8_t *row = allowed + (size_t)(codebooks - 1) * card;
+    memset(allowed, 1, (size_t)codebooks * card);
+    uint8_t *row = allowed + (size_t)row_index * card;
     memset(row, 0, (size_t)card);
     row[0] = 1;
     for (int c = 1; c <= cfg->pitch_notes && c < card; c++)
@@ -53,36 +62,74 @@ bool rg_pitch_key_lock(const rg_encodec_config *cfg, rg_lm_key key, int codebook
     return true;
 }
 
+void rg_pitch_note_on_frames(double frame_rate, float bpm, int frames, uint8_t *note_on)
+{
+    memset(note_on, 0, (size_t)frames);
+    double step = frame_rate * 60.0 / ((double)bpm * 4.0); /* frames per 16th */
+    for (int j = 0;; j++) {
+        int64_t f = (int64_t)floor(j * step + 1e-6);
+        if (f >= frames)
+            break;
+        note_on[f] = 1;
+    }
+}
+
+static bool take_failed(rg_pitch_take *take, rg_error *err, const char *what)
+{
+    rg_pitch_take_free(take);
+    return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "%s", what);
+}
+
+static bool check_take(const rg_musicgen_config *mc, const rg_pitch_take_options *o, rg_error *err)
+{
+    if (mc->codebooks < 1 || mc->codebooks > RG_LM_MAX_CODEBOOKS)
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "a model of %d codebooks (1..%d)",
+                            mc->codebooks, RG_LM_MAX_CODEBOOKS);
+    if (o->note_on_lock && (!(o->bpm > 0.0f) || !isfinite(o->bpm) || o->frames < 1))
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                            "the note-on lock needs the take's tempo and length (%g bpm, %d frames)",
+                            (double)o->bpm, o->frames);
+    return true;
+}
+
 bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_musicgen_config *mc,
-                            bool key_lock, float pitch_temperature, rg_pitch_take *take,
+                            const rg_pitch_take_options *o, rg_pitch_take *take,
                             rg_lm_sampling *sp, rg_error *err)
 {
     *take = (rg_pitch_take){0};
     sp->allowed = NULL;
     sp->row_temperature = NULL;
+    sp->note_on = NULL;
     rg_lm_key key;
-    bool lock = key_lock && rg_lm_key_from_text(text, &key);
-    bool cool = sp->temperature > 0 && pitch_temperature != sp->temperature;
+    bool lock = o->key_lock && rg_lm_key_from_text(text, &key);
+    bool cool = sp->temperature > 0 && o->pitch_temperature != sp->temperature;
     rg_encodec_config cfg;
-    if (mc->codebooks < 1 || mc->codebooks > RG_LM_MAX_CODEBOOKS)
-        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "a model of %d codebooks (1..%d)",
-                            mc->codebooks, RG_LM_MAX_CODEBOOKS);
-    if (!lock && !cool)
+    if (!check_take(mc, o, err))
+        return false;
+    if (!lock && !cool && !o->note_on_lock)
         return true;
     if (!rg_encodec_probe(codec_path, &cfg, err))
         return false;
     if (!cfg.pitch_codebook)
         return true;
+    int row = rg_pitch_model_row(mc);
     if (lock) {
         if (!(take->allowed = malloc((size_t)mc->codebooks * mc->card)))
-            return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
-        if (rg_pitch_key_lock(&cfg, key, mc->codebooks, mc->card, take->allowed))
+            return take_failed(take, err, "out of memory");
+        if (rg_pitch_key_lock(&cfg, key, mc->codebooks, row, mc->card, take->allowed))
             sp->allowed = take->allowed;
+    }
+    if (o->note_on_lock) {
+        if (!(take->note_on = malloc((size_t)o->frames)))
+            return take_failed(take, err, "out of memory");
+        rg_pitch_note_on_frames((double)mc->sample_rate / mc->hop, o->bpm, o->frames, take->note_on);
+        sp->note_on = take->note_on;
+        sp->note_row = row;
     }
     if (cool) {
         for (int k = 0; k < mc->codebooks; k++)
             take->rows[k] = sp->temperature;
-        take->rows[mc->codebooks - 1] = pitch_temperature;
+        take->rows[row] = o->pitch_temperature;
         sp->row_temperature = take->rows;
     }
     return true;
@@ -91,7 +138,9 @@ bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_m
 void rg_pitch_take_free(rg_pitch_take *take)
 {
     free(take->allowed);
+    free(take->note_on);
     take->allowed = NULL;
+    take->note_on = NULL;
 }
 
 /* YIN's buffer: a power of two whose first half (the span YIN compares

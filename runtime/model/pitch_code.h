@@ -37,45 +37,74 @@ void rg_pitch_track(const rg_encodec_config *cfg, const int32_t *codes, int64_t 
 bool rg_pitch_detect(const rg_encodec_config *cfg, const float *audio, int64_t samples,
                      int64_t frames, int32_t *codes, rg_error *err);
 
+/* The model codebook that decides a pitch codec's pitch row (the codec's
+ * last code row): the last but in models with a codebook_order. */
+int rg_pitch_model_row(const rg_musicgen_config *mc);
+
 /* The key lock (docs/models.md "Pitch codebook"): the tokens a take of a
  * model with `codebooks` codebooks of `card` codes over this codec may
- * sample (rg_lm_sampling.allowed), as train/lm.py's key_lock_mask: on the
- * last codebook, the pitch row, code 0 (no pitch) and the notes whose pitch
- * class is in `key`'s scale; every token on the other codebooks. Returns
- * false, and leaves `allowed` ([codebooks][card]) alone, when nothing is
- * locked: a codec without a pitch row, or no key (scale 0). */
-bool rg_pitch_key_lock(const rg_encodec_config *cfg, rg_lm_key key, int codebooks, int card,
-                       uint8_t *allowed);
+ * sample (rg_lm_sampling.allowed), as train/lm.py's key_lock_mask: on
+ * codebook `row`, the pitch row (rg_pitch_model_row), code 0 (no pitch)
+ * and the notes whose pitch class is in `key`'s scale; every token on the
+ * other codebooks. Returns false, and leaves `allowed` ([codebooks][card])
+ * alone, when nothing is locked: a codec without a pitch row, or no key
+ * (scale 0). */
+bool rg_pitch_key_lock(const rg_encodec_config *cfg, rg_lm_key key, int codebooks, int row,
+                       int card, uint8_t *allowed);
+
+/* The frames a note may start on under the note-on lock, for a take of
+ * `frames` frames at `frame_rate` starting on a downbeat: note_on[f] = 1 on
+ * the frame holding each 16th of `bpm` (floor of its time in frames: a
+ * frame's pitch code is the note at its last sample), 0 elsewhere; as
+ * train/lm.py's note_on_mask. */
+void rg_pitch_note_on_frames(double frame_rate, float bpm, int frames, uint8_t *note_on);
 
 /* The pitch row's temperature a take uses unless told otherwise (the
  * generator node's pitch_temperature, resonant generate --pitch-temperature):
  * measured in docs/quality.md, "Held notes". */
 #define RG_PITCH_TEMPERATURE_DEFAULT 0.25
 
-/* What a take's sampling points at for a pitch codec: the key lock's mask
- * and the per-codebook temperatures. Keep it alive, unmoved, while the
- * rg_lm_sampling that points into it is used; then rg_pitch_take_free. */
+/* What a take asks of its pitch row. */
+typedef struct {
+    bool key_lock;           /* only the notes of the key the text names */
+    float pitch_temperature; /* the row's own temperature */
+    bool note_on_lock;       /* notes start on the 16ths of `bpm` only */
+    float bpm;               /* the take's tempo and length in frames, */
+    int frames;              /* for note_on_lock */
+} rg_pitch_take_options;
+
+/* What a take's sampling points at for a pitch codec: the key lock's mask,
+ * the per-codebook temperatures and the note-on frames. Keep it alive,
+ * unmoved, while the rg_lm_sampling that points into it is used; then
+ * rg_pitch_take_free. */
 typedef struct {
     uint8_t *allowed;                /* [codebooks][card], or NULL */
     float rows[RG_LM_MAX_CODEBOOKS]; /* rg_lm_sampling.row_temperature's storage */
+    uint8_t *note_on;                /* [frames], or NULL */
 } rg_pitch_take;
 
-/* Set up sp->allowed and sp->row_temperature for a take whose text is
- * `text` by model `mc` over the codec in `codec_path` (a codec folder or a
- * composite checkpoint, rg_encodec_probe), sp->temperature already set:
- * - with `key_lock`, the pitch row (the last codebook) may sample only
+/* Set up sp->allowed, sp->row_temperature and sp->note_on for a take
+ * whose text is `text` by model `mc` over the codec in `codec_path` (a
+ * codec folder or a composite checkpoint, rg_encodec_probe),
+ * sp->temperature already set:
+ * - with o->key_lock, the pitch row (rg_pitch_model_row) may sample only
  *   code 0 and the notes of the key the text names (rg_pitch_key_lock);
- * - the pitch row samples at `pitch_temperature`, the others at
+ * - the pitch row samples at o->pitch_temperature, the others at
  *   sp->temperature. Below the other rows', it holds notes longer: at 1
  *   the model changes note on a quarter of the frames, more often than
  *   the music it learnt from (docs/quality.md, "Held notes"). Greedy
- *   sampling (temperature <= 0) stays greedy.
+ *   sampling (temperature <= 0) stays greedy;
+ * - with o->note_on_lock, a note starts only on the 16ths of o->bpm
+ *   (rg_pitch_note_on_frames, rg_lm_sampling.note_on): bass attacks on
+ *   the grid, for a model that decides the pitch row first
+ *   (docs/quality.md, "The note first").
  * Each is left NULL where nothing changes (no pitch row, no key in the
  * text, the same temperature). The codec's config is read at most once.
  * False only on an error (the config unreadable, no memory, a model of
- * more than RG_LM_MAX_CODEBOOKS codebooks), with `take` holding nothing. */
+ * more than RG_LM_MAX_CODEBOOKS codebooks, a note-on lock without a tempo
+ * or length), with `take` holding nothing. */
 bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_musicgen_config *mc,
-                            bool key_lock, float pitch_temperature, rg_pitch_take *take,
+                            const rg_pitch_take_options *o, rg_pitch_take *take,
                             rg_lm_sampling *sp, rg_error *err);
 void rg_pitch_take_free(rg_pitch_take *take);
 

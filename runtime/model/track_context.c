@@ -35,13 +35,34 @@ static bool read_tags(rg_weights *w, rg_track_weights *t, rg_error *err) {
     return true;
 }
 
+/* "codebook_order": a permutation of the code rows, or absent (the
+ * codec's own order). */
+static bool read_order(rg_weights *w, rg_track_weights *t, rg_error *err) {
+    int n = 0;
+    if (!rg_config_int_array(w, "codebook_order", t->order, RG_TRACK_MAX_CODEBOOKS, &n, err))
+        return false;
+    bool seen[RG_TRACK_MAX_CODEBOOKS] = {false}, ok = n == 0 || n == t->codebooks;
+    for (int k = 0; ok && k < n; k++) {
+        ok = t->order[k] < t->codebooks && !seen[t->order[k]];
+        if (ok) seen[t->order[k]] = true;
+    }
+    if (!ok)
+        return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0,
+                            "track context: config.json \"codebook_order\" must name each of "
+                            "the %d code rows 0..%d once",
+                            t->codebooks, t->codebooks - 1);
+    for (int k = 0; n == 0 && k < t->codebooks; k++) t->order[k] = k;
+    return true;
+}
+
 static bool read_config(rg_weights *w, rg_track_weights *t, bool *key_input, rg_error *err) {
     int rate = 0;
     if (!rg_config_string_array(w, "roles", &t->role_names[0][0], RG_TRACK_ROLE_CHARS,
                                 RG_TRACK_MAX_ROLES, &t->roles, err) ||
         !rg_config_int(w, "beat_bins", 0, &t->beat_bins, err) ||
         !rg_config_int(w, "frame_rate", 0, &rate, err) ||
-        !rg_config_bool(w, "key_embed", false, key_input, err) || !read_tags(w, t, err))
+        !rg_config_bool(w, "key_embed", false, key_input, err) || !read_tags(w, t, err) ||
+        !read_order(w, t, err))
         return false;
     t->frame_rate = rate;
     if (t->roles < 1)
@@ -249,11 +270,12 @@ static float *context_offsets(const rg_track_weights *t, int role, int frames) {
     return rows;
 }
 
-/* codes[k * stride + i] -> packed [K][frames]. */
-static int32_t *pack_codes(const int32_t *codes, int kk, int frames, int64_t stride) {
-    int32_t *out = malloc((size_t)kk * frames * sizeof *out);
-    for (int k = 0; out && k < kk; k++)
-        memcpy(out + (size_t)k * frames, codes + k * stride, (size_t)frames * sizeof *out);
+/* codes[row * stride + i] -> packed [K][frames] in the model's order. */
+static int32_t *pack_codes(const rg_track_weights *t, const int32_t *codes, int frames,
+                           int64_t stride) {
+    int32_t *out = malloc((size_t)t->codebooks * frames * sizeof *out);
+    for (int k = 0; out && k < t->codebooks; k++)
+        memcpy(out + (size_t)k * frames, codes + t->order[k] * stride, (size_t)frames * sizeof *out);
     return out;
 }
 
@@ -263,7 +285,7 @@ rg_status rg_track_memory(const rg_track_weights *t, rg_device *dev, int role,
     rg_tensor ids = {0}, x = {0}, offsets = {0};
     rg_cmd *cmd = NULL;
     float *host = context_offsets(t, role, frames);
-    int32_t *packed = pack_codes(codes, t->codebooks, frames, stride);
+    int32_t *packed = pack_codes(t, codes, frames, stride);
     rg_status st = host && packed ? RG_OK : RG_ERR_OOM;
     if (st == RG_OK) st = rg_tensor_create(dev, RG_I32, 2, ids_shape, &ids);
     if (st == RG_OK) st = rg_tensor_create(dev, RG_F32, 2, x_shape, &x);

@@ -38,6 +38,7 @@ typedef struct {
     int beat_bins;      /* B: bins per bar */
     double frame_rate;  /* codec frames per second */
     int hidden, card, codebooks;
+    int order[RG_TRACK_MAX_CODEBOOKS]; /* "codebook_order": codec row of codebook k */
     char role_names[RG_TRACK_MAX_ROLES][RG_TRACK_ROLE_CHARS];
     rg_tensor embed[RG_TRACK_MAX_CODEBOOKS]; /* [card + 1, hidden], weight dtype */
     rg_tensor ln_w, ln_b;                    /* [hidden], f32 */
@@ -75,9 +76,9 @@ void rg_track_add_input_terms(const rg_track_weights *t, const rg_lm_track_terms
                               float *rows);
 
 /* Write the memory block of one locked track into `out` ([frames, hidden]
- * f32, may be a view into a larger memory): codebook k's codes are
- * codes[k * stride + 0 .. frames-1], each in 0..card-1 (checked by the
- * caller). Runs on the device before returning. */
+ * f32, may be a view into a larger memory): code row r's codes are
+ * codes[r * stride + 0 .. frames-1] (the codec's row order; codebook k
+ * reads row order[k]), each in 0..card-1 (checked by the caller). Runs on the device before returning. */
 rg_status rg_track_memory(const rg_track_weights *t, rg_device *dev, int role,
                           const int32_t *codes, int frames, int64_t stride, const rg_tensor *out);
 

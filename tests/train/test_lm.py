@@ -502,6 +502,77 @@ def test_pitch_row_samples_at_its_own_temperature():
     return f"{kk} rows: all cold = greedy; the last cold changes only what follows its first step"
 
 
+def test_codebook_order_puts_a_row_first():
+    """track_context.codebook_order: refused unless an order of the rows;
+    codes go to the model's order and back; batches hold the model's order;
+    --init-from a generator in the codec's order moves each codebook's
+    embeddings and head with its code row; the key lock and the pitch
+    row's temperature land on the row that holds the pitch."""
+    import encodec_ref
+
+    assert lm.codebook_order({}, 4) == [0, 1, 2, 3]
+    for bad in ([0, 0, 1, 2], [1, 2, 3], [4, 0, 1, 2]):
+        try:
+            lm.codebook_order({"codebook_order": bad}, 4)
+            raise AssertionError(f"{bad} was taken")
+        except SystemExit as e:
+            assert "codebook_order" in str(e), e
+    order = [3, 0, 1, 2]
+    codes = torch.arange(4 * 5).reshape(4, 5)
+    assert torch.equal(lm.to_model_rows(codes, order)[0], codes[3])
+    assert torch.equal(lm.to_codec_rows(lm.to_model_rows(codes, order), order), codes)
+    cfg, t = lm.load_config(CFG)
+    cfg = json.loads(json.dumps(cfg))
+    data, tok = run_b_data()
+    old, old_cfg = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
+    cfg = dict(old_cfg, track_context=dict(old_cfg["track_context"], codebook_order=order))
+    model = lm.new_model(cfg, tok.vocab_size)
+    lm.load_initial_state(model, os.path.join(TMP, "b", "checkpoint.pt"))
+    for k, row in enumerate(order):
+        assert torch.equal(model.decoder.model.decoder.embed_tokens[k].weight,
+                           old.decoder.model.decoder.embed_tokens[row].weight)
+        assert torch.equal(model.decoder.lm_heads[k].weight, old.decoder.lm_heads[row].weight)
+        assert torch.equal(model.track_context.embed_tokens[k].weight, old.track_context.embed_tokens[row].weight)
+    plain = lm.batch_at(data, tok, t, 3, old_cfg["track_context"], old.dc.special)
+    ordered = lm.batch_at(data, tok, t, 3, cfg["track_context"], old.dc.special)
+    assert torch.equal(ordered["codes"], lm.to_model_rows(plain["codes"], order))
+    assert torch.equal(ordered["ctx"], lm.to_model_rows(plain["ctx"], order))
+    c = encodec_ref.Config(dict(harmonic_bins=4, pitch_codebook=True, codebook_size=64, sampling_rate=16000,
+                                upsampling_ratios=[8, 5, 4, 2], target_bandwidths=[2.0]))
+    first = [4, 0, 1, 2, 3]
+    assert lm.pitch_row(c, first) == 0 and lm.pitch_row(c, list(range(5))) == 4
+    a = lm.key_lock_mask(c, 5, 64, "A minor", first)
+    assert torch.equal(a[0], lm.key_lock_mask(c, 5, 64, "A minor")[-1]) and a[1:].all()
+    assert lm.row_temperatures(c, 5, 1.0, 0.5, first).tolist() == [0.5, 1.0, 1.0, 1.0, 1.0]
+    return "order [3, 0, 1, 2]: weights follow their rows, batches reordered, pitch row first"
+
+
+def test_note_on_lock_starts_notes_on_the_grid():
+    """note_on_mask marks the frame of each 16th (125 bpm at 50 Hz: every
+    6th frame); pitch_row_choices leaves the previous note or silence off
+    them; sample() with the lock starts no note of its last row off the
+    grid where a free draw does."""
+    assert lm.note_on_mask(30, 50.0, 125.0).nonzero().flatten().tolist() == [0, 6, 12, 18, 24]
+    assert lm.note_on_mask(20, 50.0, 120.0).nonzero().flatten().tolist() == [0, 6, 12, 18]  # 6.25 frames
+    every = torch.ones(8, dtype=torch.bool)
+    assert lm.pitch_row_choices(every, 5, True) is every
+    assert lm.pitch_row_choices(every, 5, False).nonzero().flatten().tolist() == [0, 5]
+    assert lm.pitch_row_choices(every, 0, False).nonzero().flatten().tolist() == [0]
+    ref = lm.load_reference(os.path.join(TMP, "export"))
+    kk, ids, frames = ref.dec.cfg.num_codebooks, torch.tensor([5, 6, 7]), 60
+    on = lm.note_on_mask(frames, 50.0, 125.0)
+
+    def starts(row):
+        return [f for f in range(1, frames) if row[f] != 0 and row[f] != row[f - 1] and not on[f]]
+
+    ref.set_track(1, 125.0, [])
+    free = lm.sample(ref, ids, frames, seed=3, top_k=0)
+    ref.set_track(1, 125.0, [])
+    locked = lm.sample(ref, ids, frames, seed=3, top_k=0, note_on=on, pitch=kk - 1)
+    assert starts(free[-1]) and not starts(locked[-1]), (free[-1], locked[-1])
+    return f"free draw: {len(starts(free[-1]))} notes off the grid, locked: 0"
+
+
 def test_trains_on_a_stem_folder():
     stems = os.path.join(TMP, "stems")
     for n, seed in (("one", 61), ("two", 62)):

@@ -206,13 +206,13 @@ static void test_key_lock_mask(void **state) {
     uint8_t c_major[K * CARD], a_minor[K * CARD], d_dorian[K * CARD], fs_major[K * CARD];
     rg_lm_key key;
     assert_true(rg_lm_key_from_text("C major", &key));
-    assert_true(rg_pitch_key_lock(&cfg, key, K, CARD, c_major));
+    assert_true(rg_pitch_key_lock(&cfg, key, K, K - 1, CARD, c_major));
     assert_true(rg_lm_key_from_text("bass, A minor, 120 bpm", &key));
-    assert_true(rg_pitch_key_lock(&cfg, key, K, CARD, a_minor));
+    assert_true(rg_pitch_key_lock(&cfg, key, K, K - 1, CARD, a_minor));
     assert_true(rg_lm_key_from_text("D Dorian", &key));
-    assert_true(rg_pitch_key_lock(&cfg, key, K, CARD, d_dorian));
+    assert_true(rg_pitch_key_lock(&cfg, key, K, K - 1, CARD, d_dorian));
     assert_true(rg_lm_key_from_text("F# major", &key));
-    assert_true(rg_pitch_key_lock(&cfg, key, K, CARD, fs_major));
+    assert_true(rg_pitch_key_lock(&cfg, key, K, K - 1, CARD, fs_major));
     assert_memory_equal(c_major, a_minor, sizeof c_major);
     assert_memory_equal(c_major, d_dorian, sizeof c_major);
     for (int i = 0; i < (K - 1) * CARD; i++) assert_int_equal(c_major[i], 1);
@@ -236,10 +236,10 @@ static void test_key_lock_mask(void **state) {
     uint8_t untouched[K * CARD];
     memset(untouched, 7, sizeof untouched);
     assert_false(rg_lm_key_from_text("acid bass", &key));
-    assert_false(rg_pitch_key_lock(&cfg, key, K, CARD, untouched));
+    assert_false(rg_pitch_key_lock(&cfg, key, K, K - 1, CARD, untouched));
     cfg.pitch_codebook = false;
     assert_true(rg_lm_key_from_text("C major", &key));
-    assert_false(rg_pitch_key_lock(&cfg, key, K, CARD, untouched));
+    assert_false(rg_pitch_key_lock(&cfg, key, K, K - 1, CARD, untouched));
     for (size_t i = 0; i < sizeof untouched; i++) assert_int_equal(untouched[i], 7);
 }
 
@@ -434,7 +434,9 @@ static void test_pitch_take_sampling(void **state) {
     rg_error err = {0};
     rg_pitch_take take;
     rg_lm_sampling sp = {.temperature = 1.5f};
-    assert_true(rg_pitch_take_sampling(pitch, "bass, A minor", &mc, true, 0.3f, &take, &sp, &err));
+    const rg_pitch_take_options lock_03 = {.key_lock = true, .pitch_temperature = 0.3f},
+                                free_03 = {.pitch_temperature = 0.3f};
+    assert_true(rg_pitch_take_sampling(pitch, "bass, A minor", &mc, &lock_03, &take, &sp, &err));
     assert_non_null(sp.allowed);
     assert_ptr_equal(sp.row_temperature, take.rows);
     for (int k = 0; k < 3; k++) assert_float_equal(sp.row_temperature[k], 1.5f, 0.0f);
@@ -444,30 +446,59 @@ static void test_pitch_take_sampling(void **state) {
     uint8_t want[4 * 64];
     assert_true(rg_encodec_probe(pitch, &cfg, &err));
     assert_true(rg_lm_key_from_text("A minor", &key));
-    assert_true(rg_pitch_key_lock(&cfg, key, 4, 64, want));
+    assert_true(rg_pitch_key_lock(&cfg, key, 4, 3, 64, want));
     assert_memory_equal(sp.allowed, want, sizeof want);
     rg_pitch_take_free(&take);
-    assert_true(rg_pitch_take_sampling(pitch, "acid bass", &mc, true, 0.3f, &take, &sp, &err));
+    assert_true(rg_pitch_take_sampling(pitch, "acid bass", &mc, &lock_03, &take, &sp, &err));
     assert_null(sp.allowed);
     assert_non_null(sp.row_temperature);
     rg_pitch_take_free(&take);
     sp.temperature = 0.0f; /* greedy stays greedy */
-    assert_true(rg_pitch_take_sampling(pitch, "A minor", &mc, false, 0.3f, &take, &sp, &err));
+    assert_true(rg_pitch_take_sampling(pitch, "A minor", &mc, &free_03, &take, &sp, &err));
     assert_null(sp.allowed);
     assert_null(sp.row_temperature);
     sp.temperature = 0.3f;
-    assert_true(rg_pitch_take_sampling(pitch, "A minor", &mc, false, 0.3f, &take, &sp, &err));
+    assert_true(rg_pitch_take_sampling(pitch, "A minor", &mc, &free_03, &take, &sp, &err));
     assert_null(sp.row_temperature);
     sp.temperature = 1.5f;
-    assert_true(rg_pitch_take_sampling(harm, "A minor", &mc, true, 0.3f, &take, &sp, &err));
+    assert_true(rg_pitch_take_sampling(harm, "A minor", &mc, &lock_03, &take, &sp, &err));
     assert_null(sp.allowed);
     assert_null(sp.row_temperature);
-    assert_false(rg_pitch_take_sampling("/tmp/rg-no-such-codec", "A minor", &mc, true, 0.3f, &take, &sp,
+    assert_false(rg_pitch_take_sampling("/tmp/rg-no-such-codec", "A minor", &mc, &lock_03, &take, &sp,
                                         &err));
     assert_null(take.allowed);
     assert_non_null(strstr(err.file, "rg-no-such-codec"));
+    /* the note-on lock: the frames of the tempo's 16ths, on the model's pitch row
+     * (the first, for a model that orders it first) */
+    mc.codebook_order[0] = 3;
+    for (int k = 1; k < 4; k++) mc.codebook_order[k] = k - 1;
+    mc.sample_rate = 16000;
+    mc.hop = 320;
+    rg_pitch_take_options po = {.pitch_temperature = 1.5f, .note_on_lock = true, .bpm = 125.0f,
+                                .frames = 100};
+    assert_true(rg_pitch_take_sampling(pitch, "A minor", &mc, &po, &take, &sp, &err));
+    assert_ptr_equal(sp.note_on, take.note_on);
+    assert_int_equal(sp.note_row, 0);
+    assert_null(sp.row_temperature);
+    for (int f = 0; f < 100; f++) /* 125 bpm at 50 Hz: a 16th is 6 frames */
+        assert_int_equal(sp.note_on[f], f % 6 == 0);
+    rg_pitch_take_free(&take);
+    po.key_lock = true;
+    assert_true(rg_pitch_take_sampling(pitch, "A minor", &mc, &po, &take, &sp, &err));
+    assert_non_null(sp.allowed);
+    for (int c = 0; c < 64; c++) assert_int_equal(sp.allowed[c], want[3 * 64 + c]); /* row 0 locked */
+    for (int c = 0; c < 3 * 64; c++) assert_int_equal(sp.allowed[64 + c], 1);
+    rg_pitch_take_free(&take);
+    po.bpm = 0.0f; /* the lock needs the take's tempo */
+    assert_false(rg_pitch_take_sampling(pitch, "A minor", &mc, &po, &take, &sp, &err));
+    assert_non_null(strstr(err.message, "tempo"));
+    assert_null(take.note_on);
+    po = (rg_pitch_take_options){.pitch_temperature = 0.3f, .note_on_lock = true, .bpm = 120.0f,
+                                 .frames = 100};
+    assert_true(rg_pitch_take_sampling(harm, "A minor", &mc, &po, &take, &sp, &err));
+    assert_null(sp.note_on); /* no pitch row, nothing to lock */
     mc.codebooks = RG_LM_MAX_CODEBOOKS + 1; /* more rows than a take's storage holds */
-    assert_false(rg_pitch_take_sampling(pitch, "A minor", &mc, true, 0.3f, &take, &sp, &err));
+    assert_false(rg_pitch_take_sampling(pitch, "A minor", &mc, &lock_03, &take, &sp, &err));
     assert_null(take.allowed);
     remove_folder(pitch);
     remove_folder(harm);

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "runtime/model/musicgen.h"
+#include "runtime/model/pitch_code.h"
 #include "runtime/model/safetensors.h"
 
 #include "runtime/tensor/tensor.h"
@@ -385,6 +386,63 @@ static void test_greedy_without_context(void **state) {
     check_greedy(false);
 }
 
+/* The note-on lock on the codec's last row (as if a pitch row), in the
+ * model's codebook order (rg_pitch_model_row): the frames a note may start
+ * on are the reference's (lm.note_on_mask), no note starts elsewhere, and
+ * the guided greedy take (rg_musicgen_generate: codes in the codec's row
+ * order, the locked drums in it too) is the reference's token for token
+ * (lm.sample) when no step of it is a near-tie. */
+static void check_note_on(bool with_context) {
+    const rg_musicgen_config *c = rg_musicgen_get_config(model);
+    char name[64], gap_name[64];
+    snprintf(name, sizeof name, "%s.note_on.codes", case_name(with_context));
+    snprintf(gap_name, sizeof gap_name, "%s.note_on.gap", case_name(with_context));
+    int64_t n, ng, nm;
+    const int32_t *want = expected_ints(&expected, name, &n);
+    const int32_t *want_on = expected_ints(&expected, "note_on", &nm);
+    float *gap = expected_floats(&expected, gap_name, &ng);
+    assert_int_equal(n, (int64_t)c->codebooks * frames);
+    assert_int_equal(nm, frames);
+    uint8_t *on = malloc((size_t)frames);
+    rg_pitch_note_on_frames((double)c->sample_rate / c->hop, bpm, frames, on);
+    for (int f = 0; f < frames; f++) assert_int_equal(on[f], want_on[f]);
+
+    rg_lm_cond cond;
+    condition(with_context, &cond);
+    rg_lm_sampling sp = greedy();
+    sp.note_on = on;
+    sp.note_row = rg_pitch_model_row(c);
+    int32_t *codes = malloc((size_t)n * sizeof *codes);
+    rg_error err = {0};
+    bool ok = rg_musicgen_generate(model, &cond, &sp, NULL, frames, NULL, NULL, codes, &err);
+    if (!ok) fprintf(stderr, "# %s\n", err.message);
+    assert_true(ok);
+    const int32_t *row = codes + (size_t)(c->codebooks - 1) * frames;
+    for (int f = 1; f < frames; f++)
+        if (!on[f]) assert_true(row[f] == 0 || row[f] == row[f - 1]);
+    float least = INFINITY;
+    for (int64_t i = 0; i < ng; i++) least = fminf(least, gap[i]);
+    int wrong = 0;
+    for (int64_t i = 0; i < n; i++) wrong += codes[i] != want[i];
+    fprintf(stderr, "# %s: codebook %d decides the note row; %d of %d tokens differ, "
+            "smallest gap %.2e\n", name, sp.note_row, wrong, (int)n, (double)least);
+    if (least >= NEAR_TIE) assert_int_equal(wrong, 0);
+    free(codes);
+    free(on);
+    free(gap);
+    rg_lm_cond_free(&cond);
+}
+
+static void test_note_on_lock_with_context(void **state) {
+    (void)state;
+    check_note_on(true);
+}
+
+static void test_note_on_lock_without_context(void **state) {
+    (void)state;
+    check_note_on(false);
+}
+
 static void expect_error(bool ok, const rg_error *err, const char *word) {
     assert_false(ok);
     fprintf(stderr, "# error: %s\n", err->message);
@@ -528,6 +586,18 @@ static void test_bad_tags_refused(void **state) {
     expect_bad_config("\"dark\",", "", "tag_embed");
 }
 
+/* A codebook_order that is not an order of the code rows (one twice, one
+ * past the last, too few) is refused with the key named. */
+static void test_bad_codebook_order_refused(void **state) {
+    (void)state;
+    const char *key = "\"key_embed\": true";
+    expect_bad_config(key, "\"codebook_order\": [0, 0, 1, 2], \"key_embed\": true", "codebook_order");
+    expect_bad_config(key, "\"codebook_order\": [4, 0, 1, 2], \"key_embed\": true", "codebook_order");
+    expect_bad_config(key, "\"codebook_order\": [1, 0], \"key_embed\": true", "codebook_order");
+    expect_bad_config(key, "\"codebook_order\": \"pitch first\", \"key_embed\": true",
+                      "codebook_order");
+}
+
 /* Under RESONANT_VALIDATION=1 (the Vulkan run) every command list above
  * must have passed the Khronos validation layer silently. */
 static void test_no_validation_messages(void **state) {
@@ -548,10 +618,13 @@ int main(void) {
         cmocka_unit_test(test_key_from_text),
         cmocka_unit_test(test_greedy_with_context),
         cmocka_unit_test(test_greedy_without_context),
+        cmocka_unit_test(test_note_on_lock_with_context),
+        cmocka_unit_test(test_note_on_lock_without_context),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_strided_track),
         cmocka_unit_test(test_plain_musicgen_refuses),
         cmocka_unit_test(test_bad_tags_refused),
+        cmocka_unit_test(test_bad_codebook_order_refused),
         cmocka_unit_test(test_no_validation_messages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
