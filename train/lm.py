@@ -38,7 +38,9 @@ Codebook order (models with "codebook_order": [K codec rows]): the
 model's codebook k is the codec's code row codebook_order[k], so the delay
 pattern decides the rows in that order; every code the model reads or
 writes (its own, a locked track's) is in its order, and the codec's order
-is restored only where codes meet the codec (sample, set_track). [4, 0, 1,
+is restored only where codes meet the codec (sample, set_track; batches
+are in the codec's order, token_logits lists a model's tokens by frame and
+codec row, so models in two orders compare token by token). [4, 0, 1,
 2, 3] puts a pitch codec's pitch row first: a frame's note is chosen
 before the acoustic rows that play its attack, so the note-on lock
 (note_on_mask) can keep attacks on the grid.
@@ -378,14 +380,14 @@ def build_dataset(codec_model, t, out_path=None):
 def batch_at(data, tok, t, step, track, special):
     """A training batch for `step`, deterministic in (seed, step), for a
     model whose config's track_context is `track` (its roles, and its key
-    and tag inputs if it has them)."""
+    and tag inputs if it has them). Codes in the codec's row order
+    (token_logits puts them in a model's)."""
     rng = np.random.default_rng([t["seed"], step, 11])
     B, J = t["batch"], len(track["roles"]) - 1
     key_input = track.get("key_embed", False)
     items = [data[rng.integers(len(data))] for _ in range(B)]
     roles, captions, codes, bpm, keys = [], [], [], [], []
     kk, frames = items[0]["codes"][next(iter(items[0]["codes"]))].shape
-    order = codebook_order(track, kk)
     ctx = torch.full((B, J, kk, frames), special, dtype=torch.long)
     ctx_roles = torch.zeros(B, J, dtype=torch.long)
     ctx_present = torch.zeros(B, J, dtype=torch.bool)
@@ -396,7 +398,7 @@ def batch_at(data, tok, t, step, track, special):
         role = targets[rng.integers(len(targets))]
         roles.append(ROLES.index(role))
         captions.append(it["captions"][role])
-        codes.append(to_model_rows(it["codes"][role].long(), order))
+        codes.append(it["codes"][role].long())
         bpm.append(it["bpm"])
         no_ctx = rng.random() < t["p_no_context"]
         j = 0
@@ -404,7 +406,7 @@ def batch_at(data, tok, t, step, track, special):
             keep = rng.random() < t["p_keep_track"]
             if other == role or no_ctx or not keep:
                 continue
-            ctx[b, j] = to_model_rows(it["codes"][other].long(), order)
+            ctx[b, j] = it["codes"][other].long()
             ctx_roles[b, j] = ROLES.index(other)
             ctx_present[b, j] = True
             j += 1
@@ -427,13 +429,23 @@ def song_key(item):
 
 
 def token_logits(model, batch):
-    """(logits [B, n, card], targets [B, n], valid [K, T]) of the batch's
-    n valid tokens of the delay pattern, in one order for any model."""
-    mem, mem_mask = model.memory(batch["ids"], batch["mask"], batch["ctx"], batch["ctx_roles"],
-                                 batch["ctx_present"], batch["uncond"])
-    inp, tgt, valid = delayed(batch["codes"], model.dc.special)
+    """(logits [B, n, card], targets [B, n], codebook [n]) of the batch's n
+    tokens (every frame of every code row; batch codes in the codec's row
+    order), in the model's codebook order and delay pattern, listed by
+    frame, then codec row: one order for any model, whatever its codebook
+    order, so a teacher in another order can be compared token by token.
+    `codebook` is the model codebook of each token."""
+    order = codebook_order(model.track, model.dc.num_codebooks)
+    mem, mem_mask = model.memory(batch["ids"], batch["mask"], to_model_rows(batch["ctx"], order),
+                                 batch["ctx_roles"], batch["ctx_present"], batch["uncond"])
+    inp, tgt, valid = delayed(to_model_rows(batch["codes"], order), model.dc.special)
     logits = model(inp, batch["role"], batch["bpm"], mem, mem_mask, batch["key"], batch["tags"])
-    return logits.permute(0, 2, 1, 3)[:, valid.T], tgt.permute(0, 2, 1)[:, valid.T], valid
+    kk, steps = valid.shape
+    codebook = torch.arange(kk)[None, :].expand(steps, kk)[valid.T]  # (step, codebook) order
+    frame = torch.arange(steps)[:, None].expand(steps, kk)[valid.T] - codebook
+    by_frame = torch.argsort(frame * kk + torch.as_tensor(order)[codebook])
+    return (logits.permute(0, 2, 1, 3)[:, valid.T][:, by_frame], tgt.permute(0, 2, 1)[:, valid.T][:, by_frame],
+            codebook[by_frame])
 
 
 def loss_of(model, batch, row_weights=None, teacher=None, distilled=None, distill_weight=1.0):
@@ -442,11 +454,9 @@ def loss_of(model, batch, row_weights=None, teacher=None, distilled=None, distil
     teacher, the batch items where `distilled` ([B] bool) is set learn its
     distribution instead: their mean KL(teacher || model) per token, times
     distill_weight, is added to the others' cross-entropy."""
-    logits, target, valid = token_logits(model, batch)
+    logits, target, row = token_logits(model, batch)
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
     ce = ce.reshape(target.shape)
-    kk = valid.shape[0]
-    row = torch.arange(kk)[None, :].expand(valid.shape[1], kk)[valid.T]  # codebook of each valid token
     w = torch.ones(row.shape, dtype=ce.dtype) if row_weights is None else torch.as_tensor(
         row_weights, dtype=ce.dtype)[row]
     if teacher is None or distilled is None or not distilled.any():
@@ -472,8 +482,12 @@ def distilled_items(batch, roles):
 
 def load_teacher(cfg, vocab_size, path):
     """A frozen copy of the model at `path` (a checkpoint or an exported
-    folder, as --init-from takes) in this run's architecture."""
-    teacher = new_model(cfg, vocab_size)
+    folder, as --init-from takes) in this run's architecture, but in its own
+    codebook order (token_logits compares the two token by token)."""
+    _, track = read_model_state(path)
+    own = {"codebook_order": track["codebook_order"]} if track.get("codebook_order") else {}
+    track_cfg = {k: v for k, v in cfg["track_context"].items() if k != "codebook_order"}
+    teacher = new_model(dict(cfg, track_context=dict(track_cfg, **own)), vocab_size)
     load_initial_state(teacher, path)
     for v in teacher.parameters():
         v.requires_grad_(False)
@@ -503,6 +517,18 @@ def trainable_params(model, prefixes):
     return [v for v in named.values() if v.requires_grad]
 
 
+def read_model_state(path):
+    """(state dict, track_context config) of a run's checkpoint or an
+    exported model folder (its codec left out)."""
+    if os.path.isdir(path):
+        sd = export.read_safetensors(os.path.join(path, "model.safetensors"))
+        with open(os.path.join(path, "config.json")) as f:
+            track = json.load(f).get("track_context", {})
+        return {k: v.float() for k, v in sd.items() if not k.startswith("audio_encoder.")}, track
+    ck = torch.load(path, map_location="cpu")
+    return ck["model"], ck["config"].get("track_context", {})
+
+
 def load_initial_state(model, path):
     """Start `model` from a run's checkpoint or an exported model folder
     (e.g. models/default). The model may have grown over the one it starts
@@ -511,14 +537,7 @@ def load_initial_state(model, path):
     predicts the old rows exactly as the old one did (what it has learnt,
     the drums' timing above all, is kept while the new inputs are learnt);
     anything else missing or different is refused."""
-    if os.path.isdir(path):
-        sd = export.read_safetensors(os.path.join(path, "model.safetensors"))
-        sd = {k: v.float() for k, v in sd.items() if not k.startswith("audio_encoder.")}
-        with open(os.path.join(path, "config.json")) as f:
-            src_track = json.load(f).get("track_context", {})
-    else:
-        ck = torch.load(path, map_location="cpu")
-        sd, src_track = ck["model"], ck["config"].get("track_context", {})
+    sd, src_track = read_model_state(path)
     sd = reorder_codebooks(sd, src_track, codebook_order(model.track, model.dc.num_codebooks))
     grown = {f"decoder.model.decoder.embed_tokens.{k}.weight" for k in range(model.dc.num_codebooks)}
     grown |= {f"track_context.embed_tokens.{k}.weight" for k in range(model.dc.num_codebooks)}

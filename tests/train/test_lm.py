@@ -504,7 +504,8 @@ def test_pitch_row_samples_at_its_own_temperature():
 
 def test_codebook_order_puts_a_row_first():
     """track_context.codebook_order: refused unless an order of the rows;
-    codes go to the model's order and back; batches hold the model's order;
+    codes go to the model's order and back; token_logits lists the tokens
+    of models in two orders alike (by frame and codec row);
     --init-from a generator in the codec's order moves each codebook's
     embeddings and head with its code row; the key lock and the pitch
     row's temperature land on the row that holds the pitch."""
@@ -533,10 +534,14 @@ def test_codebook_order_puts_a_row_first():
                            old.decoder.model.decoder.embed_tokens[row].weight)
         assert torch.equal(model.decoder.lm_heads[k].weight, old.decoder.lm_heads[row].weight)
         assert torch.equal(model.track_context.embed_tokens[k].weight, old.track_context.embed_tokens[row].weight)
-    plain = lm.batch_at(data, tok, t, 3, old_cfg["track_context"], old.dc.special)
-    ordered = lm.batch_at(data, tok, t, 3, cfg["track_context"], old.dc.special)
-    assert torch.equal(ordered["codes"], lm.to_model_rows(plain["codes"], order))
-    assert torch.equal(ordered["ctx"], lm.to_model_rows(plain["ctx"], order))
+    batch = lm.batch_at(data, tok, t, 3, cfg["track_context"], old.dc.special)
+    with torch.no_grad():
+        a, target_a, rows_a = lm.token_logits(old, batch)
+        b, target_b, rows_b = lm.token_logits(model.eval(), batch)
+    # listed by frame and codec row in both orders: the same targets, and the
+    # codebooks that hold them moved by the order
+    assert torch.equal(target_a, target_b) and a.shape == b.shape
+    assert torch.equal(torch.as_tensor(order)[rows_b], rows_a)
     c = encodec_ref.Config(dict(harmonic_bins=4, pitch_codebook=True, codebook_size=64, sampling_rate=16000,
                                 upsampling_ratios=[8, 5, 4, 2], target_bandwidths=[2.0]))
     first = [4, 0, 1, 2, 3]
@@ -544,7 +549,7 @@ def test_codebook_order_puts_a_row_first():
     a = lm.key_lock_mask(c, 5, 64, "A minor", first)
     assert torch.equal(a[0], lm.key_lock_mask(c, 5, 64, "A minor")[-1]) and a[1:].all()
     assert lm.row_temperatures(c, 5, 1.0, 0.5, first).tolist() == [0.5, 1.0, 1.0, 1.0, 1.0]
-    return "order [3, 0, 1, 2]: weights follow their rows, batches reordered, pitch row first"
+    return "order [3, 0, 1, 2]: weights follow their rows, tokens listed alike, pitch row first"
 
 
 def test_note_on_lock_starts_notes_on_the_grid():
@@ -659,6 +664,9 @@ def test_eval_with_the_engine():
         assert "no such role" in str(e), e
     rows, summary = ev.evaluate(folder, n=1, seconds=0.5, engine=exe)
     assert len(rows) == 1 and 0 <= summary["bass_in_key"] <= 1
+    locked = ev.EngineModel(folder, exe, dict(note_on_lock=True), key_lock=True)  # the tool takes both locks
+    _, audio = locked.track("bass, techno, 120 bpm, A minor", "bass", 120, 0.5, 1)
+    assert len(audio) == 25 * hop
     return "25 frames per take, decoded to 25 hops"
 
 
