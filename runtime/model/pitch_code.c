@@ -74,10 +74,13 @@ void rg_pitch_note_on_frames(double frame_rate, float bpm, int frames, uint8_t *
     }
 }
 
-static bool take_failed(rg_pitch_take *take, rg_error *err, const char *what)
+/* Out of memory half-way: nothing held, nothing pointed at. */
+static bool take_out_of_memory(rg_pitch_take *take, rg_lm_sampling *sp, rg_error *err)
 {
     rg_pitch_take_free(take);
-    return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0, "%s", what);
+    sp->allowed = NULL;
+    sp->note_on = NULL;
+    return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
 }
 
 static bool check_take(const rg_musicgen_config *mc, const rg_pitch_take_options *o, rg_error *err)
@@ -115,13 +118,13 @@ bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_m
     int row = rg_pitch_model_row(mc);
     if (lock) {
         if (!(take->allowed = malloc((size_t)mc->codebooks * mc->card)))
-            return take_failed(take, err, "out of memory");
+            return take_out_of_memory(take, sp, err);
         if (rg_pitch_key_lock(&cfg, key, mc->codebooks, row, mc->card, take->allowed))
             sp->allowed = take->allowed;
     }
     if (o->note_on_lock) {
         if (!(take->note_on = malloc((size_t)o->frames)))
-            return take_failed(take, err, "out of memory");
+            return take_out_of_memory(take, sp, err);
         rg_pitch_note_on_frames((double)mc->sample_rate / mc->hop, o->bpm, o->frames, take->note_on);
         sp->note_on = take->note_on;
         sp->note_row = row;
