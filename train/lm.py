@@ -876,9 +876,9 @@ def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0, al
         if allowed is not None:
             mask = allowed
             frame = s - pitch if note_on is not None else -1
-            if 0 < frame < frames:
+            if 0 < frame < frames and not note_on[frame]:  # no note may start here
                 mask = allowed.clone()
-                mask[pitch] = pitch_row_choices(allowed[pitch], int(grid[pitch, s - 1]), bool(note_on[frame]))
+                mask[pitch] = pitch_row_choices(allowed[pitch], int(grid[pitch, s - 1]), False)
             mixed = mixed.masked_fill(~mask, float("-inf"))
         if temperature <= 0:
             tok = mixed.argmax(-1)

@@ -265,10 +265,11 @@ typedef struct {
 } rg_lm_context;
 
 /* Generate a take of `frames` frames: codes [K][frames] (row-major, in the
- * codec's row order, as the context), each in 0..card-1. cond may be the null condition; context may be NULL, else it
- * must be shorter than the take and its frames start the take. The context
- * is read in one pass (rg_lm_session_prefill), so its cache holds it as if
- * it had been generated. progress may be NULL. */
+ * codec's row order, as the context), each in 0..card-1. cond may be the
+ * null condition; context may be NULL, else it must be shorter than the
+ * take and its frames start the take. The context is read in one pass
+ * (rg_lm_session_prefill), so its cache holds it as if it had been
+ * generated. progress may be NULL. */
 bool rg_musicgen_generate(rg_musicgen *m, const rg_lm_cond *cond, const rg_lm_sampling *sp,
                           const rg_lm_context *context, int frames, rg_lm_progress progress,
                           void *user, int32_t *codes, rg_error *err);

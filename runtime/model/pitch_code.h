@@ -38,7 +38,8 @@ bool rg_pitch_detect(const rg_encodec_config *cfg, const float *audio, int64_t s
                      int64_t frames, int32_t *codes, rg_error *err);
 
 /* The model codebook that decides a pitch codec's pitch row (the codec's
- * last code row): the last but in models with a codebook_order. */
+ * last code row): the last but in models with a codebook_order (and the
+ * last for a hand-made config whose codebook_order is left zero). */
 int rg_pitch_model_row(const rg_musicgen_config *mc);
 
 /* The key lock (docs/models.md "Pitch codebook"): the tokens a take of a

@@ -78,7 +78,8 @@ void rg_track_add_input_terms(const rg_track_weights *t, const rg_lm_track_terms
 /* Write the memory block of one locked track into `out` ([frames, hidden]
  * f32, may be a view into a larger memory): code row r's codes are
  * codes[r * stride + 0 .. frames-1] (the codec's row order; codebook k
- * reads row order[k]), each in 0..card-1 (checked by the caller). Runs on the device before returning. */
+ * reads row order[k]), each in 0..card-1 (checked by the caller). Runs on
+ * the device before returning. */
 rg_status rg_track_memory(const rg_track_weights *t, rg_device *dev, int role,
                           const int32_t *codes, int frames, int64_t stride, const rg_tensor *out);
 
