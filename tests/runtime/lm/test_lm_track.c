@@ -391,7 +391,8 @@ static void test_greedy_without_context(void **state) {
  * on are the reference's (lm.note_on_mask), no note starts elsewhere, and
  * the guided greedy take (rg_musicgen_generate: codes in the codec's row
  * order, the locked drums in it too) is the reference's token for token
- * (lm.sample) when no step of it is a near-tie. */
+ * (lm.sample) when no step of it is a near-tie. A lock on a codebook the
+ * model has not is an error that writes nothing. */
 static void check_note_on(bool with_context) {
     const rg_musicgen_config *c = rg_musicgen_get_config(model);
     char name[64], gap_name[64];
@@ -427,6 +428,12 @@ static void check_note_on(bool with_context) {
     fprintf(stderr, "# %s: codebook %d decides the note row; %d of %d tokens differ, "
             "smallest gap %.2e\n", name, sp.note_row, wrong, (int)n, (double)least);
     if (least >= NEAR_TIE) assert_int_equal(wrong, 0);
+    /* a lock on a codebook the model has not is refused before any step */
+    sp.note_row = c->codebooks;
+    for (int64_t i = 0; i < n; i++) codes[i] = -7;
+    assert_false(rg_musicgen_generate(model, &cond, &sp, NULL, frames, NULL, NULL, codes, &err));
+    assert_non_null(strstr(err.message, "note-on lock"));
+    for (int64_t i = 0; i < n; i++) assert_int_equal(codes[i], -7);
     free(codes);
     free(on);
     free(gap);
