@@ -6,8 +6,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ONSET_WINDOW 512
-#define ONSET_HOP 128
+/* The onset detector's window is a duration, not a sample count: 32 ms,
+ * 1536 samples at 48 kHz. A 512-sample window at 48 kHz (11 ms) is shorter
+ * than a cycle of a 40-90 Hz bass, and aubio's high-frequency-content
+ * detector fired on the cycles of a filtered bass note: five onsets a note
+ * on the corpus's acid lines, 8.1 a second where 2.2 notes start
+ * (docs/quality.md, "The synchronizer's onsets"). */
+#define ONSET_WINDOW_S 0.032
+/* Below this peak level (-60 dB) a report is noise, not an onset. aubio's
+ * own silence gate is off: it tests the block in hand when the report
+ * comes, a window after the attack, and a short click is over by then. */
+#define ONSET_SILENCE 0.001f
+
+/* Hop of a quarter window, in samples. */
+static int onset_hop(double rate)
+{
+    long hop = lround(rate * ONSET_WINDOW_S / 4);
+    return hop < 16 ? 16 : (int)hop;
+}
 
 static int compare_doubles(const void *a, const void *b)
 {
@@ -32,10 +48,12 @@ float *rg_mixdown(const float *interleaved, int64_t frames, int channels)
 /* ---- onsets ------------------------------------------------------------ */
 
 /* Move an aubio onset to the first frame of its attack: the first frame,
- * shortly before the local peak, that reaches half the peak. */
-static double refine_onset(const float *x, int64_t frames, double at, float *level)
+ * shortly before the local peak, that reaches half the peak. The peak is
+ * looked for within a hop (aubio's precision) of the report: further on, a
+ * bass's later, larger cycles pulled the onset up to 25 ms late. */
+static double refine_onset(const float *x, int64_t frames, double at, int hop, float *level)
 {
-    int64_t lo = (int64_t)at - 2 * ONSET_HOP, hi = (int64_t)at + 4 * ONSET_HOP;
+    int64_t lo = (int64_t)at - hop, hi = (int64_t)at + hop;
     if (lo < 0)
         lo = 0;
     if (hi > frames)
@@ -52,17 +70,37 @@ static double refine_onset(const float *x, int64_t frames, double at, float *lev
     while (start > lo && fabsf(x[start - 1]) >= 0.5f * peak)
         start--;
     /* Oscillating attacks cross zero: step back over whole cycles too. */
-    for (int64_t i = start - 1; i >= lo && i >= peak_at - ONSET_HOP; i--)
+    for (int64_t i = start - 1; i >= lo && i >= peak_at - hop; i--)
         if (fabsf(x[i]) >= 0.5f * peak)
             start = i;
     *level = peak;
     return (double)start;
 }
 
-static bool push_onset(rg_onsets *o, int *cap, double at, float level)
+/* A note's end also changes the spectrum (HFC fires on its release), but
+ * an onset brings energy: the first difference's energy (the high band,
+ * as HFC weighs it) in the window after the attack must be at least half
+ * that in the window before. Half, not all: a quiet hat in a kick's tail
+ * adds less than the tail had. */
+static bool brings_energy(const float *x, int64_t frames, int64_t at, int window)
+{
+    double before = 0, after = 0;
+    for (int64_t i = at - window; i < at + window; i++) {
+        if (i < 1 || i >= frames)
+            continue;
+        double d = (double)x[i] - x[i - 1];
+        if (i < at)
+            before += d * d;
+        else
+            after += d * d;
+    }
+    return after > 0.5 * before;
+}
+
+static bool push_onset(rg_onsets *o, int *cap, double at, int hop, float level)
 {
     /* Refinement can move two reports onto one attack: keep the first. */
-    if (o->count > 0 && at - o->at[o->count - 1] < ONSET_HOP)
+    if (o->count > 0 && at - o->at[o->count - 1] < hop)
         return true;
     if (o->count == *cap) {
         int n = *cap ? *cap * 2 : 64;
@@ -84,8 +122,9 @@ static bool push_onset(rg_onsets *o, int *cap, double at, float level)
 bool rg_detect_onsets(const float *mono, int64_t frames, double rate, rg_onsets *out, rg_error *err)
 {
     memset(out, 0, sizeof *out);
-    aubio_onset_t *det = new_aubio_onset("hfc", ONSET_WINDOW, ONSET_HOP, (uint_t)rate);
-    fvec_t *in = new_fvec(ONSET_HOP), *hit = new_fvec(1);
+    const int hop = onset_hop(rate);
+    aubio_onset_t *det = new_aubio_onset("hfc", (uint_t)(4 * hop), (uint_t)hop, (uint_t)rate);
+    fvec_t *in = new_fvec((uint_t)hop), *hit = new_fvec(1);
     if (!det || !in || !hit) {
         if (det) del_aubio_onset(det);
         if (in) del_fvec(in);
@@ -93,17 +132,18 @@ bool rg_detect_onsets(const float *mono, int64_t frames, double rate, rg_onsets 
         return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "cannot start aubio onset detection");
     }
     aubio_onset_set_minioi_ms(det, 30);
-    aubio_onset_set_silence(det, -60);
+    aubio_onset_set_silence(det, -200); /* ours instead: ONSET_SILENCE */
     int cap = 0;
     bool ok = true;
-    for (int64_t pos = 0; ok && pos < frames; pos += ONSET_HOP) {
-        for (int i = 0; i < ONSET_HOP; i++)
+    for (int64_t pos = 0; ok && pos < frames; pos += hop) {
+        for (int i = 0; i < hop; i++)
             in->data[i] = pos + i < frames ? mono[pos + i] : 0.0f;
         aubio_onset_do(det, in, hit);
         if (hit->data[0] != 0) {
             float level;
-            double at = refine_onset(mono, frames, aubio_onset_get_last(det), &level);
-            ok = push_onset(out, &cap, at, level);
+            double at = refine_onset(mono, frames, aubio_onset_get_last(det), hop, &level);
+            if (level >= ONSET_SILENCE && brings_energy(mono, frames, (int64_t)at, 4 * hop))
+                ok = push_onset(out, &cap, at, hop, level);
         }
     }
     del_aubio_onset(det);

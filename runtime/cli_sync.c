@@ -15,6 +15,7 @@ typedef struct {
     const char *in, *out, *against, *key;
     double tempo, hint, offset;
     int bars, rate, meter_num, meter_den;
+    bool list_onsets; /* eval --onsets */
 } grid_args;
 
 static bool parse_number(const char *s, double lo, double hi, double *out)
@@ -44,8 +45,8 @@ static int parse_grid_args(const char *cmd, const char *help, int argc, char **a
         {"bars", required_argument, 0, 'b'},   {"meter", required_argument, 0, 'm'},
         {"hint", required_argument, 0, 'H'},   {"rate", required_argument, 0, 'r'},
         {"against", required_argument, 0, 'a'}, {"key", required_argument, 0, 'k'},
-        {"offset", required_argument, 0, 'O'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"offset", required_argument, 0, 'O'}, {"onsets", no_argument, 0, 'L'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     double v;
     int c;
     optind = 1;
@@ -81,6 +82,11 @@ static int parse_grid_args(const char *cmd, const char *help, int argc, char **a
             if (!parse_meter(optarg, &a->meter_num, &a->meter_den))
                 return rg_cli_usage_error(cmd, "--meter takes a meter like 4/4 or 7/8, not '%s'", optarg);
             break;
+        case 'L':
+            if (strcmp(cmd, "eval") != 0)
+                return rg_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+            a->list_onsets = true;
+            break;
         case 'h': fputs(help, stdout); return -1;
         default: return rg_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
         }
@@ -88,7 +94,7 @@ static int parse_grid_args(const char *cmd, const char *help, int argc, char **a
     if (optind != argc - 1)
         return rg_cli_usage_error(cmd, "%s", "give one audio file");
     a->in = argv[optind];
-    if (!(a->tempo > 0))
+    if (!(a->tempo > 0) && !a->list_onsets)
         return rg_cli_usage_error(cmd, "%s", "which tempo? (--tempo BPM)");
     return RG_EXIT_OK;
 }
@@ -157,10 +163,15 @@ int rg_cli_sync(int argc, char **argv)
 
 static const char eval_help[] =
     "usage: resonant eval FILE --tempo BPM [options]\n"
+    "       resonant eval FILE --onsets\n"
     "\n"
     "Measure a track against a tempo grid: onset-to-grid deviation, tempo error,\n"
-    "key, in-key pitch ratio, and alignment with another track.\n"
+    "key, in-key pitch ratio, and alignment with another track. The onsets are the\n"
+    "synchronizer's (aubio's high-frequency-content detector, each moved to the\n"
+    "start of its attack).\n"
     "\n"
+    "      --onsets          list the onsets, one line each: time (s) and peak level;\n"
+    "                        without --tempo, only the list\n"
     "      --tempo BPM       the grid's tempo\n"
     "      --meter N/D       the grid's meter (default 4/4)\n"
     "      --offset S        where the grid starts, in seconds (default 0)\n"
@@ -226,6 +237,12 @@ static void report_timing(const track *t, const grid_args *a, double rate)
         printf("estimated tempo: none (%s)\n", err.message);
 }
 
+static void list_onsets(const track *t, double rate)
+{
+    for (int i = 0; i < t->onsets.count; i++)
+        printf("onset: %.6f s, peak %.4f\n", t->onsets.at[i] / rate, t->onsets.level[i]);
+}
+
 static void report_key(const track *t, const grid_args *a, double rate)
 {
     rg_key key;
@@ -250,6 +267,8 @@ int rg_cli_eval(int argc, char **argv)
         return rc < 0 ? RG_EXIT_OK : rc;
     int root;
     bool minor;
+    if ((a.key || a.against) && !(a.tempo > 0))
+        return rg_cli_usage_error("eval", "%s", "which tempo? (--tempo BPM)");
     if (a.key && !parse_key(a.key, &root, &minor))
         return rg_cli_usage_error("eval", "--key takes a key like \"A minor\" or \"F# major\", not '%s'", a.key);
     rg_error err = {0};
@@ -259,6 +278,12 @@ int rg_cli_eval(int argc, char **argv)
     if (a.against && !load_track(a.against, a.rate, &other, &err)) {
         free_track(&t);
         return rg_cli_report(&err);
+    }
+    if (a.list_onsets)
+        list_onsets(&t, a.rate);
+    if (!(a.tempo > 0)) {
+        free_track(&t);
+        return RG_EXIT_OK;
     }
     report_timing(&t, &a, a.rate);
     report_key(&t, &a, a.rate);

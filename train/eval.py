@@ -17,6 +17,10 @@ TrackMusicGenRef) and the measures of train/measure.py:
 and, not targets, the locked bass's onsets per second and pitch classes (how
 many the f0 track spends 5 % of its frames on): a bass that flutters, or
 holds one note, shows here.
+The onsets of grid and busy are the synchronizer's (measure.synchronizer_onsets,
+read from the built engine: `resonant eval --onsets`); *_flux are the same
+measures with measure.onsets, the figures before the thirteenth session
+(docs/quality.md, "The synchronizer's onsets").
 With a pitch codec the pitch row samples at --pitch-temperature (default:
 the engine's, 0.25).
 
@@ -149,8 +153,8 @@ class EngineModel:
         return out, np.fromfile(out + ".f32", "<f4")
 
 
-def grid_share(x, sr, bpm, tol=0.025):
-    t = measure.onsets(x, sr)
+def grid_share(x, sr, bpm, tol=0.025, detector=measure.synchronizer_onsets):
+    t = detector(x, sr)
     if len(t) == 0:
         return 0.0
     six = 15.0 / bpm
@@ -174,7 +178,8 @@ def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tu
         pcs = corpus.scale_pitch_classes(spec["root"], spec["mode"])
         row = dict(prompt=bcap, seed=take_seed, tempo_err=measure.tempo_error(measure.tempo(drums, m.sr), bpm),
                    in_key=measure.in_key_ratio(bass, m.sr, pcs), grid=grid_share(bass, m.sr, bpm),
-                   onsets=measure.onset_density(bass, m.sr), pitch_classes=measure.pitch_class_count(bass, m.sr),
+                   grid_flux=grid_share(bass, m.sr, bpm, detector=measure.onsets),
+                   onsets=onset_density(bass, m.sr), pitch_classes=measure.pitch_class_count(bass, m.sr),
                    note_changes=note_changes_per_s(m.codes(bcodes)[-1], m.rate) if m.pitch_row else float("nan"))
         dark_spec, bright_spec = dict(spec, textures=["dark"]), dict(spec, textures=["bright"])
         _, dark = m.track(corpus.caption(dark_spec, "bass"), "bass", bpm, seconds, take_seed)
@@ -182,7 +187,8 @@ def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tu
         row["dark_ok"] = measure.spectral_centroid(dark, m.sr) < measure.spectral_centroid(bright, m.sr)
         _, sparse = m.track(corpus.caption(dict(spec, textures=["sparse"]), "drums"), "drums", bpm, seconds, take_seed)
         _, busy = m.track(corpus.caption(dict(spec, textures=["busy"]), "drums"), "drums", bpm, seconds, take_seed)
-        row["busy_ok"] = measure.onset_density(busy, m.sr) > measure.onset_density(sparse, m.sr)
+        row["busy_ok"] = onset_density(busy, m.sr) > onset_density(sparse, m.sr)
+        row["busy_ok_flux"] = measure.onset_density(busy, m.sr) > measure.onset_density(sparse, m.sr)
         rows.append(row)
     summary = dict(prompts=n, seconds=seconds,
                    median_tempo_err=round(float(np.median([r["tempo_err"] for r in rows])), 4),
@@ -190,12 +196,19 @@ def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tu
                    bass_on_drum_grid=round(float(np.mean([r["grid"] for r in rows])), 3),
                    dark_lowers_centroid=round(float(np.mean([r["dark_ok"] for r in rows])), 3),
                    busy_raises_density=round(float(np.mean([r["busy_ok"] for r in rows])), 3),
+                   bass_on_drum_grid_flux=round(float(np.mean([r["grid_flux"] for r in rows])), 3),
+                   busy_raises_density_flux=round(float(np.mean([r["busy_ok_flux"] for r in rows])), 3),
                    # not targets: how busy and how varied the bass is (the corpus's
                    # own, eval.py --corpus: 3.7 onsets/s through nothing)
                    bass_onsets_per_s=round(float(np.mean([r["onsets"] for r in rows])), 2),
                    bass_pitch_classes=round(float(np.mean([r["pitch_classes"] for r in rows])), 2),
                    bass_note_changes_per_s=mean_or_none([r["note_changes"] for r in rows]))
     return rows, summary
+
+
+def onset_density(x, sr):
+    """The synchronizer's onsets per second."""
+    return len(measure.synchronizer_onsets(x, sr)) / (len(x) / sr)
 
 
 def mean_or_none(values):
@@ -238,13 +251,15 @@ def corpus_reference(model_dir, n=7, seconds=4.0, seed=0):
         for name, (d, b) in kinds:
             rows[name].append(dict(tempo_err=measure.tempo_error(measure.tempo(d, sr), spec["bpm"]),
                                    in_key=measure.in_key_ratio(b, sr, pcs), grid=grid_share(b, sr, spec["bpm"]),
-                                   onsets=len(measure.onsets(b, sr)) / seconds,
+                                   grid_flux=grid_share(b, sr, spec["bpm"], detector=measure.onsets),
+                                   onsets=onset_density(b, sr),
                                    pitch_classes=measure.pitch_class_count(b, sr),
                                    note_changes=changes if name.endswith("known notes") else float("nan")))
     return {name: dict(prompts=n, seconds=seconds,
                        median_tempo_err=round(float(np.median([r["tempo_err"] for r in rs])), 4),
                        bass_in_key=round(float(np.mean([r["in_key"] for r in rs])), 3),
                        bass_on_grid=round(float(np.mean([r["grid"] for r in rs])), 3),
+                       bass_on_grid_flux=round(float(np.mean([r["grid_flux"] for r in rs])), 3),
                        bass_onsets_per_s=round(float(np.mean([r["onsets"] for r in rs])), 2),
                        bass_pitch_classes=round(float(np.mean([r["pitch_classes"] for r in rs])), 2),
                        bass_note_changes_per_s=mean_or_none([r["note_changes"] for r in rs]))
@@ -298,6 +313,9 @@ if __name__ == "__main__":
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    if a.engine and not os.environ.get("RESONANT_EXE"):  # the onsets from the same build
+        os.environ["RESONANT_EXE"] = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.engine))),
+                                                  "resonant")
     if a.corpus:
         for name, summary in corpus_reference(a.model, a.prompts, a.seconds, a.seed).items():
             print(json.dumps(dict(corpus=name, **summary)))

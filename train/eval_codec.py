@@ -3,7 +3,10 @@
 draw): the measures of issue 7's "done means" for the codec.
 
   onsets   share of the original drum onsets with a decoded onset within
-           20 ms (recall), and onset F1 at 20 ms
+           20 ms (recall), and onset F1 at 20 ms: onsets as the synchronizer
+           hears them (`resonant eval --onsets`, so the engine must be
+           built: measure.resonant_exe); *_flux, the same with
+           measure.onsets, the measure before the thirteenth session
   pitch    share of the original bass's voiced frames whose decoded f0 is
            within 50 cents
   mel      mean L1 distance of log-mel spectra (FFT 1024, 64 bands); and per
@@ -57,6 +60,7 @@ def evaluate(model, songs=8, seconds=4.0):
     sr = model.cfg.sampling_rate
     mel = codec.MelLoss(sr, [1024], 64)
     rec, f1s, pitch_ok, pitch_n, mels, snrs = [], [], 0, 0, [], []
+    rec_flux, f1s_flux = [], []
     floor_mels = {}  # role -> log-mel L1 with a 1e-2 floor
     for i in range(songs):
         s = corpus.song(HELD_OUT + i, sr, bars=4, roles=["drums", "bass"])
@@ -67,9 +71,12 @@ def evaluate(model, songs=8, seconds=4.0):
             mels.append(float((torch.log(m[0] + 1e-5) - torch.log(m[1] + 1e-5)).abs().mean()))
             floor_mels.setdefault(role, []).append(float((torch.log(m[0] + 1e-2) - torch.log(m[1] + 1e-2)).abs().mean()))
             if role == "drums":
-                r, f = onset_match(measure.onsets(x, sr), measure.onsets(y, sr))
+                r, f = onset_match(measure.synchronizer_onsets(x, sr), measure.synchronizer_onsets(y, sr))
                 rec.append(r)
                 f1s.append(f)
+                r, f = onset_match(measure.onsets(x, sr), measure.onsets(y, sr))
+                rec_flux.append(r)
+                f1s_flux.append(f)
             else:
                 fx, fy = measure.f0_track(x, sr), measure.f0_track(y, sr, rel_energy=0.0)
                 voiced = ~np.isnan(fx)
@@ -79,6 +86,8 @@ def evaluate(model, songs=8, seconds=4.0):
                 snrs.append(float(10 * np.log10((x**2).sum() / max(1e-12, ((x - y) ** 2).sum()))))
     return dict(songs=songs, onset_recall_20ms=round(float(np.mean(rec)), 3),
                 onset_f1_20ms=round(float(np.mean(f1s)), 3),
+                onset_recall_20ms_flux=round(float(np.mean(rec_flux)), 3),
+                onset_f1_20ms_flux=round(float(np.mean(f1s_flux)), 3),
                 bass_pitch_within_50c=round(pitch_ok / max(1, pitch_n), 3),
                 log_mel_l1=round(float(np.mean(mels)), 3), bass_snr_db=round(float(np.mean(snrs)), 2),
                 **{"log_mel_l1_floor_1e-2": {r: round(float(np.mean(v)), 3) for r, v in floor_mels.items()}})

@@ -1,7 +1,14 @@
-"""Audio measures used by the corpus tests and (later) the evaluation:
-onset envelope and onsets, tempo, f0 by harmonic summation, spectral
-centroid, attack energy. numpy only, written for short mono signals.
+"""Audio measures used by the corpus tests and the evaluation: onset
+envelope and onsets, tempo, f0 by harmonic summation, spectral centroid,
+attack energy. numpy only, written for short mono signals; and the
+synchronizer's onsets, read from the engine (`resonant eval --onsets`).
 """
+import os
+import re
+import subprocess
+import tempfile
+import wave
+
 import numpy as np
 
 
@@ -36,6 +43,37 @@ def onsets(x, sr, hop=64, threshold=0.3, min_gap=0.05, size=512):
                 times.append(t)
                 last = t
     return np.array(times)
+
+
+def resonant_exe():
+    """The engine whose onset detector the evaluation reads: $RESONANT_EXE,
+    else resonant in $RESONANT_BUILD_DIR, else build/resonant in the tree."""
+    if os.environ.get("RESONANT_EXE"):
+        return os.environ["RESONANT_EXE"]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.join(os.environ.get("RESONANT_BUILD_DIR") or os.path.join(root, "build"), "resonant")
+
+
+def synchronizer_onsets(x, sr, exe=None):
+    """Onset times (s) as the engine's synchronizer hears them (aubio's
+    high-frequency-content detector with its adaptive threshold, each onset
+    moved to the start of its attack: runtime/analysis.c), read from
+    `resonant eval --onsets` on x at the engine's rate (48 kHz). Unlike
+    onsets() above, whose threshold is a share of the signal's own largest
+    flux, it does not count the small flux bumps of a held, filtered note,
+    and a quiet hit in a loud bar still counts (docs/quality.md, "The
+    synchronizer's onsets")."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "x.wav")
+        with wave.open(path, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(int(sr))
+            w.writeframes(np.round(np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+        run = subprocess.run([exe or resonant_exe(), "eval", path, "--onsets"], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"resonant eval --onsets: {run.stderr.strip() or run.returncode}")
+    return np.array([float(m) for m in re.findall(r"^onset: ([0-9.]+) s", run.stdout, re.M)])
 
 
 def tempo(x, sr, lo=60.0, hi=200.0, step=0.1):

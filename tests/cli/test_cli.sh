@@ -99,10 +99,18 @@ sync_then_eval() {
     exit_is 0 "$BIN" eval "$TMP/c124.wav" --tempo 124 || return 1
     grep -q "^onsets: 8$" "$TMP/stdout" &&
         awk '/^onset-to-grid/ { exit !($4 + 0 < 5) }' "$TMP/stdout" || { cat "$TMP/stdout"; return 1; }
+    # --onsets alone lists them: 8 clicks, each within 2 ms of a beat at 124 bpm
+    exit_is 0 "$BIN" eval "$TMP/c124.wav" --onsets || return 1
+    awk '/^onset: / { n++; beat = $2 * 124 / 60; d = (beat - int(beat + 0.5)) * 60 / 124; if (d < 0) d = -d;
+                      if (d > 0.002) bad++ }
+         END { exit !(n == 8 && bad == 0) }' "$TMP/stdout" || { cat "$TMP/stdout"; return 1; }
 }
 sync_bad_args() {
     exit_is 1 "$BIN" sync "$TMP/g.wav" -o "$TMP/x.wav" || return 1              # no tempo
     exit_is 1 "$BIN" eval "$TMP/g.wav" --tempo 124 --key "H minor" || return 1
+    exit_is 1 "$BIN" eval "$TMP/g.wav" || return 1                                # no tempo, no --onsets
+    exit_is 1 "$BIN" eval "$TMP/g.wav" --onsets --key "A minor" || return 1      # a key needs a tempo
+    exit_is 1 "$BIN" sync "$TMP/g.wav" -o "$TMP/x.wav" --tempo 120 --onsets || return 1
     exit_is 1 "$BIN" sync "$TMP/missing.wav" -o "$TMP/x.wav" --tempo 120 && grep -q "missing.wav" "$TMP/stderr"
 }
 
@@ -125,7 +133,7 @@ ok "docs/nodes.md is what 'resonant nodes --markdown' prints" docs_match_registr
 ok "a model node without model= uses the shipped default model" default_model_renders
 ok "RESONANT_MODEL naming a missing folder is an error naming it" default_model_missing
 ok "generate without --model uses the shipped default model" generate_default_model
-ok "sync puts a 97 bpm take on the 124 bpm grid; eval measures it" sync_then_eval
+ok "sync puts a 97 bpm take on the 124 bpm grid; eval measures it and lists its onsets" sync_then_eval
 ok "sync and eval refuse bad arguments and missing files" sync_bad_args
 ok "the demo patch renders 4 bars at 120 bpm as 8.000 s of sound from the model" demo_renders_8_seconds
 

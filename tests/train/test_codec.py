@@ -625,8 +625,9 @@ def test_eval_measures_are_calibrated():
     late = eval_codec.evaluate(Late(), songs=1, seconds=2.0)
     sharp = eval_codec.evaluate(Sharp(), songs=1, seconds=2.0)
     assert good["onset_recall_20ms"] == 1.0 and good["bass_pitch_within_50c"] == 1.0, good
+    assert good["onset_recall_20ms_flux"] == 1.0 and good["onset_f1_20ms"] == 1.0, good
     assert good["bass_snr_db"] > 60, good
-    assert late["onset_recall_20ms"] < 0.5, late
+    assert late["onset_recall_20ms"] < 0.5 and late["onset_recall_20ms_flux"] < 0.5, late
     assert sharp["bass_pitch_within_50c"] < 0.5, sharp
     floor = "log_mel_l1_floor_1e-2"
     assert good[floor] == {"drums": 0.0, "bass": 0.0} and sharp[floor]["bass"] > 0.05, (good, sharp)

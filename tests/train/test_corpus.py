@@ -134,6 +134,31 @@ def test_swung_delays_odd_sixteenths():
     return f"odd 16ths late by {a:.2f} -> {b:.2f} of a 16th"
 
 
+def test_synchronizer_onsets_find_every_hit():
+    """The evaluation's onsets (the engine's detector) find each hit where it
+    is, the quiet ones too, and a held bass note only where it starts."""
+    rng = np.random.default_rng(3)
+    times = np.array([0.1, 0.35, 0.6, 0.85, 1.1, 1.35])
+    levels = np.array([0.8, 0.05, 0.8, 0.3, 0.8, 0.05])  # quiet hits between loud ones
+    x = np.zeros(int(1.6 * SR), np.float32)
+    burst = rng.standard_normal(int(0.04 * SR)) * np.exp(-np.arange(int(0.04 * SR)) / (0.008 * SR))
+    for t, a in zip(times, levels):
+        x[int(t * SR):int(t * SR) + len(burst)] += a * burst
+    found = measure.synchronizer_onsets(x, SR)
+    assert len(found) == len(times), found
+    error_ms = 1000 * np.abs(found - times).max()
+    assert error_ms < 5, found - times
+
+    song = corpus.song(81, bars=2, style="techno", textures=[], roles=["bass"])
+    bass = song.stems["bass"]
+    f0 = corpus.bass_f0(song.spec, SR)
+    starts = np.nonzero((f0[1:] > 0) & (f0[1:] != f0[:-1]))[0] / SR  # where a note begins
+    found = measure.synchronizer_onsets(bass, SR)
+    near = np.abs(found[:, None] - starts[None, :]).min(1)
+    assert (near <= 0.02).mean() >= 0.9, (found, starts)
+    return f"{len(times)} hits within {error_ms:.1f} ms; bass {int((near <= 0.02).sum())}/{len(found)} onsets at note starts"
+
+
 def test_captions_name_the_stem():
     s = corpus.song(81, style="techno", bass_timbre="acid", textures=["dark"], roles=["drums", "bass"])
     c = s.caption("bass")
