@@ -29,6 +29,8 @@ What this file adds is training:
 
     nice -n 19 train/codec.py --config train/configs/codec_default.json --out runs/codec
     nice -n 19 train/codec.py --config ... --out runs/codec --steps 100   # stop early / resume
+    train/codec.py --config train/configs/codec_v13_generator_codes.json --out runs/dec \
+        --init-from runs/codec/checkpoint.pt --code-noise runs/confusion.pt  # code_noise below
     train/export.py codec runs/codec/checkpoint.pt models/default/codec
 """
 import json
@@ -56,13 +58,20 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
                       split_weight=0.0, wave_unpitched_only=False,
                       steady_pitched_only=False, onset_pitched_only=False, head_only=False,
                       adv_weight=0.0, feat_weight=0.0, disc_ffts=[512, 256, 128], disc_channels=16,
-                      disc_lr=1e-4, adv_start=0, adv_unpitched_only=False)
+                      disc_lr=1e-4, adv_start=0, adv_unpitched_only=False, code_noise=None,
+                      code_noise_share=0.0)
 # adv_weight, feat_weight: the decoder's adversarial (hinge) and feature
 # matching losses from a multi-scale STFT discriminator (disc_ffts,
 # disc_channels; trained at disc_lr on every step, alone for the first
 # adv_start steps so its first gradients are not noise); 0 and 0: none.
 # adv_unpitched_only: judge only crops without known notes (the drums),
 # whose attacks are what the spectral losses smear.
+# code_noise: a generator's code confusion (train/code_confusion.py); with
+# decoder_only, code_noise_share of the crops are decoded from codes drawn
+# from it instead of the encoder's (generator_codes), so the decoder learns
+# to render what a generator writes: the encoder's codes decode cleanly,
+# the generator's made attacks inside held notes (docs/quality.md, "The
+# generator's codes").
 
 
 def load_config(path):
@@ -331,6 +340,21 @@ def quantize(model, z, t, gen, train):
     return zq.view(b, frames, d).permute(0, 2, 1), torch.stack(codes, 1), commit, dead
 
 
+def generator_codes(model, codes, noise, pitched, share, gen):
+    """(codes [B, Q, T], their quantised latent [B, D, T]) with the codes of
+    `share` of the crops redrawn from a generator's confusion `noise`
+    (code_confusion.py: [roles, Q, card, card], roles drums then bass): the
+    bass's table for crops with known notes, the drums' for the others."""
+    table = noise["confusion"]
+    codes = codes.clone()
+    for b in torch.nonzero(torch.rand(codes.shape[0], generator=gen) < share)[:, 0].tolist():
+        role = noise["roles"].index("bass" if pitched[b] else "drums")
+        for r in range(table.shape[1]):
+            codes[b, r] = torch.multinomial(table[role, r][codes[b, r]], 1, generator=gen)[:, 0]
+    z = sum(layer["codebook"].embed[codes[:, q]] for q, layer in enumerate(model.quantizer.layers))
+    return codes, z.permute(0, 2, 1)
+
+
 def new_model(model_cfg):
     cfg = encodec_ref.Config(model_cfg)
     model = encodec_ref.EncodecRef(cfg)
@@ -499,6 +523,11 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
     for g in opt.param_groups:  # the config's rate, also when continuing a run at another one
         g["lr"] = t["lr"]
     disc, opt_d = new_discriminator(t, ck if os.path.exists(ck_path) else None)
+    noise = None
+    if t.get("code_noise"):
+        if not decoder_only:
+            raise SystemExit("code_noise needs decoder_only (the codes a generator was trained on must stay)")
+        noise = torch.load(t["code_noise"], map_location="cpu")
     sr, hop = model.cfg.sampling_rate, model.cfg.hop_length
     pool = SongPool(t, sr, t["roles"])
     mel = MelLoss(sr, t["mel_sizes"], t["n_mels"], t["mel_eps"])
@@ -514,6 +543,9 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
             with torch.no_grad():
                 z = model.encoder(x)
                 zq, codes, commit, dead = quantize(model, z, t, gen, train=False)
+                if noise is not None:
+                    codes, zq = generator_codes(model, codes, noise, (f0_target > 0).any(1),
+                                                t["code_noise_share"], gen)
         else:
             z = model.encoder(x)
             zq, codes, commit, dead = quantize(model, z, t, gen, train=True)
@@ -609,10 +641,14 @@ def main():
                     help="start a new run from this codec checkpoint's model (e.g. decoder_only fine-tuning)")
     ap.add_argument("--decoder-only", action="store_true",
                     help="train the decoder alone (the config's decoder_only): the codes do not change")
+    ap.add_argument("--code-noise", metavar="CONFUSION",
+                    help="a generator's code confusion (train/code_confusion.py): the config's code_noise")
     a = ap.parse_args()
     model_cfg, t = load_config(a.config)
     if a.stems:
         t["stems"] = a.stems
+    if a.code_noise:
+        t["code_noise"] = a.code_noise
     if a.decoder_only:
         t["decoder_only"] = True
     train(model_cfg, t, a.out, a.steps, init_from=a.init_from)

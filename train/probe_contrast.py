@@ -10,12 +10,13 @@ and the two texture measures (dark<bright, busy>sparse) on N prompts. c 0 is
 plain guidance. Same sampling as eval.py otherwise (top-k 50, the pitch row
 at its temperature).
 
-    train/probe_contrast.py MODEL [--prompts 63] [--contrast 1.5] [--seed 0]
-    train/probe_contrast.py --corpus [--prompts 63]
+    train/probe_contrast.py MODEL [--prompts 63] [--contrast 1.5] [--seed 0] [--flux]
+    train/probe_contrast.py --corpus [--prompts 63] [--flux]
 
 --corpus measures the prompts' corpus songs as rendered instead, each with
 each word (the same song otherwise): what the words do in the music the
-generator learnt from.
+generator learnt from. Onsets per second are the synchronizer's, as
+eval.py's; --flux, measure.onsets (the twelfth session's figures).
 
 docs/quality.md, "The note first" (texture contrast).
 """
@@ -83,7 +84,9 @@ def main():
     ap.add_argument("--prompts", type=int, default=63)
     ap.add_argument("--contrast", type=float, default=1.5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--flux", action="store_true", help="measure.onsets instead of the synchronizer's")
     a = ap.parse_args()
+    density = measure.onset_density if a.flux else ev.onset_density
     if not a.corpus and not a.model:
         sys.exit("give MODEL, or --corpus")
     torch.set_num_threads(1)
@@ -101,7 +104,7 @@ def main():
                 corpus.caption(dict(spec, textures=[ANTONYM[word]]), role),
                 role, spec["bpm"], frames, a.seed + i, a.contrast)
         dark.append(measure.spectral_centroid(audio["dark"], sr) < measure.spectral_centroid(audio["bright"], sr))
-        busy.append(measure.onset_density(audio["busy"], sr) > measure.onset_density(audio["sparse"], sr))
+        busy.append(density(audio["busy"], sr) > density(audio["sparse"], sr))
     print(json.dumps(dict(model="corpus, rendered" if a.corpus else a.model, prompts=a.prompts,
                           contrast=None if a.corpus else a.contrast, seed=a.seed,
                           dark_lowers_centroid=round(float(np.mean(dark)), 3),

@@ -5,14 +5,16 @@ at a note start (a pitch-row note start within a frame), inside a held note,
 or where the pitch row is silent. The grid measure counts them all alike;
 this says which ones miss.
 
-    train/probe_onsets.py MODEL --engine build/bench/track_takes [--note-on-lock] [--prompts 14]
-    train/probe_onsets.py MODEL --corpus [--prompts 14]
+    train/probe_onsets.py MODEL --engine build/bench/track_takes [--note-on-lock] [--prompts 14] [--flux]
+    train/probe_onsets.py MODEL --corpus [--prompts 14] [--flux]
 
 Without --corpus: bass takes made by the engine hearing drums it made, with
 the key lock (as eval.py --key-lock). With --corpus: the prompts' own corpus
 bass lines encoded with their known notes and decoded by MODEL's codec (the
-generator's training data, as eval.py --corpus). docs/quality.md, "The note
-first".
+generator's training data, as eval.py --corpus). The onsets are the
+synchronizer's, as eval.py's (measure.synchronizer_onsets); --flux,
+measure.onsets, the twelfth session's figures. docs/quality.md, "The note
+first" and "The synchronizer's onsets".
 """
 import argparse
 import os
@@ -30,12 +32,15 @@ import measure  # noqa: E402
 KINDS = ("at a note start", "inside a held note", "pitch row silent")
 
 
+ONSETS = measure.synchronizer_onsets
+
+
 def classify(audio, sr, pitch_row, frame_rate, bpm, counts):
     """Add each onset of `audio` to counts[kind] = [onsets, on the grid]."""
     starts = {f for f in range(len(pitch_row))
               if pitch_row[f] != 0 and (f == 0 or pitch_row[f] != pitch_row[f - 1])}
     six = 15.0 / bpm
-    for t in measure.onsets(audio, sr):
+    for t in ONSETS(audio, sr):
         f = int(t * frame_rate)
         if any(g in starts for g in (f - 1, f, f + 1)):
             kind = KINDS[0]
@@ -77,8 +82,15 @@ def main():
     ap.add_argument("--corpus", action="store_true")
     ap.add_argument("--note-on-lock", action="store_true")
     ap.add_argument("--prompts", type=int, default=14)
+    ap.add_argument("--flux", action="store_true", help="measure.onsets instead of the synchronizer's")
     a = ap.parse_args()
     torch.set_num_threads(1)
+    global ONSETS
+    if a.flux:
+        ONSETS = measure.onsets
+    elif a.engine and not os.environ.get("RESONANT_EXE"):  # the onsets from the same build
+        os.environ["RESONANT_EXE"] = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.engine))),
+                                                  "resonant")
     if not a.corpus and not a.engine:
         sys.exit("give --engine TRACK_TAKES (generated takes) or --corpus")
     counts = {k: [0, 0] for k in KINDS}

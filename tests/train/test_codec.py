@@ -91,6 +91,41 @@ def test_decoder_only_keeps_the_codes():
     return f"{sum(not torch.equal(sa[k], sb[k]) for k in sa)} decoder tensors moved, codes equal"
 
 
+def test_generator_codes_follow_the_confusion():
+    """code_noise: the chosen share of crops get codes drawn from their
+    role's confusion (here the bass's shifts every code by one, the drums'
+    is the identity), the latent is the codebooks' sum of the new codes,
+    and a run that would move the codes (not decoder_only) is refused."""
+    m, t = cfg()
+    model = codec.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
+    q, card = len(model.quantizer.layers), model.cfg.codebook_size
+    shift = torch.roll(torch.eye(card), 1, dims=1)  # row c is one-hot at c + 1
+    noise = dict(roles=["drums", "bass"], confusion=torch.stack([torch.eye(card).expand(q, card, card),
+                                                                 shift.expand(q, card, card)]))
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.randint(0, card, (4, q, 10), generator=gen)
+    pitched = torch.tensor([True, False, True, False])
+    same, _ = codec.generator_codes(model, codes, noise, pitched, 0.0, gen)
+    assert torch.equal(same, codes)
+    drawn, z = codec.generator_codes(model, codes, noise, pitched, 1.0, gen)
+    assert torch.equal(drawn[pitched], (codes[pitched] + 1) % card) and torch.equal(drawn[~pitched], codes[~pitched])
+    for b in range(4):
+        assert torch.allclose(z[b], model.quantizer.decode(drawn[b]), atol=1e-6)
+    path = os.path.join(TMP, "noise.pt")
+    torch.save(noise, path)
+    try:
+        codec.train(m, dict(t, code_noise=path, code_noise_share=0.5), os.path.join(TMP, "noisy"), steps=1,
+                    quiet=True, init_from=os.path.join(TMP, "b", "checkpoint.pt"))
+    except SystemExit as e:
+        assert "decoder_only" in str(e)
+    else:
+        raise AssertionError("code_noise without decoder_only was not refused")
+    logs = codec.train(m, dict(t, code_noise=path, code_noise_share=0.5, decoder_only=True),
+                       os.path.join(TMP, "noisy"), steps=2, quiet=True, init_from=os.path.join(TMP, "b", "checkpoint.pt"))
+    assert len(logs) == 2 and all(np.isfinite(e["loss"]) for e in logs)
+    return "bass codes shifted, drums kept, latent = codebook sum; refused without decoder_only"
+
+
 def test_discriminator_learns_and_only_the_decoder_gets_its_gradient():
     """The multi-scale STFT discriminator: at init its hinge loss is about 2
     (logits near 0); trained alone for 60 steps to tell drums from the same

@@ -605,6 +605,35 @@ def test_trains_on_a_stem_folder():
     return f"{len(data)} windows of {t['frames']} frames from 2 songs"
 
 
+def test_code_confusion_is_the_mean_sampled_distribution():
+    """code_confusion.py: row c of a role's table is the mean of the
+    distributions the sampler draws from (guidance, top-k) over the tokens
+    whose true code is c; every row sums to 1; a code never seen maps to
+    itself."""
+    import code_confusion
+
+    model, _ = lm.load_checkpoint_model(os.path.join(TMP, "b", "checkpoint.pt"))
+    data, tok = run_b_data()
+    items = [d for d in data if {"drums", "bass"} <= set(d["codes"])][:3]
+    rows = model.dc.num_codebooks
+    table, n = code_confusion.confusion(model, items, tok, rows, batch=2, top_k=5)
+    assert n == len(items) == 3 and table.shape[:2] == (2, rows)
+    assert torch.allclose(table.sum(-1), torch.ones(table.shape[:-1]), atol=1e-5)
+    probs, target, row = code_confusion.sampled_distribution(
+        model, code_confusion.role_batch(items, "bass", model, tok), 3.0, 1.0, 5)
+    assert ((probs > 0).sum(-1) <= 5).all()  # top-k
+    sel = row == 0
+    c = int(target[:, sel].reshape(-1)[0])
+    where = target[:, sel].reshape(-1) == c
+    want = probs[:, sel].reshape(-1, probs.shape[-1])[where].double().mean(0)
+    # the table averages over all items, in batches of 2; recompute over all 3 at once
+    assert torch.allclose(table[1, 0, c].double(), want, atol=1e-5), (table[1, 0, c][:8], want[:8])
+    seen = torch.cat([it["codes"]["bass"][0].long() for it in items])
+    unseen = [k for k in range(table.shape[-1]) if k not in set(seen.tolist())]
+    assert unseen and table[1, 0, unseen[0], unseen[0]] == 1.0
+    return f"{n} songs, code {c}: mean of {int(where.sum())} sampled distributions; unseen codes kept"
+
+
 def test_eval_runs_and_grid_measure_is_calibrated():
     import eval as ev
 
