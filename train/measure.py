@@ -70,7 +70,11 @@ def synchronizer_onsets(x, sr, exe=None):
             w.setsampwidth(2)
             w.setframerate(int(sr))
             w.writeframes(np.round(np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes())
-        run = subprocess.run([exe or resonant_exe(), "eval", path, "--onsets"], capture_output=True, text=True)
+        exe = exe or resonant_exe()
+        if not os.access(exe, os.X_OK):
+            raise RuntimeError(f"{exe}: no engine to read the onsets with; build it (meson setup build && "
+                               "ninja -C build) or name it in RESONANT_EXE or RESONANT_BUILD_DIR")
+        run = subprocess.run([exe, "eval", path, "--onsets"], capture_output=True, text=True)
     if run.returncode != 0:
         raise RuntimeError(f"resonant eval --onsets: {run.stderr.strip() or run.returncode}")
     return np.array([float(m) for m in re.findall(r"^onset: ([0-9.]+) s", run.stdout, re.M)])
