@@ -78,7 +78,7 @@ def sampled_distribution(model, batch, guidance, temperature, top_k):
     logits, target, codebook = lm.token_logits(model, batch)
     null = lm.token_logits(model, dict(batch, uncond=torch.ones_like(batch["uncond"])))[0]
     mixed = (null + guidance * (logits - null)) / temperature
-    kth = torch.topk(mixed, top_k, -1).values[..., -1:]
+    kth = torch.topk(mixed, min(top_k, mixed.shape[-1]), -1).values[..., -1:]  # a vocabulary under k: all
     probs = torch.softmax(mixed.masked_fill(mixed < kth, float("-inf")), -1)
     order = torch.as_tensor(lm.codebook_order(model.track, model.dc.num_codebooks))
     return probs, target, order[codebook]
