@@ -26,7 +26,20 @@
 # codec_v10c_bass_onsets_longer, 600 steps each: the decoder and harmonic
 # head learn the bass's onset envelope, so held notes stop fluttering; the
 # codes, so the generator, stay as they were; ONSET_CODEC_CONFIGS="FILE ..."
-# replaces the list, "" skips it), and the fp16 export. CODEC_CONFIG=FILE
+# replaces the list, "" skips it), and the fp16 export.
+# PITCH_FIRST=1 (not the shipped model: the candidate of docs/quality.md,
+# "The generator's codes") adds, before the export: the generator's codes
+# (code_confusion.py: the generator's sampled distribution for each true
+# code, on held-out songs; then codec_v13_generator_codes.json, the decoder
+# and harmonic head 1200 steps with half the crops decoded from codes drawn
+# from it; GENERATOR_CODEC_CONFIGS="FILE ..." replaces the list), the pitch
+# row first (lm_v12_pitch_first.json, lm_v12b_pitch_first_more.json, 1000
+# steps each: the generator decides a frame's note before its acoustic
+# codes, so the generator's note_on_lock starts notes on the 16ths;
+# FIRST_LM_CONFIGS), and the decoder once more on that generator's codes
+# (codec_v13b_pitch_first_codes.json, 800 steps; FIRST_CODEC_CONFIGS);
+# CONFUSION_SONGS (default 512) sets how many held-out songs each
+# confusion table is measured on. A list set to "" skips its phases. CODEC_CONFIG=FILE
 # with CODEC_STEPS=N trains one codec stage from scratch instead (e.g. the
 # tiny smoke config).
 # DECODER_STEPS=N adds a phase that fine-tunes the codec's decoder
@@ -48,6 +61,7 @@ mkdir -p "$RUN"
 C=train/configs
 ONSET_CODEC_DEFAULT="$C/codec_v10_bass_onsets.json $C/codec_v10b_bass_onsets_more.json $C/codec_v10c_bass_onsets_longer.json"
 CODEC_STAGES=""
+LM_STAGES=""
 
 phase() { # phase NAME COMMAND...
     name="$1"; shift
@@ -108,13 +122,42 @@ if [ "${PITCH:-1}" != 0 ]; then
         CODEC="$RUN/$stage/checkpoint.pt"
         CODEC_STAGES="$CODEC_STAGES $stage"
     done
+    # the generator's codes: the decoder learns to render what the generator
+    # writes (codes drawn from its confusion table); the codes stay the same
+    generator_codes() { # generator_codes TABLE_NAME CONFIG...
+        table="$RUN/$1.pt"; shift
+        [ $# -gt 0 ] || return 0
+        phase "$(basename "$table" .pt)" $PY train/code_confusion.py "$LM" "$CODEC" "$table" \
+            --songs "${CONFUSION_SONGS:-512}"
+        for config in "$@"; do
+            stage=$(basename "$config" .json)
+            phase "$stage" $PY train/codec.py --config "$config" --out "$RUN/$stage" --init-from "$CODEC" \
+                --code-noise "$table" ${GENERATOR_CODEC_STEPS:+--steps "$GENERATOR_CODEC_STEPS"}
+            CODEC="$RUN/$stage/checkpoint.pt"
+            CODEC_STAGES="$CODEC_STAGES $stage"
+        done
+    }
+    if [ "${PITCH_FIRST:-0}" != 0 ]; then
+        generator_codes confusion ${GENERATOR_CODEC_CONFIGS-$C/codec_v13_generator_codes.json}
+        # the pitch row first: the generator above reordered and trained on, on its dataset
+        for config in ${FIRST_LM_CONFIGS-$C/lm_v12_pitch_first.json $C/lm_v12b_pitch_first_more.json}; do
+            stage=$(basename "$config" .json)
+            mkdir -p "$RUN/$stage"
+            [ -f "$RUN/$stage/dataset.pt" ] || cp "$RUN/lm_pitch/dataset.pt" "$RUN/$stage/"
+            phase "$stage" $PY train/lm.py --config "$config" --codec "$CODEC" --out "$RUN/$stage" --init-from "$LM" \
+                ${FIRST_LM_STEPS:+--steps "$FIRST_LM_STEPS"}
+            LM="$RUN/$stage/checkpoint.pt"
+            LM_STAGES="$LM_STAGES $stage"
+        done
+        generator_codes confusion_first ${FIRST_CODEC_CONFIGS-$C/codec_v13b_pitch_first_codes.json}
+    fi
 fi
 phase export $PY train/export.py lm "$LM" "$CODEC" "$OUT" --dtype f16
 # every phase's log, in order (a phase skipped has no folder)
 for d in codec codec_decoder codec_pitch $CODEC_STAGES; do
     if [ -f "$RUN/$d/log.jsonl" ]; then cat "$RUN/$d/log.jsonl"; fi
 done > "$OUT/codec_log.jsonl"
-for d in lm lm_pitch lm_held; do
+for d in lm lm_pitch lm_held $LM_STAGES; do
     if [ -f "$RUN/$d/log.jsonl" ]; then cat "$RUN/$d/log.jsonl"; fi
 done > "$OUT/lm_log.jsonl"
 cat "$RUN/times.txt"
