@@ -47,11 +47,11 @@ def onsets_on_grid(codec, codes, bpms):
     return count / seconds, on / max(1, count)
 
 
-def drawn(probs_or_logits, target, row, rows, gen):
+def drawn(probs, target, row, rows, gen):
     """Codes [B, K, T] with the tokens of `rows` drawn from `probs` and the
     others the true ones."""
-    b, n, card = probs_or_logits.shape
-    pick = torch.multinomial(probs_or_logits.reshape(-1, card), 1, generator=gen).reshape(b, n)
+    b, n, card = probs.shape
+    pick = torch.multinomial(probs.reshape(-1, card), 1, generator=gen).reshape(b, n)
     keep = ~torch.isin(row, torch.tensor(rows))[None, :].expand_as(pick)
     pick[keep] = target[keep]
     return pick
