@@ -26,9 +26,8 @@
 # codec_v10c_bass_onsets_longer, 600 steps each: the decoder and harmonic
 # head learn the bass's onset envelope, so held notes stop fluttering; the
 # codes, so the generator, stay as they were; ONSET_CODEC_CONFIGS="FILE ..."
-# replaces the list, "" skips it), and the fp16 export.
-# PITCH_FIRST=1 (not the shipped model: the candidate of docs/quality.md,
-# "The generator's codes") adds, before the export: the generator's codes
+# replaces the list, "" skips it); then the eighth checkpoint's phases
+# (PITCH_FIRST=0 skips them and makes the seventh checkpoint): the generator's codes
 # (code_confusion.py: the generator's sampled distribution for each true
 # code, on held-out songs; then codec_v13_generator_codes.json, the decoder
 # and harmonic head 1200 steps with half the crops decoded from codes drawn
@@ -37,9 +36,12 @@
 # steps each: the generator decides a frame's note before its acoustic
 # codes, so the generator's note_on_lock starts notes on the 16ths;
 # FIRST_LM_CONFIGS), and the decoder once more on that generator's codes
-# (codec_v13b_pitch_first_codes.json, 800 steps; FIRST_CODEC_CONFIGS);
+# (codec_v13b_pitch_first_codes.json, 800 steps; FIRST_CODEC_CONFIGS), and
+# the generator 1000 steps more on new batches (lm_v13_pitch_first_longer.json;
+# MORE_LM_CONFIGS);
 # CONFUSION_SONGS (default 512) sets how many held-out songs each
-# confusion table is measured on. A list set to "" skips its phases. CODEC_CONFIG=FILE
+# confusion table is measured on; a list set to "" skips its phases. Last,
+# the fp16 export. CODEC_CONFIG=FILE
 # with CODEC_STEPS=N trains one codec stage from scratch instead (e.g. the
 # tiny smoke config).
 # DECODER_STEPS=N adds a phase that fine-tunes the codec's decoder
@@ -137,19 +139,25 @@ if [ "${PITCH:-1}" != 0 ]; then
             CODEC_STAGES="$CODEC_STAGES $stage"
         done
     }
-    if [ "${PITCH_FIRST:-0}" != 0 ]; then
-        generator_codes confusion ${GENERATOR_CODEC_CONFIGS-$C/codec_v13_generator_codes.json}
-        # the pitch row first: the generator above reordered and trained on, on its dataset
-        for config in ${FIRST_LM_CONFIGS-$C/lm_v12_pitch_first.json $C/lm_v12b_pitch_first_more.json}; do
+    # generators continued from $LM on the pitch phase's dataset (copied)
+    lm_phases() { # lm_phases CONFIG...
+        for config in "$@"; do
             stage=$(basename "$config" .json)
             mkdir -p "$RUN/$stage"
             [ -f "$RUN/$stage/dataset.pt" ] || cp "$RUN/lm_pitch/dataset.pt" "$RUN/$stage/"
-            phase "$stage" $PY train/lm.py --config "$config" --codec "$CODEC" --out "$RUN/$stage" --init-from "$LM" \
-                ${FIRST_LM_STEPS:+--steps "$FIRST_LM_STEPS"}
+            phase "$stage" $PY train/lm.py --config "$config" --codec "$CODEC" --out "$RUN/$stage" \
+                --init-from "$LM" ${FIRST_LM_STEPS:+--steps "$FIRST_LM_STEPS"}
             LM="$RUN/$stage/checkpoint.pt"
             LM_STAGES="$LM_STAGES $stage"
         done
+    }
+    if [ "${PITCH_FIRST:-1}" != 0 ]; then
+        generator_codes confusion ${GENERATOR_CODEC_CONFIGS-$C/codec_v13_generator_codes.json}
+        # the pitch row first: the generator above reordered and trained on
+        lm_phases ${FIRST_LM_CONFIGS-$C/lm_v12_pitch_first.json $C/lm_v12b_pitch_first_more.json}
         generator_codes confusion_first ${FIRST_CODEC_CONFIGS-$C/codec_v13b_pitch_first_codes.json}
+        # and on, on new batches (the decoder above is kept)
+        lm_phases ${MORE_LM_CONFIGS-$C/lm_v13_pitch_first_longer.json}
     fi
 fi
 phase export $PY train/export.py lm "$LM" "$CODEC" "$OUT" --dtype f16

@@ -27,7 +27,8 @@ def test_recipe_runs_every_phase_on_tiny_configs():
                HELD_LM_CONFIG=os.path.join(configs, "lm_tiny.json"), HELD_LM_STEPS="2",
                ONSET_CODEC_CONFIGS=os.path.join(configs, "codec_tiny_pitch.json"), ONSET_CODEC_STEPS="2",
                GENERATOR_CODEC_CONFIGS=os.path.join(configs, "codec_tiny_generator_codes.json"), CONFUSION_SONGS="2",
-               FIRST_LM_CONFIGS=os.path.join(configs, "lm_tiny.json"), FIRST_LM_STEPS="2", FIRST_CODEC_CONFIGS="", PITCH_FIRST="1")
+               FIRST_LM_CONFIGS=os.path.join(configs, "lm_tiny.json"), FIRST_LM_STEPS="2", FIRST_CODEC_CONFIGS="", MORE_LM_CONFIGS="",
+               PITCH_FIRST="1")
     done = subprocess.run([os.path.join(tap.ROOT, "train", "retrain_default.sh")], env=env,
                           capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, done.stderr[-2000:]
