@@ -94,7 +94,8 @@ static int parse_grid_args(const char *cmd, const char *help, int argc, char **a
     if (optind != argc - 1)
         return rg_cli_usage_error(cmd, "%s", "give one audio file");
     a->in = argv[optind];
-    if (!(a->tempo > 0) && !a->list_onsets)
+    /* Only a bare onset list (eval --onsets) needs no grid. */
+    if (!(a->tempo > 0) && !(a->list_onsets && !a->key && !a->against))
         return rg_cli_usage_error(cmd, "%s", "which tempo? (--tempo BPM)");
     return RG_EXIT_OK;
 }
@@ -267,8 +268,6 @@ int rg_cli_eval(int argc, char **argv)
         return rc < 0 ? RG_EXIT_OK : rc;
     int root;
     bool minor;
-    if ((a.key || a.against) && !(a.tempo > 0))
-        return rg_cli_usage_error("eval", "%s", "which tempo? (--tempo BPM)");
     if (a.key && !parse_key(a.key, &root, &minor))
         return rg_cli_usage_error("eval", "--key takes a key like \"A minor\" or \"F# major\", not '%s'", a.key);
     rg_error err = {0};

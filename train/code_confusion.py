@@ -72,16 +72,26 @@ def role_batch(items, role, model, tok):
 
 
 @torch.no_grad()
+def guided_logits(model, batch, guidance):
+    """(classifier-free guided logits [B, n, card], targets [B, n], codec
+    row [n]) of the batch's tokens, teacher-forced (lm.token_logits)."""
+    logits, target, codebook = lm.token_logits(model, batch)
+    null = lm.token_logits(model, dict(batch, uncond=torch.ones_like(batch["uncond"])))[0]
+    order = torch.as_tensor(lm.codebook_order(model.track, model.dc.num_codebooks))
+    return null + guidance * (logits - null), target, order[codebook]
+
+
+def top_k_probs(logits, top_k):
+    """softmax over each position's top_k logits (all of a smaller vocabulary)."""
+    kth = torch.topk(logits, min(top_k, logits.shape[-1]), -1).values[..., -1:]
+    return torch.softmax(logits.masked_fill(logits < kth, float("-inf")), -1)
+
+
 def sampled_distribution(model, batch, guidance, temperature, top_k):
     """(probabilities [B, n, card], targets [B, n], codec row [n]) of the
     batch's tokens as the sampler draws them."""
-    logits, target, codebook = lm.token_logits(model, batch)
-    null = lm.token_logits(model, dict(batch, uncond=torch.ones_like(batch["uncond"])))[0]
-    mixed = (null + guidance * (logits - null)) / temperature
-    kth = torch.topk(mixed, min(top_k, mixed.shape[-1]), -1).values[..., -1:]  # a vocabulary under k: all
-    probs = torch.softmax(mixed.masked_fill(mixed < kth, float("-inf")), -1)
-    order = torch.as_tensor(lm.codebook_order(model.track, model.dc.num_codebooks))
-    return probs, target, order[codebook]
+    mixed, target, row = guided_logits(model, batch, guidance)
+    return top_k_probs(mixed / temperature, top_k), target, row
 
 
 def confusion(model, items, tok, rows, batch=8, guidance=3.0, temperature=1.0, top_k=50):

@@ -153,13 +153,13 @@ class EngineModel:
         return out, np.fromfile(out + ".f32", "<f4")
 
 
+def share_on_grid(times, bpm, tol=0.025):
+    """Share of onset times (s) on the 16th grid of `bpm` (0 for none)."""
+    return float(measure.on_grid(times, bpm, tol).mean()) if len(times) else 0.0
+
+
 def grid_share(x, sr, bpm, tol=0.025, detector=measure.synchronizer_onsets):
-    t = detector(x, sr)
-    if len(t) == 0:
-        return 0.0
-    six = 15.0 / bpm
-    d = np.abs(t / six - np.round(t / six)) * six
-    return float((d <= tol).mean())
+    return share_on_grid(detector(x, sr), bpm, tol)
 
 
 def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tune=False, key_lock=False,
@@ -176,10 +176,11 @@ def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tu
         dcodes, drums = m.track(dcap, "drums", bpm, seconds, take_seed)
         bcodes, bass = m.track(bcap, "bass", bpm, seconds, take_seed, [("drums", dcodes)])
         pcs = corpus.scale_pitch_classes(spec["root"], spec["mode"])
+        heard = measure.synchronizer_onsets(bass, m.sr)  # once: the grid and the density read them
         row = dict(prompt=bcap, seed=take_seed, tempo_err=measure.tempo_error(measure.tempo(drums, m.sr), bpm),
-                   in_key=measure.in_key_ratio(bass, m.sr, pcs), grid=grid_share(bass, m.sr, bpm),
+                   in_key=measure.in_key_ratio(bass, m.sr, pcs), grid=share_on_grid(heard, bpm),
                    grid_flux=grid_share(bass, m.sr, bpm, detector=measure.onsets),
-                   onsets=onset_density(bass, m.sr), pitch_classes=measure.pitch_class_count(bass, m.sr),
+                   onsets=len(heard) / (len(bass) / m.sr), pitch_classes=measure.pitch_class_count(bass, m.sr),
                    note_changes=note_changes_per_s(m.codes(bcodes)[-1], m.rate) if m.pitch_row else float("nan"))
         dark_spec, bright_spec = dict(spec, textures=["dark"]), dict(spec, textures=["bright"])
         _, dark = m.track(corpus.caption(dark_spec, "bass"), "bass", bpm, seconds, take_seed)
@@ -249,10 +250,11 @@ def corpus_reference(model_dir, n=7, seconds=4.0, seed=0):
                 kinds.append(("through the codec, known notes", (trip[0], codec.decode(coded)[0].numpy()[:need])))
             changes = note_changes_per_s(coded[-1].numpy(), sr / hop)  # the generator's training data
         for name, (d, b) in kinds:
+            heard = measure.synchronizer_onsets(b, sr)
             rows[name].append(dict(tempo_err=measure.tempo_error(measure.tempo(d, sr), spec["bpm"]),
-                                   in_key=measure.in_key_ratio(b, sr, pcs), grid=grid_share(b, sr, spec["bpm"]),
+                                   in_key=measure.in_key_ratio(b, sr, pcs), grid=share_on_grid(heard, spec["bpm"]),
                                    grid_flux=grid_share(b, sr, spec["bpm"], detector=measure.onsets),
-                                   onsets=onset_density(b, sr),
+                                   onsets=len(heard) / (len(b) / sr),
                                    pitch_classes=measure.pitch_class_count(b, sr),
                                    note_changes=changes if name.endswith("known notes") else float("nan")))
     return {name: dict(prompts=n, seconds=seconds,

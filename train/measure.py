@@ -63,6 +63,10 @@ def synchronizer_onsets(x, sr, exe=None):
     flux, it does not count the small flux bumps of a held, filtered note,
     and a quiet hit in a loud bar still counts (docs/quality.md, "The
     synchronizer's onsets")."""
+    exe = exe or resonant_exe()
+    if not os.access(exe, os.X_OK):
+        raise RuntimeError(f"{exe}: no engine to read the onsets with; build it (meson setup build && "
+                           "ninja -C build) or name it in RESONANT_EXE or RESONANT_BUILD_DIR")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "x.wav")
         with wave.open(path, "wb") as w:
@@ -70,14 +74,18 @@ def synchronizer_onsets(x, sr, exe=None):
             w.setsampwidth(2)
             w.setframerate(int(sr))
             w.writeframes(np.round(np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes())
-        exe = exe or resonant_exe()
-        if not os.access(exe, os.X_OK):
-            raise RuntimeError(f"{exe}: no engine to read the onsets with; build it (meson setup build && "
-                               "ninja -C build) or name it in RESONANT_EXE or RESONANT_BUILD_DIR")
         run = subprocess.run([exe, "eval", path, "--onsets"], capture_output=True, text=True)
     if run.returncode != 0:
         raise RuntimeError(f"resonant eval --onsets: {run.stderr.strip() or run.returncode}")
     return np.array([float(m) for m in re.findall(r"^onset: ([0-9.]+) s", run.stdout, re.M)])
+
+
+def on_grid(times, bpm, tol=0.025):
+    """For each onset time (s), whether it is within `tol` s of the 16th-note
+    grid of `bpm` that starts at 0."""
+    six = 15.0 / bpm
+    times = np.asarray(times, float)
+    return np.abs(times / six - np.round(times / six)) * six <= tol
 
 
 def tempo(x, sr, lo=60.0, hi=200.0, step=0.1):

@@ -22,7 +22,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -40,9 +39,8 @@ def onsets_on_grid(codec, codes, bpms):
         with torch.no_grad():
             y = codec.decode(c).reshape(-1).numpy()
         t = measure.synchronizer_onsets(y, sr)
-        six = 15.0 / bpm
         count += len(t)
-        on += int((np.abs(t / six - np.round(t / six)) * six <= 0.025).sum())
+        on += int(measure.on_grid(t, bpm).sum())
         seconds += len(y) / sr
     return count / seconds, on / max(1, count)
 
@@ -83,13 +81,11 @@ def main():
         print(f"{name}: {rate:.2f} onsets/s, {share:.2f} on the grid", flush=True)
 
     report("clean", batch["codes"])
-    probs, target, row = code_confusion.sampled_distribution(model, batch, 3.0, 1.0, 50)
+    mixed, target, row = code_confusion.guided_logits(model, batch, 3.0)
+    probs = code_confusion.top_k_probs(mixed, 50)  # as the engine samples: temperature 1, top-k 50
     assert torch.equal(as_codes(target), batch["codes"])
     for rows in ([0], acoustic[1:], acoustic, [kk - 1]):
         report(f"rows {rows} sampled", as_codes(drawn(probs, target, row, rows, gen)))
-    logits, _, _ = lm.token_logits(model, batch)
-    null = lm.token_logits(model, dict(batch, uncond=torch.ones_like(batch["uncond"])))[0]
-    mixed = null + 3.0 * (logits - null)
     for temp in (0.5, 0.0):
         p = torch.softmax(mixed / temp, -1) if temp > 0 else torch.nn.functional.one_hot(
             mixed.argmax(-1), mixed.shape[-1]).float()

@@ -39,8 +39,8 @@ def classify(audio, sr, pitch_row, frame_rate, bpm, counts):
     """Add each onset of `audio` to counts[kind] = [onsets, on the grid]."""
     starts = {f for f in range(len(pitch_row))
               if pitch_row[f] != 0 and (f == 0 or pitch_row[f] != pitch_row[f - 1])}
-    six = 15.0 / bpm
-    for t in ONSETS(audio, sr):
+    times = ONSETS(audio, sr)
+    for t, on in zip(times, measure.on_grid(times, bpm)):
         f = int(t * frame_rate)
         if any(g in starts for g in (f - 1, f, f + 1)):
             kind = KINDS[0]
@@ -49,7 +49,7 @@ def classify(audio, sr, pitch_row, frame_rate, bpm, counts):
         else:
             kind = KINDS[2]
         counts[kind][0] += 1
-        counts[kind][1] += abs(t / six - round(t / six)) * six <= 0.025
+        counts[kind][1] += bool(on)
 
 
 def generated(model_dir, exe, n, note_on_lock, counts):
