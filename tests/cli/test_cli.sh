@@ -110,6 +110,8 @@ sync_bad_args() {
     exit_is 1 "$BIN" eval "$TMP/g.wav" --tempo 124 --key "H minor" || return 1
     exit_is 1 "$BIN" eval "$TMP/g.wav" || return 1                                # no tempo, no --onsets
     exit_is 1 "$BIN" eval "$TMP/g.wav" --onsets --key "A minor" || return 1      # a key needs a tempo
+    exit_is 1 "$BIN" eval "$TMP/g.wav" --onsets --against "$TMP/g.wav" || return 1 # so does another track
+    grep -q "which tempo" "$TMP/stderr" || return 1
     exit_is 1 "$BIN" sync "$TMP/g.wav" -o "$TMP/x.wav" --tempo 120 --onsets || return 1
     exit_is 1 "$BIN" sync "$TMP/missing.wav" -o "$TMP/x.wav" --tempo 120 && grep -q "missing.wav" "$TMP/stderr"
 }
