@@ -1,7 +1,8 @@
 /* Generate takes with the engine for train/eval.py --engine: one request per
  * line on stdin, the codes and decoded audio of each written to files.
  *
- *   track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock] [note_on_lock] [pitch_temperature=T]]
+ *   track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock] [note_on_lock] [sustain_lock]
+ *               [sustain_attack=MS] [pitch_temperature=T]]
  *       < requests
  *
  * A request line (fields separated by one space, the prompt last, to the end
@@ -18,7 +19,10 @@
  * `key_lock`, a pitch codec's pitch row is sampled from the key the prompt
  * names only (rg_pitch_take_sampling, as the generator node's key_lock).
  * With `note_on_lock`, its notes start on the 16ths only (as the
- * generator node's note_on_lock).
+ * generator node's note_on_lock); with `sustain_lock`, a pitched role's
+ * held notes sound on the harmonic path alone past their attack (the
+ * node's sustain_lock and sustain_attack; not on drums, whose pitch row
+ * rests throughout).
  * A pitch codec's pitch row samples at pitch_temperature (default
  * RG_PITCH_TEMPERATURE_DEFAULT, as the generator node's).
  * One line "ok OUT" or "error OUT: message" is printed per request. */
@@ -41,8 +45,8 @@ typedef struct {
     const char *model_dir;
     int kk, hop;
     rg_lm_sampling sp;
-    float pitch_temperature;
-    bool tune, key_lock, note_on_lock;
+    float pitch_temperature, sustain_attack_ms;
+    bool tune, key_lock, note_on_lock, sustain_lock;
 } engine;
 
 static bool read_codes(const char *path, int32_t *codes, size_t n, rg_error *err) {
@@ -97,13 +101,19 @@ static bool take(const engine *e, const char *out, const char *role, float bpm, 
                                      &(rg_pitch_take_options){.key_lock = e->key_lock,
                                                               .pitch_temperature = e->pitch_temperature,
                                                               .note_on_lock = e->note_on_lock,
+                                                              .sustain_lock = e->sustain_lock &&
+                                                                              strcmp(role, "drums") != 0,
+                                                              .sustain_attack_ms = e->sustain_attack_ms,
                                                               .bpm = bpm, .frames = frames},
                                      &pitch, &sp, err) &&
               rg_musicgen_condition_text(e->m, prompt, &text, err) &&
               rg_musicgen_condition_track(e->m, &text, rg_musicgen_track_role(e->m, role), bpm,
                                           prompt, tracks, n_tracks, &cond, err) &&
-              rg_musicgen_generate(e->m, &cond, &sp, NULL, frames, NULL, NULL, codes, err) &&
-              rg_encodec_decode(e->codec, codes, e->kk, frames, audio, err);
+              rg_musicgen_generate(e->m, &cond, &sp, NULL, frames, NULL, NULL, codes, err);
+    if (ok) {
+        rg_pitch_sustain_frames(&pitch.sustain, e->kk, codes, frames, 0, frames);
+        ok = rg_encodec_decode(e->codec, codes, e->kk, frames, audio, err);
+    }
     if (ok) {
         snprintf(path, sizeof path, "%s.codes", out);
         ok = write_file(path, codes, (size_t)e->kk * frames * sizeof *codes, err);
@@ -162,17 +172,20 @@ int main(int argc, char **argv) {
     bool args_ok = argc == 2 || argc >= 5;
     for (int i = 5; i < argc; i++) {
         bool pitch_t = strncmp(argv[i], "pitch_temperature=", 18) == 0;
+        bool attack = strncmp(argv[i], "sustain_attack=", 15) == 0;
         if (pitch_t) e.pitch_temperature = (float)atof(argv[i] + 18);
+        if (attack) e.sustain_attack_ms = (float)atof(argv[i] + 15);
         e.tune |= strcmp(argv[i], "tune") == 0;
         e.key_lock |= strcmp(argv[i], "key_lock") == 0;
         e.note_on_lock |= strcmp(argv[i], "note_on_lock") == 0;
+        e.sustain_lock |= strcmp(argv[i], "sustain_lock") == 0;
         args_ok &= strcmp(argv[i], "tune") == 0 || strcmp(argv[i], "key_lock") == 0 ||
-                   strcmp(argv[i], "note_on_lock") == 0 ||
-                   (pitch_t && e.pitch_temperature > 0);
+                   strcmp(argv[i], "note_on_lock") == 0 || strcmp(argv[i], "sustain_lock") == 0 ||
+                   (pitch_t && e.pitch_temperature > 0) || (attack && e.sustain_attack_ms > 0);
     }
     if (!args_ok) {
         fprintf(stderr, "usage: track_takes MODEL_DIR [GUIDANCE TEMPERATURE TOP_K [tune] [key_lock] "
-                        "[note_on_lock] [pitch_temperature=T]] < requests\n");
+                        "[note_on_lock] [sustain_lock] [sustain_attack=MS] [pitch_temperature=T]] < requests\n");
         return 2;
     }
     char msg[256];

@@ -32,7 +32,11 @@
  * longer below the others'; docs/generator.md, "Held notes").
  * `note_on_lock`: with a pitch codec, the pitch row starts notes on the
  * grid's 16ths only (rg_lm_sampling.note_on; docs/generator.md, "Note-on
- * lock"). */
+ * lock"). `sustain_lock`: past a held note's attack (`sustain_attack` ms)
+ * and a rest's release the take's other rows hold the codec's silence
+ * codes, so the decoder's harmonic path alone sounds the note
+ * (rg_pitch_sustain_frames, applied to each frame as it is published;
+ * docs/generator.md, "Sustain lock"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +53,8 @@
 
 enum { IN_COND, IN_CONTEXT, IN_GRID };
 enum { P_MODEL, P_TRACK, P_BARS, P_SECONDS, P_SEED, P_TEMPERATURE, P_TOP_K, P_TOP_P, P_GUIDANCE,
-       P_LOCK, P_KEY_LOCK, P_PITCH_TEMPERATURE, P_NOTE_ON_LOCK, P_COUNT };
+       P_LOCK, P_KEY_LOCK, P_PITCH_TEMPERATURE, P_NOTE_ON_LOCK,
+       P_SUSTAIN_LOCK, P_SUSTAIN_ATTACK, P_COUNT };
 
 typedef struct {
     rg_lm_slot lm;
@@ -102,6 +107,14 @@ static const rg_param_def params[] = {
     [P_NOTE_ON_LOCK] = {"note_on_lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL,
                         "with a pitch codec, start notes on the grid's 16ths only (bass attacks "
                         "on the grid)"},
+    [P_SUSTAIN_LOCK] = {"sustain_lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL,
+                        "with a pitch codec, held notes sound on the harmonic path alone after "
+                        "their attack (no stray attacks inside them); pitched tracks only: "
+                        "drums, which rest on the pitch row, fall silent"},
+    [P_SUSTAIN_ATTACK] = {"sustain_attack", RG_PARAM_FLOAT, RG_SUSTAIN_ATTACK_MS_DEFAULT, 20, 2000,
+                          NULL, NULL,
+                          "ms of a held note the sustain lock leaves as generated: shorter puts "
+                          "more onsets on the grid, longer keeps more of the texture words' sound"},
 };
 
 static bool generator_init(rg_node *n, const rg_host_info *host, rg_error *err) {
@@ -323,6 +336,7 @@ typedef struct {
     int codebooks, total;
     int skip;   /* context frames that are not part of the take */
     int copied; /* take frames copied so far */
+    const rg_pitch_sustain *sustain; /* applied to each frame as it is copied */
 } progress_ctx;
 
 static bool on_progress(void *user, int done, int total) {
@@ -334,6 +348,7 @@ static bool on_progress(void *user, int done, int total) {
             memcpy(tk->codes + (size_t)k * tk->frames + p->copied,
                    p->codes + (size_t)k * p->total + p->skip + p->copied,
                    (size_t)(made - p->copied) * sizeof *tk->codes);
+        rg_pitch_sustain_frames(p->sustain, p->codebooks, tk->codes, tk->frames, p->copied, made);
         p->copied = made;
         rg_data_grow(p->take, made); /* after the copy: readers see whole frames */
     }
@@ -381,7 +396,7 @@ static rg_lm_sampling sampling(const rg_node *n) {
  * context. */
 static bool run_model(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond *cond,
                       const rg_tokens *ctx_tk, rg_data *take, const rg_lm_sampling *sp,
-                      rg_error *err) {
+                      const rg_pitch_sustain *sustain, rg_error *err) {
     const rg_musicgen_config *c = rg_musicgen_get_config(m);
     int frames = (int)((rg_tokens *)take->payload)->frames;
     int room = rg_musicgen_max_frames(m) - frames;
@@ -398,7 +413,7 @@ static bool run_model(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond 
         memcpy(ctx + (size_t)k * skip, ctx_tk->codes + (size_t)k * ctx_tk->frames + (ctx_tk->frames - skip),
                (size_t)skip * sizeof *ctx);
     rg_lm_context context = {ctx, skip};
-    progress_ctx pc = {n, job, take, codes, c->codebooks, total, skip, 0};
+    progress_ctx pc = {n, job, take, codes, c->codebooks, total, skip, 0, sustain};
     rg_error run_err = {0};
     bool ok = rg_musicgen_generate(m, cond, sp, skip ? &context : NULL, total, on_progress, &pc,
                                    codes, &run_err);
@@ -415,10 +430,10 @@ static bool run_model(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond 
  * back what was published before. */
 static bool make_take(rg_node *n, rg_job *job, rg_musicgen *m, const rg_lm_cond *cond,
                       const rg_tokens *ctx, rg_data *take, const rg_lm_sampling *sp,
-                      rg_error *err) {
+                      const rg_pitch_sustain *sustain, rg_error *err) {
     rg_data *before = rg_node_published(n, 0);
     rg_node_publish(n, 0, rg_data_ref(take));
-    if (!run_model(n, job, m, cond, ctx, take, sp, err)) {
+    if (!run_model(n, job, m, cond, ctx, take, sp, sustain, err)) {
         rg_data_abandon(take);
         rg_node_publish(n, 0, before);
         return false;
@@ -454,6 +469,8 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     rg_pitch_take_options po = {.key_lock = n->params[P_KEY_LOCK].num != 0,
                                 .pitch_temperature = (float)n->params[P_PITCH_TEMPERATURE].num,
                                 .note_on_lock = n->params[P_NOTE_ON_LOCK].num != 0,
+                                .sustain_lock = n->params[P_SUSTAIN_LOCK].num != 0,
+                                .sustain_attack_ms = (float)n->params[P_SUSTAIN_ATTACK].num,
                                 .bpm = (float)grid.tempo, .frames = frames};
     if (!inputs_ok || !rg_pitch_take_sampling(s->lm.path, text, c, &po, &pitch, &sp, err) ||
         !(take = growing_tokens(m, frames, err))) {
@@ -467,7 +484,7 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     take->seed = seed;
     take->tempo = grid.tempo;
     take->bars = n->params[P_SECONDS].num > 0 ? 0 : (int)n->params[P_BARS].num;
-    bool ok = make_take(n, job, m, &cond, rg_data_tokens(ctx), take, &sp, err);
+    bool ok = make_take(n, job, m, &cond, rg_data_tokens(ctx), take, &sp, &pitch.sustain, err);
     rg_pitch_take_free(&pitch);
     rg_data_unref(take);
     rg_data_unref(ctx);

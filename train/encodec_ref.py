@@ -407,6 +407,18 @@ def yin_f0(audio, sr, hop, frames, f0_min=30.0, f0_max=500.0, threshold=0.15):
     return out
 
 
+def silence_codes(model):
+    """[rows] ints: the code of each code row for silence, as the encoder
+    gives it away from the edges (the middle frame of a second of zeros;
+    a pitch row's is 0, no pitch). The generator's sustain lock writes
+    them into a held note's acoustic rows (track_context.silence_codes)."""
+    c = model.cfg
+    with torch.no_grad():
+        codes = model.encode(torch.zeros(c.audio_channels, c.sampling_rate),
+                             f0=torch.zeros(1) if c.pitch_codebook else None)
+    return [int(v) for v in codes[:, codes.shape[1] // 2]]
+
+
 class EncodecRef(nn.Module):
     def __init__(self, cfg):
         super().__init__()

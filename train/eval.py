@@ -69,7 +69,9 @@ def prompts(n, seed=0):
 
 SAMPLING = dict(guidance=3.0, temperature=1.0, top_k=50,  # lm.sample's defaults
                 pitch_temperature=lm.PITCH_TEMPERATURE,  # the engine's
-                note_on_lock=False)  # notes start on the 16ths only (lm.note_on_mask)
+                note_on_lock=False,  # notes start on the 16ths only (lm.note_on_mask)
+                sustain_lock=False,  # held notes on the harmonic path alone (lm.sustain)
+                sustain_attack=lm.SUSTAIN_ATTACK_S * 1000)  # ms of a held note left as generated
 
 
 class Model:
@@ -105,8 +107,12 @@ class Model:
         pitch = lm.pitch_row(self.codec.cfg, order)
         note_on = (lm.note_on_mask(frames, self.rate, bpm)
                    if sp.pop("note_on_lock") and pitch is not None else None)
+        sustain = sp.pop("sustain_lock") and pitch is not None and role != "drums"  # as bench/track_takes
+        attack_s = sp.pop("sustain_attack") / 1000
         codes = lm.sample(self.ref, torch.tensor(self.tok.encode(caption)), frames, seed=seed, allowed=allowed,
                           row_temperature=rows, note_on=note_on, pitch=pitch, **sp)
+        if sustain:
+            codes = lm.sustain(codes, *lm.sustain_lock(self.ref.dec.track, attack_s))
         with torch.no_grad():
             audio = self.codec.decode(codes)[0].numpy()
         return codes, audio
@@ -132,6 +138,7 @@ class EngineModel:
         sp = dict(SAMPLING, **(sampling or {}))
         args = ([str(sp["guidance"]), str(sp["temperature"]), str(sp["top_k"])] + (["tune"] if tune else [])
                 + (["key_lock"] if key_lock else []) + (["note_on_lock"] if sp["note_on_lock"] else [])
+                + (["sustain_lock", f"sustain_attack={sp['sustain_attack']}"] if sp["sustain_lock"] else [])
                 + [f"pitch_temperature={sp['pitch_temperature']}"])
         self.proc = subprocess.Popen([exe, model_dir] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env)
@@ -312,6 +319,11 @@ if __name__ == "__main__":
     ap.add_argument("--note-on-lock", dest="note_on_lock", action="store_true",
                     help="a pitch codec's notes start only on the 16ths (lm.note_on_mask; "
                          "the engine's generator note_on_lock)")
+    ap.add_argument("--sustain-lock", dest="sustain_lock", action="store_true",
+                    help="a pitch codec's held notes sound on the harmonic path alone past their attack "
+                         "(lm.sustain; the engine's generator sustain_lock)")
+    ap.add_argument("--sustain-attack", dest="sustain_attack", type=float, default=SAMPLING["sustain_attack"],
+                    metavar="MS", help="with --sustain-lock, the ms of a held note left as generated")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -323,7 +335,8 @@ if __name__ == "__main__":
             print(json.dumps(dict(corpus=name, **summary)))
         sys.exit(0)
     sampling = dict(guidance=a.guidance, temperature=a.temperature, top_k=a.top_k,
-                    pitch_temperature=a.pitch_temperature, note_on_lock=a.note_on_lock)
+                    pitch_temperature=a.pitch_temperature, note_on_lock=a.note_on_lock,
+                    sustain_lock=a.sustain_lock, sustain_attack=a.sustain_attack)
     if a.tune and not a.engine:
         sys.exit("--tune needs --engine")
     rows, summary = evaluate(a.model, a.prompts, a.seconds, a.seed, a.engine, sampling, a.tune, a.key_lock,

@@ -74,6 +74,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import codec as codec_mod  # noqa: E402
+import encodec_ref  # noqa: E402
 import corpus  # noqa: E402
 import export  # noqa: E402
 import musicgen_ref  # noqa: E402
@@ -693,6 +694,8 @@ def composite_config(model, cfg, codec_model=None):
                                   null_condition="zeros of the whole memory (text and context)")}
     if codec_model is not None:
         conf["audio_encoder"] = export.codec_config(codec_model.cfg)
+        if codec_model.cfg.pitch_codebook:  # for the sustain lock (lm.sustain)
+            conf["track_context"]["silence_codes"] = encodec_ref.silence_codes(codec_model)
     return conf
 
 
@@ -845,6 +848,54 @@ def pitch_row_choices(allowed_row, prev, may_start):
     return row
 
 
+# The sustain lock: a held note's other code rows keep the generator's codes
+# for its first 120 ms (the attack, by default), a rest's for 40 ms (the release), then
+# hold the codec's silence codes and the decoder's harmonic path alone sounds
+# the note: the generator's codes inside a held note are what the decoder
+# turned into stray attacks (docs/quality.md, "The sustain lock").
+SUSTAIN_ATTACK_S, SUSTAIN_RELEASE_S = 0.120, 0.040
+
+
+def sustain_frames(frame_rate, attack_s=SUSTAIN_ATTACK_S):
+    """(attack, release) of the sustain lock in frames at `frame_rate`."""
+    return (max(1, round(attack_s * frame_rate)), max(1, round(SUSTAIN_RELEASE_S * frame_rate)))
+
+
+def sustain_quiet(pitch_codes, frame, attack, release):
+    """Whether `frame`'s acoustic rows are past the attack of the note the
+    pitch row holds there (its code has run more than `attack` frames) or
+    past the release of a rest (code 0 for more than `release`)."""
+    code = int(pitch_codes[frame])
+    limit = attack if code != 0 else release
+    run = 1
+    while run <= limit and frame - run >= 0 and int(pitch_codes[frame - run]) == code:
+        run += 1
+    return run > limit
+
+
+def sustain(codes, silence, attack, release):
+    """The sustain lock on a take's codes [K, T] (the codec's row order, the
+    pitch row last): where sustain_quiet says so, every other row takes
+    its silence code (track_context.silence_codes). The generator's own
+    stream is not changed (the engine applies it to frames as they are
+    published: rg_pitch_sustain_frames)."""
+    out = codes.clone()
+    pitch = codes[-1].tolist()
+    for t in range(codes.shape[1]):
+        if sustain_quiet(pitch, t, attack, release):
+            out[:-1, t] = torch.as_tensor(silence[:-1], dtype=out.dtype)
+    return out
+
+
+def sustain_lock(track, attack_s=SUSTAIN_ATTACK_S):
+    """sustain()'s (silence, attack, release) for a model whose
+    track_context names its codec's silence_codes (composite_config)."""
+    silence = track.get("silence_codes")
+    if not silence:
+        raise ValueError("the sustain lock needs track_context.silence_codes (export the model again)")
+    return (silence, *sustain_frames(track["frame_rate"], attack_s))
+
+
 def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0, allowed=None,
            row_temperature=None, note_on=None, pitch=None):
     """Codes [K, frames] from a TrackMusicGenRef (set_track() first): the
@@ -899,8 +950,6 @@ def generate_cli(a):
     sd = export.read_safetensors(os.path.join(a.generate, "model.safetensors"))
     with open(os.path.join(a.generate, "config.json")) as f:
         conf = json.load(f)
-    import encodec_ref
-
     cmodel = encodec_ref.EncodecRef(encodec_ref.Config(conf["audio_encoder"])).eval()
     encodec_ref.load_state_dict(cmodel, {k: v for k, v in sd.items() if k.startswith("audio_encoder.")})
     roles = conf["track_context"]["roles"]

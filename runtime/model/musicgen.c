@@ -266,8 +266,11 @@ static bool load_parts(rg_musicgen *m, rg_weights *w, rg_dtype wtype, rg_error *
     if (!load_projection(&ld) || !rg_track_load(w, m->dev, wtype, m->cfg.hidden, m->cfg.card,
                                                 m->cfg.codebooks, &m->track, err))
         return false;
-    if (m->track)
+    if (m->track) {
         memcpy(m->cfg.codebook_order, m->track->order, sizeof m->cfg.codebook_order);
+        memcpy(m->cfg.silence_codes, m->track->silence, sizeof m->cfg.silence_codes);
+        m->cfg.has_silence_codes = m->track->has_silence;
+    }
     return true;
 }
 

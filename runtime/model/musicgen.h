@@ -49,6 +49,11 @@ typedef struct {
      * row first). Sessions work in the model's order; rg_musicgen_generate,
      * its context and locked tracks (rg_lm_track) in the codec's. */
     int codebook_order[RG_LM_MAX_CODEBOOKS];
+    /* A track-aware model's "silence_codes" (its codec's code for silence
+     * on each code row, in the codec's order), the sustain lock's
+     * (rg_pitch_sustain); has_silence_codes false without them. */
+    int silence_codes[RG_LM_MAX_CODEBOOKS];
+    bool has_silence_codes;
 } rg_musicgen_config;
 
 typedef struct {

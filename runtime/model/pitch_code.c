@@ -95,6 +95,46 @@ static bool check_take(const rg_musicgen_config *mc, const rg_pitch_take_options
     return true;
 }
 
+/* The sustain lock of a take by model `mc`: its silence codes, the attack
+ * (attack_ms, or the default) and release in frames. */
+static bool sustain_take(const rg_musicgen_config *mc, double attack_ms, rg_pitch_sustain *s,
+                         rg_error *err)
+{
+    if (!mc->has_silence_codes)
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                            "the sustain lock needs the model's silence codes "
+                            "(config.json track_context.silence_codes; export it again)");
+    double rate = (double)mc->sample_rate / mc->hop;
+    s->on = true;
+    s->attack = (int)fmax(1.0, round((attack_ms > 0 ? attack_ms : RG_SUSTAIN_ATTACK_MS_DEFAULT) *
+                                     rate / 1000.0));
+    s->release = (int)fmax(1.0, round(RG_SUSTAIN_RELEASE_S * rate));
+    memcpy(s->silence, mc->silence_codes, sizeof s->silence);
+    return true;
+}
+
+/* Whether frame t of `pitch` is past the attack of the note it holds or
+ * the release of a rest (lm.sustain_quiet). */
+static bool sustain_quiet(const rg_pitch_sustain *s, const int32_t *pitch, int64_t t)
+{
+    int limit = pitch[t] != 0 ? s->attack : s->release, run = 1;
+    while (run <= limit && t - run >= 0 && pitch[t - run] == pitch[t])
+        run++;
+    return run > limit;
+}
+
+void rg_pitch_sustain_frames(const rg_pitch_sustain *s, int codebooks, int32_t *codes,
+                             int64_t frames, int64_t from, int64_t to)
+{
+    if (!s->on || codebooks < 2)
+        return;
+    const int32_t *pitch = codes + (size_t)(codebooks - 1) * frames;
+    for (int64_t t = from; t < to; t++)
+        if (sustain_quiet(s, pitch, t))
+            for (int k = 0; k < codebooks - 1; k++)
+                codes[(size_t)k * frames + t] = s->silence[k];
+}
+
 bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_musicgen_config *mc,
                             const rg_pitch_take_options *o, rg_pitch_take *take,
                             rg_lm_sampling *sp, rg_error *err)
@@ -109,7 +149,7 @@ bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_m
     rg_encodec_config cfg;
     if (!check_take(mc, o, err))
         return false;
-    if (!lock && !cool && !o->note_on_lock)
+    if (!lock && !cool && !o->note_on_lock && !o->sustain_lock)
         return true;
     if (!rg_encodec_probe(codec_path, &cfg, err))
         return false;
@@ -129,6 +169,12 @@ bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_m
         sp->note_on = take->note_on;
         sp->note_row = row;
     }
+    if (o->sustain_lock && !sustain_take(mc, o->sustain_attack_ms, &take->sustain, err)) {
+        rg_pitch_take_free(take);
+        sp->allowed = NULL;
+        sp->note_on = NULL;
+        return false;
+    }
     if (cool) {
         for (int k = 0; k < mc->codebooks; k++)
             take->rows[k] = sp->temperature;
@@ -144,6 +190,7 @@ void rg_pitch_take_free(rg_pitch_take *take)
     free(take->note_on);
     take->allowed = NULL;
     take->note_on = NULL;
+    take->sustain.on = false;
 }
 
 /* YIN's buffer: a power of two whose first half (the span YIN compares

@@ -65,11 +65,43 @@ void rg_pitch_note_on_frames(double frame_rate, float bpm, int frames, uint8_t *
  * measured in docs/quality.md, "Held notes". */
 #define RG_PITCH_TEMPERATURE_DEFAULT 0.25
 
+/* The sustain lock's attack and release (train/lm.py's SUSTAIN_ATTACK_S,
+ * SUSTAIN_RELEASE_S): unless told otherwise a held note's other rows keep
+ * the generator's codes for its first 120 ms, a rest's for 40 ms; at least
+ * a frame each. A shorter attack puts more of the bass's onsets on the
+ * grid and leaves less of the texture words' sound (docs/quality.md, "The
+ * sustain lock"). */
+#define RG_SUSTAIN_ATTACK_MS_DEFAULT 120.0
+#define RG_SUSTAIN_RELEASE_S 0.040
+
+/* The sustain lock (docs/generator.md, "Sustain lock"): the generator's
+ * codes inside a held note, beyond its pitch, are what the decoder turned
+ * into stray attacks; with the lock the decoder hears the codec's silence
+ * there instead, and its harmonic path alone sounds the note. */
+typedef struct {
+    bool on;
+    int attack, release;                  /* frames */
+    int32_t silence[RG_LM_MAX_CODEBOOKS]; /* the model's silence_codes, codec row order */
+} rg_pitch_sustain;
+
+/* Apply the sustain lock to frames [from, to) of a take's codes
+ * [codebooks][frames] (the codec's row order, the pitch row last), as
+ * train/lm.py's sustain: where the pitch row has held one note for more
+ * than `attack` frames up to and including frame t, or a rest (code 0)
+ * for more than `release`, every other row's code at t becomes its
+ * silence code. Reads the pitch row at and before each frame only, so
+ * frames can be treated as they become final; the pitch row is left as
+ * it is. Nothing happens when the lock is off. */
+void rg_pitch_sustain_frames(const rg_pitch_sustain *s, int codebooks, int32_t *codes,
+                             int64_t frames, int64_t from, int64_t to);
+
 /* What a take asks of its pitch row. */
 typedef struct {
     bool key_lock;           /* only the notes of the key the text names */
     float pitch_temperature; /* the row's own temperature */
     bool note_on_lock;       /* notes start on the 16ths of `bpm` only */
+    bool sustain_lock;       /* held notes sound on the harmonic path alone */
+    float sustain_attack_ms; /* ... after this much of them; 0: the default */
     float bpm;               /* the take's tempo and length in frames, */
     int frames;              /* for note_on_lock */
 } rg_pitch_take_options;
@@ -82,6 +114,7 @@ typedef struct {
     uint8_t *allowed;                /* [codebooks][card], or NULL */
     float rows[RG_LM_MAX_CODEBOOKS]; /* rg_lm_sampling.row_temperature's storage */
     uint8_t *note_on;                /* [frames], or NULL */
+    rg_pitch_sustain sustain;        /* the sustain lock, for rg_pitch_sustain_frames */
 } rg_pitch_take;
 
 /* Set up sp->allowed, sp->row_temperature and sp->note_on for a take
@@ -98,12 +131,17 @@ typedef struct {
  * - with o->note_on_lock, a note starts only on the 16ths of o->bpm
  *   (rg_pitch_note_on_frames, rg_lm_sampling.note_on): bass attacks on
  *   the grid, for a model that decides the pitch row first
- *   (docs/quality.md, "The note first").
+ *   (docs/quality.md, "The note first");
+ * - with o->sustain_lock, take->sustain is the sustain lock for the take's
+ *   codes (rg_pitch_sustain_frames; the sampling is not changed: the
+ *   generator goes on hearing its own codes). It needs a model that names
+ *   its codec's "silence_codes": an error otherwise.
  * Each is left NULL where nothing changes (no pitch row, no key in the
  * text, the same temperature). The codec's config is read at most once.
  * False only on an error (the config unreadable, no memory, a model of
  * more than RG_LM_MAX_CODEBOOKS codebooks, a note-on lock without a tempo
- * or length), with `take` holding nothing. */
+ * or length, a sustain lock without silence codes), with `take` holding
+ * nothing. */
 bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_musicgen_config *mc,
                             const rg_pitch_take_options *o, rg_pitch_take *take,
                             rg_lm_sampling *sp, rg_error *err);

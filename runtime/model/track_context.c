@@ -55,6 +55,22 @@ static bool read_order(rg_weights *w, rg_track_weights *t, rg_error *err) {
     return true;
 }
 
+/* "silence_codes": a code of each row, or absent (no sustain lock). */
+static bool read_silence(rg_weights *w, rg_track_weights *t, rg_error *err) {
+    int n = 0;
+    if (!rg_config_int_array(w, "silence_codes", t->silence, RG_TRACK_MAX_CODEBOOKS, &n, err))
+        return false;
+    bool ok = n == 0 || n == t->codebooks;
+    for (int k = 0; ok && k < n; k++) ok = t->silence[k] >= 0 && t->silence[k] < t->card;
+    if (!ok)
+        return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0,
+                            "track context: config.json \"silence_codes\" must give each of "
+                            "the %d code rows a code in 0..%d",
+                            t->codebooks, t->card - 1);
+    t->has_silence = n > 0;
+    return true;
+}
+
 static bool read_config(rg_weights *w, rg_track_weights *t, bool *key_input, rg_error *err) {
     int rate = 0;
     if (!rg_config_string_array(w, "roles", &t->role_names[0][0], RG_TRACK_ROLE_CHARS,
@@ -62,7 +78,7 @@ static bool read_config(rg_weights *w, rg_track_weights *t, bool *key_input, rg_
         !rg_config_int(w, "beat_bins", 0, &t->beat_bins, err) ||
         !rg_config_int(w, "frame_rate", 0, &rate, err) ||
         !rg_config_bool(w, "key_embed", false, key_input, err) || !read_tags(w, t, err) ||
-        !read_order(w, t, err))
+        !read_order(w, t, err) || !read_silence(w, t, err))
         return false;
     t->frame_rate = rate;
     if (t->roles < 1)

@@ -39,6 +39,10 @@ typedef struct {
     double frame_rate;  /* codec frames per second */
     int hidden, card, codebooks;
     int order[RG_TRACK_MAX_CODEBOOKS]; /* "codebook_order": codec row of codebook k */
+    /* "silence_codes": each code row's code for silence (a pitch codec's
+     * models; the sustain lock's quiet codes), in the codec's row order */
+    int silence[RG_TRACK_MAX_CODEBOOKS];
+    bool has_silence;
     char role_names[RG_TRACK_MAX_ROLES][RG_TRACK_ROLE_CHARS];
     rg_tensor embed[RG_TRACK_MAX_CODEBOOKS]; /* [card + 1, hidden], weight dtype */
     rg_tensor ln_w, ln_b;                    /* [hidden], f32 */

@@ -38,10 +38,11 @@ static inline void damaged_spill(const char *dir, const char *name, const char *
 /* Copy `model_dir` to a new folder /tmp/rg-lm-XXXXXX (its name left in
  * `dir`) with the first `from` in `file` replaced by `to` (any length; keep
  * the length in model.safetensors, whose header gives offsets), try to load
- * it on `dev`, and remove the copy. */
-static inline bool load_damaged_model(rg_device *dev, const char *model_dir, const char *file,
-                                      const char *from, const char *to, char dir[32],
-                                      rg_error *err) {
+ * it on `dev`, and remove the copy. The model loaded is freed, or handed to
+ * the caller in *keep when `keep` is not NULL. */
+static inline bool load_damaged_model_keep(rg_device *dev, const char *model_dir, const char *file,
+                                           const char *from, const char *to, char dir[32],
+                                           rg_musicgen **keep, rg_error *err) {
     snprintf(dir, 32, "/tmp/rg-lm-XXXXXX");
     assert_non_null(mkdtemp(dir));
     const char *files[] = {"model.safetensors", "config.json"};
@@ -67,7 +68,8 @@ static inline bool load_damaged_model(rg_device *dev, const char *model_dir, con
     }
     rg_musicgen *m = NULL;
     bool ok = rg_musicgen_load(dir, dev, NULL, &m, err);
-    rg_musicgen_free(m);
+    if (keep) *keep = m;
+    else rg_musicgen_free(m);
     for (int i = 0; i < 2; i++) {
         char path[1200];
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
@@ -75,6 +77,12 @@ static inline bool load_damaged_model(rg_device *dev, const char *model_dir, con
     }
     rmdir(dir);
     return ok;
+}
+
+static inline bool load_damaged_model(rg_device *dev, const char *model_dir, const char *file,
+                                      const char *from, const char *to, char dir[32],
+                                      rg_error *err) {
+    return load_damaged_model_keep(dev, model_dir, file, from, to, dir, NULL, err);
 }
 
 #endif

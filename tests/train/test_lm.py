@@ -14,6 +14,7 @@ import torch
 import tap
 import codec
 import corpus
+import encodec_ref
 import export
 import lm
 import text
@@ -575,6 +576,45 @@ def test_note_on_lock_starts_notes_on_the_grid():
     locked = lm.sample(ref, ids, frames, seed=3, top_k=0, note_on=on, pitch=kk - 1)
     assert starts(free[-1]) and not starts(locked[-1]), (free[-1], locked[-1])
     return f"free draw: {len(starts(free[-1]))} notes off the grid, locked: 0"
+
+
+# The sustain lock's worked example, the same in tests/runtime/lm/test_lm_cli.c:
+# a pitch row, attack 3 and release 2 frames, the frames whose other rows go
+# quiet: a note held past its third frame (3, 4), a rest past its second (7).
+SUSTAIN_PITCH = [5, 5, 5, 5, 5, 0, 0, 0, 7, 7, 0, 9]
+SUSTAIN_QUIET = [3, 4, 7]
+
+
+def test_sustain_lock_quiets_held_notes():
+    """lm.sustain gives the worked example's frames the silence codes on
+    every row but the pitch row and leaves the rest as they were; the
+    lock's 120 (or 60) and 40 ms are 6 (3) and 2 frames at 50 Hz; an exported pitch-codec
+    model names the codes its encoder gives silence, and the pitch row's
+    is 0 (no pitch)."""
+    assert lm.sustain_frames(50.0) == (6, 2) and lm.sustain_frames(50.0, 0.06) == (3, 2)
+    assert lm.sustain_frames(5.0) == (1, 1)
+    frames = len(SUSTAIN_PITCH)
+    codes = torch.stack([torch.arange(frames) + 10, torch.arange(frames) + 30, torch.tensor(SUSTAIN_PITCH)])
+    out = lm.sustain(codes, [1, 2, 0], 3, 2)
+    quiet = [t for t in range(frames) if not torch.equal(out[:, t], codes[:, t])]
+    assert quiet == SUSTAIN_QUIET, quiet
+    assert out[:2, quiet].tolist() == [[1] * 3, [2] * 3] and torch.equal(out[2], codes[2])
+    c = encodec_ref.Config(dict(harmonic_bins=4, pitch_codebook=True, codebook_size=64, sampling_rate=16000,
+                                upsampling_ratios=[8, 5, 4, 2], target_bandwidths=[2.0]))
+    cmodel = encodec_ref.EncodecRef(c).eval()
+    with torch.no_grad():  # codebooks spread out, so silence picks codes of its own
+        for layer in cmodel.quantizer.layers:
+            book = layer["codebook"].embed
+            book.copy_(torch.randn(book.shape, generator=torch.Generator().manual_seed(book.numel())))
+    silence = encodec_ref.silence_codes(cmodel)
+    with torch.no_grad():
+        heard = cmodel.encode(torch.zeros(1, 2 * c.sampling_rate), f0=torch.zeros(1))
+    assert len(silence) == heard.shape[0] and silence[-1] == 0 and any(silence[:-1])
+    assert heard[:, heard.shape[1] // 2].tolist() == silence
+    track = lm.composite_config(lm.new_model(lm.load_config(CFG)[0], 64), lm.load_config(CFG)[0],
+                                cmodel)["track_context"]
+    assert track["silence_codes"] == silence and lm.sustain_lock(dict(track, frame_rate=50)) == (silence, 6, 2)
+    return f"quiet frames {quiet}; silence codes {silence}"
 
 
 def test_trains_on_a_stem_folder():

@@ -504,6 +504,66 @@ static void test_pitch_take_sampling(void **state) {
     remove_folder(harm);
 }
 
+/* The sustain lock on tests/train/test_lm.py's worked example (the same
+ * pitch row, attack and release, the same frames quiet: lm.sustain):
+ * every row but the pitch row takes its silence code there, nothing else
+ * changes, frame by frame as at once; off, it changes nothing. The take's
+ * lock comes from the model's silence codes (attack 120 ms unless told,
+ * release 40 ms: 6 and 2 frames at 50 Hz); a model without them is
+ * refused, naming them. */
+static void test_sustain_lock(void **state) {
+    (void)state;
+    enum { K = 3, F = 12 };
+    const int32_t pitch_row[F] = {5, 5, 5, 5, 5, 0, 0, 0, 7, 7, 0, 9};
+    const bool quiet[F] = {[3] = true, [4] = true, [7] = true};
+    int32_t codes[K * F], once[K * F], stepwise[K * F];
+    for (int t = 0; t < F; t++) {
+        codes[t] = 10 + t;
+        codes[F + t] = 30 + t;
+        codes[2 * F + t] = pitch_row[t];
+    }
+    rg_pitch_sustain lock = {.on = true, .attack = 3, .release = 2, .silence = {1, 2, 0}};
+    memcpy(once, codes, sizeof codes);
+    rg_pitch_sustain_frames(&lock, K, once, F, 0, F);
+    for (int t = 0; t < F; t++) {
+        assert_int_equal(once[t], quiet[t] ? 1 : codes[t]);
+        assert_int_equal(once[F + t], quiet[t] ? 2 : codes[F + t]);
+        assert_int_equal(once[2 * F + t], codes[2 * F + t]);
+    }
+    memcpy(stepwise, codes, sizeof codes); /* as the generator publishes frames */
+    for (int t = 0; t < F; t += 5) rg_pitch_sustain_frames(&lock, K, stepwise, F, t, t + 5 < F ? t + 5 : F);
+    assert_memory_equal(stepwise, once, sizeof once);
+    lock.on = false;
+    memcpy(stepwise, codes, sizeof codes);
+    rg_pitch_sustain_frames(&lock, K, stepwise, F, 0, F);
+    assert_memory_equal(stepwise, codes, sizeof codes);
+
+    char folder[] = "/tmp/rg-lm-sus-XXXXXX";
+    composite_with_codec(folder, "16k_pitch");
+    rg_musicgen_config mc = {.codebooks = 4, .card = 64, .sample_rate = 16000, .hop = 320};
+    rg_pitch_take take;
+    rg_lm_sampling sp = {.temperature = 1.0f};
+    rg_error err = {0};
+    rg_pitch_take_options po = {.pitch_temperature = 1.0f, .sustain_lock = true};
+    assert_false(rg_pitch_take_sampling(folder, "bass", &mc, &po, &take, &sp, &err));
+    assert_non_null(strstr(err.message, "silence codes"));
+    assert_false(take.sustain.on);
+    mc.has_silence_codes = true;
+    for (int k = 0; k < 4; k++) mc.silence_codes[k] = 40 + k;
+    assert_true(rg_pitch_take_sampling(folder, "bass", &mc, &po, &take, &sp, &err));
+    assert_true(take.sustain.on);
+    assert_int_equal(take.sustain.attack, 6);
+    assert_int_equal(take.sustain.release, 2);
+    for (int k = 0; k < 4; k++) assert_int_equal(take.sustain.silence[k], 40 + k);
+    rg_pitch_take_free(&take);
+    po.sustain_attack_ms = 60.0f;
+    assert_true(rg_pitch_take_sampling(folder, "bass", &mc, &po, &take, &sp, &err));
+    assert_int_equal(take.sustain.attack, 3);
+    rg_pitch_take_free(&take);
+    assert_false(take.sustain.on);
+    remove_folder(folder);
+}
+
 int main(void) {
     const char *root = getenv("RESONANT_SOURCE_DIR");
     root = root ? root : ".";
@@ -520,6 +580,7 @@ int main(void) {
         cmocka_unit_test(test_key_lock_in_a_patch),
         cmocka_unit_test(test_pitch_temperature),
         cmocka_unit_test(test_pitch_take_sampling),
+        cmocka_unit_test(test_sustain_lock),
     };
     const char *filter = getenv("RESONANT_TEST_FILTER");
     if (filter) cmocka_set_test_filter(filter);

@@ -605,6 +605,30 @@ static void test_bad_codebook_order_refused(void **state) {
                       "codebook_order");
 }
 
+/* silence_codes that do not give each code row a code of the codebook
+ * (too few, one past the last, negative) are refused with the key named;
+ * good ones reach the model's config. */
+static void test_silence_codes(void **state) {
+    (void)state;
+    const char *key = "\"key_embed\": true";
+    expect_bad_config(key, "\"silence_codes\": [1, 2], \"key_embed\": true", "silence_codes");
+    expect_bad_config(key, "\"silence_codes\": [1, 2, 3, 64], \"key_embed\": true", "silence_codes");
+    expect_bad_config(key, "\"silence_codes\": [1, -2, 3, 4], \"key_embed\": true", "silence_codes");
+    const char *root = getenv("RESONANT_SOURCE_DIR");
+    char src[1100], dir[32];
+    snprintf(src, sizeof src, "%s/tests/fixtures/lm_track/tiny", root ? root : ".");
+    rg_error err = {0};
+    rg_musicgen *named;
+    assert_true(load_damaged_model_keep(dev, src, "config.json", key,
+                                        "\"silence_codes\": [5, 0, 63, 7], \"key_embed\": true", dir,
+                                        &named, &err));
+    const rg_musicgen_config *n = rg_musicgen_get_config(named);
+    assert_true(n->has_silence_codes);
+    const int want[4] = {5, 0, 63, 7};
+    for (int k = 0; k < 4; k++) assert_int_equal(n->silence_codes[k], want[k]);
+    rg_musicgen_free(named);
+}
+
 /* Under RESONANT_VALIDATION=1 (the Vulkan run) every command list above
  * must have passed the Khronos validation layer silently. */
 static void test_no_validation_messages(void **state) {
@@ -632,6 +656,7 @@ int main(void) {
         cmocka_unit_test(test_plain_musicgen_refuses),
         cmocka_unit_test(test_bad_tags_refused),
         cmocka_unit_test(test_bad_codebook_order_refused),
+        cmocka_unit_test(test_silence_codes),
         cmocka_unit_test(test_no_validation_messages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -21,6 +21,7 @@
 #include "runtime/audio_file.h"
 #include "runtime/generate.h"
 #include "runtime/model/musicgen.h"
+#include "runtime/model/pitch_code.h"
 #include "runtime/model/tokens.h"
 #include "runtime/tensor/tensor.h"
 
@@ -41,19 +42,25 @@ static const char *song =
     "text.cond -> bass.cond\n"
     "drums.tokens -> bass.context\n";
 
+/* models/default on a new device. */
+static rg_musicgen *load_default(rg_device **dev) {
+    char path[1200], msg[256];
+    snprintf(path, sizeof path, "%s/models/default", root);
+    rg_musicgen *m;
+    rg_error err = {0};
+    assert_int_equal(rg_device_create(NULL, dev, msg, sizeof msg), RG_OK);
+    if (!rg_musicgen_load(path, *dev, NULL, &m, &err)) fail_msg("%s", err.message);
+    return m;
+}
+
 /* What the model makes for `text`, `role` at `bpm` hearing the first
  * `frames` frames of `locked` (NULL: nothing), through the API the node is
  * meant to call. */
 static int32_t *direct_take(const char *text, const char *role, float bpm, const rg_tokens *locked,
                             int frames) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/models/default", root);
     rg_device *dev;
-    rg_musicgen *m;
+    rg_musicgen *m = load_default(&dev);
     rg_error err = {0};
-    char msg[256];
-    assert_int_equal(rg_device_create(NULL, &dev, msg, sizeof msg), RG_OK);
-    if (!rg_musicgen_load(path, dev, NULL, &m, &err)) fail_msg("%s", err.message);
     rg_lm_cond t, cond;
     rg_lm_track track = {rg_musicgen_track_role(m, "drums"), locked ? locked->codes : NULL,
                          frames, locked ? locked->frames : 0};
@@ -110,6 +117,57 @@ static void test_bass_hears_the_drums_as_the_model_api_does(void **state) {
     free(as_lead);
     free(slower);
     free(drums_alone);
+    rg_data_unref(drums);
+    rg_data_unref(bass);
+    rig_stop(&r);
+}
+
+/* The silence codes models/default names (track_context.silence_codes). */
+static void model_silence(int32_t *out) {
+    rg_device *dev;
+    rg_musicgen *m = load_default(&dev);
+    const rg_musicgen_config *c = rg_musicgen_get_config(m);
+    assert_true(c->has_silence_codes);
+    memcpy(out, c->silence_codes, sizeof c->silence_codes);
+    rg_musicgen_free(m);
+    rg_device_destroy(dev);
+}
+
+/* sustain_lock=true on the bass: the published take is the model's take
+ * with the lock applied (rg_pitch_sustain_frames: the default 120 ms
+ * attack is 6 frames at 50 Hz, the release 2, the model's silence codes),
+ * its pitch row as drawn; the lock quiets some frames and keeps others. */
+static void test_sustain_lock_quiets_the_published_take(void **state) {
+    (void)state;
+    static const char *locked_song =
+        "tempo 124\n"
+        "node text  conditioner model=\"models/default\" prompt=\"dark techno\"\n"
+        "node drums " GEN "track=drums\n"
+        "node bass  " GEN "track=bass sustain_lock=true\n"
+        "text.cond -> drums.cond\n"
+        "text.cond -> bass.cond\n"
+        "drums.tokens -> bass.context\n";
+    patch_rig r;
+    rg_error err = {0};
+    if (!rig_start(&r, locked_song, root, &err) || !rig_generate(&r, &err)) fail_msg("%s", err.message);
+    rg_data *drums = rig_published(&r, "drums"), *bass = rig_published(&r, "bass");
+    const rg_tokens *dt = rg_data_tokens(drums), *bt = rg_data_tokens(bass);
+    int frames = (int)bt->frames, kk = bt->n_codebooks;
+    size_t bytes = (size_t)kk * frames * sizeof(int32_t);
+    int32_t *drawn = direct_take(bass->prompt, "bass", 124, dt, frames), *want = malloc(bytes);
+    memcpy(want, drawn, bytes);
+    rg_pitch_sustain lock = {.on = true, .attack = 6, .release = 2};
+    model_silence(lock.silence);
+    rg_pitch_sustain_frames(&lock, kk, want, frames, 0, frames);
+    assert_true(same_codes(bt->codes, want, kk * frames));
+    int changed = 0;
+    for (int t = 0; t < frames; t++) changed += bt->codes[t] != drawn[t];
+    fprintf(stderr, "# %d of %d frames' first row changed by the lock\n", changed, frames);
+    assert_true(changed > 0 && changed < frames);
+    assert_true(same_codes(bt->codes + (size_t)(kk - 1) * frames, drawn + (size_t)(kk - 1) * frames,
+                           frames));
+    free(drawn);
+    free(want);
     rg_data_unref(drums);
     rg_data_unref(bass);
     rig_stop(&r);
@@ -191,6 +249,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bass_hears_the_drums_as_the_model_api_does),
         cmocka_unit_test(test_a_longer_locked_track_is_heard_for_the_take_s_length),
+        cmocka_unit_test(test_sustain_lock_quiets_the_published_take),
         cmocka_unit_test(test_roles_are_checked),
         cmocka_unit_test(test_a_context_without_a_role_is_refused),
         cmocka_unit_test(test_plain_musicgen_takes_one_context),
