@@ -5,7 +5,8 @@ at a note start (a pitch-row note start within a frame), inside a held note,
 or where the pitch row is silent. The grid measure counts them all alike;
 this says which ones miss.
 
-    train/probe_onsets.py MODEL --engine build/bench/track_takes [--note-on-lock] [--prompts 14] [--flux]
+    train/probe_onsets.py MODEL --engine build/bench/track_takes [--note-on-lock] [--sustain-lock]
+                          [--prompts 14] [--flux]
     train/probe_onsets.py MODEL --corpus [--prompts 14] [--flux]
 
 Without --corpus: bass takes made by the engine hearing drums it made, with
@@ -52,8 +53,8 @@ def classify(audio, sr, pitch_row, frame_rate, bpm, counts):
         counts[kind][1] += bool(on)
 
 
-def generated(model_dir, exe, n, note_on_lock, counts):
-    m = ev.EngineModel(model_dir, exe, dict(note_on_lock=note_on_lock), key_lock=True)
+def generated(model_dir, exe, n, note_on_lock, sustain_lock, counts):
+    m = ev.EngineModel(model_dir, exe, dict(note_on_lock=note_on_lock, sustain_lock=sustain_lock), key_lock=True)
     for i, spec in enumerate(ev.prompts(n, 0)):
         bpm = spec["bpm"]
         drums, _ = m.track(corpus.caption(spec, "drums"), "drums", bpm, 4.0, i)
@@ -81,6 +82,7 @@ def main():
     ap.add_argument("--engine", metavar="TRACK_TAKES")
     ap.add_argument("--corpus", action="store_true")
     ap.add_argument("--note-on-lock", action="store_true")
+    ap.add_argument("--sustain-lock", action="store_true", help="the bass with the generator's sustain_lock")
     ap.add_argument("--prompts", type=int, default=14)
     ap.add_argument("--flux", action="store_true", help="measure.onsets instead of the synchronizer's")
     a = ap.parse_args()
@@ -97,7 +99,7 @@ def main():
     if a.corpus:
         corpus_lines(a.model, a.prompts, counts)
     else:
-        generated(a.model, a.engine, a.prompts, a.note_on_lock, counts)
+        generated(a.model, a.engine, a.prompts, a.note_on_lock, a.sustain_lock, counts)
     total = max(1, sum(c for c, _ in counts.values()))
     for kind, (c, on) in counts.items():
         print(f"{kind}: {c} onsets ({c / total:.2f}), on the grid {on / max(1, c):.2f}")

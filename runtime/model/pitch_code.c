@@ -95,13 +95,14 @@ static bool check_take(const rg_musicgen_config *mc, const rg_pitch_take_options
     return true;
 }
 
-/* The sustain lock of a take by model `mc`: its silence codes, the attack
- * (attack_ms, or the default) and release in frames. */
-static bool sustain_take(const rg_musicgen_config *mc, double attack_ms, rg_pitch_sustain *s,
-                         rg_error *err)
+/* The sustain lock of a take by model `mc` (in folder `path`): its
+ * silence codes, the attack (attack_ms, or the default) and release in
+ * frames. */
+static bool sustain_take(const char *path, const rg_musicgen_config *mc, double attack_ms,
+                         rg_pitch_sustain *s, rg_error *err)
 {
     if (!mc->has_silence_codes)
-        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+        return rg_error_set(err, RG_ERR_VALUE, path, 0, 0,
                             "the sustain lock needs the model's silence codes "
                             "(config.json track_context.silence_codes; export it again)");
     double rate = (double)mc->sample_rate / mc->hop;
@@ -169,7 +170,7 @@ bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_m
         sp->note_on = take->note_on;
         sp->note_row = row;
     }
-    if (o->sustain_lock && !sustain_take(mc, o->sustain_attack_ms, &take->sustain, err)) {
+    if (o->sustain_lock && !sustain_take(codec_path, mc, o->sustain_attack_ms, &take->sustain, err)) {
         rg_pitch_take_free(take);
         sp->allowed = NULL;
         sp->note_on = NULL;

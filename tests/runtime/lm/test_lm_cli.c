@@ -547,6 +547,7 @@ static void test_sustain_lock(void **state) {
     rg_pitch_take_options po = {.pitch_temperature = 1.0f, .sustain_lock = true};
     assert_false(rg_pitch_take_sampling(folder, "bass", &mc, &po, &take, &sp, &err));
     assert_non_null(strstr(err.message, "silence codes"));
+    assert_non_null(strstr(err.file, "rg-lm-sus-"));
     assert_false(take.sustain.on);
     mc.has_silence_codes = true;
     for (int k = 0; k < 4; k++) mc.silence_codes[k] = 40 + k;
