@@ -3,8 +3,10 @@
 generator measures), with the PyTorch reference (train/lm.py's
 TrackMusicGenRef) and the measures of train/measure.py:
 
-  tempo     median relative error of the tempo measured on generated drums
-            (octave errors forgiven, as for the corpus) against the prompt's
+  tempo     median relative error of the tempo the synchronizer hears in the
+            generated drums (measure.synchronizer_tempo: aubio's tempo
+            folded to the prompt's octave, fitted to the onsets' 16th grid)
+            against the prompt's
   key       share of generated bass frames (f0) whose pitch class is in the
             prompt's key
   grid      share of bass onsets, generated with the generated drums locked,
@@ -20,12 +22,20 @@ holds one note, shows here.
 The onsets of grid and busy are the synchronizer's (measure.synchronizer_onsets,
 read from the built engine: `resonant eval --onsets`); *_flux are the same
 measures with measure.onsets, the figures before the thirteenth session
-(docs/quality.md, "The synchronizer's onsets").
+(docs/quality.md, "The synchronizer's onsets"). The tempo is the
+synchronizer's since the fourteenth session; median_tempo_err_flux is the
+numpy grid fit measure.tempo used before (octave errors forgiven), which
+reads many a generated take at the bottom of its range ("The
+synchronizer's tempo").
 With a pitch codec the pitch row samples at --pitch-temperature (default:
-the engine's, 0.25).
+the engine's, 0.25); --key-lock, --note-on-lock and --sustain-lock are the
+generator node's key_lock, note_on_lock and sustain_lock (the demo's bass
+has all three; the sustain lock acts on the bass only, as
+bench/track_takes).
 
     train/eval.py MODEL_DIR [--prompts N] [--seconds 4] [--seed 0] [--sampling-seed S]
                   [--engine BUILD/bench/track_takes]
+                  [--key-lock] [--note-on-lock] [--sustain-lock [--sustain-attack MS]]
     train/eval.py MODEL_DIR --corpus [--prompts N]
 prints a Markdown table and one JSON line. --corpus measures the prompts'
 own corpus songs instead of generated takes, as rendered and through the
@@ -160,6 +170,13 @@ class EngineModel:
         return out, np.fromfile(out + ".f32", "<f4")
 
 
+def tempo_errors(drums, sr, bpm):
+    """(the synchronizer's, measure.tempo's) relative tempo error of drums
+    against bpm (1.0 where no tempo is found)."""
+    return (measure.tempo_error(measure.synchronizer_tempo(drums, sr, bpm), bpm),
+            measure.tempo_error(measure.tempo(drums, sr), bpm))
+
+
 def share_on_grid(times, bpm, tol=0.025):
     """Share of onset times (s) on the 16th grid of `bpm` (0 for none)."""
     return float(measure.on_grid(times, bpm, tol).mean()) if len(times) else 0.0
@@ -184,7 +201,8 @@ def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tu
         bcodes, bass = m.track(bcap, "bass", bpm, seconds, take_seed, [("drums", dcodes)])
         pcs = corpus.scale_pitch_classes(spec["root"], spec["mode"])
         heard = measure.synchronizer_onsets(bass, m.sr)  # once: the grid and the density read them
-        row = dict(prompt=bcap, seed=take_seed, tempo_err=measure.tempo_error(measure.tempo(drums, m.sr), bpm),
+        tempo_err, tempo_err_flux = tempo_errors(drums, m.sr, bpm)
+        row = dict(prompt=bcap, seed=take_seed, tempo_err=tempo_err, tempo_err_flux=tempo_err_flux,
                    in_key=measure.in_key_ratio(bass, m.sr, pcs), grid=share_on_grid(heard, bpm),
                    grid_flux=grid_share(bass, m.sr, bpm, detector=measure.onsets),
                    onsets=len(heard) / (len(bass) / m.sr), pitch_classes=measure.pitch_class_count(bass, m.sr),
@@ -206,6 +224,7 @@ def evaluate(model_dir, n=7, seconds=4.0, seed=0, engine=None, sampling=None, tu
                    busy_raises_density=round(float(np.mean([r["busy_ok"] for r in rows])), 3),
                    bass_on_drum_grid_flux=round(float(np.mean([r["grid_flux"] for r in rows])), 3),
                    busy_raises_density_flux=round(float(np.mean([r["busy_ok_flux"] for r in rows])), 3),
+                   median_tempo_err_flux=round(float(np.median([r["tempo_err_flux"] for r in rows])), 4),
                    # not targets: how busy and how varied the bass is (the corpus's
                    # own, eval.py --corpus: 3.7 onsets/s through nothing)
                    bass_onsets_per_s=round(float(np.mean([r["onsets"] for r in rows])), 2),
@@ -258,7 +277,8 @@ def corpus_reference(model_dir, n=7, seconds=4.0, seed=0):
             changes = note_changes_per_s(coded[-1].numpy(), sr / hop)  # the generator's training data
         for name, (d, b) in kinds:
             heard = measure.synchronizer_onsets(b, sr)
-            rows[name].append(dict(tempo_err=measure.tempo_error(measure.tempo(d, sr), spec["bpm"]),
+            tempo_err, tempo_err_flux = tempo_errors(d, sr, spec["bpm"])
+            rows[name].append(dict(tempo_err=tempo_err, tempo_err_flux=tempo_err_flux,
                                    in_key=measure.in_key_ratio(b, sr, pcs), grid=share_on_grid(heard, spec["bpm"]),
                                    grid_flux=grid_share(b, sr, spec["bpm"], detector=measure.onsets),
                                    onsets=len(heard) / (len(b) / sr),
@@ -266,6 +286,7 @@ def corpus_reference(model_dir, n=7, seconds=4.0, seed=0):
                                    note_changes=changes if name.endswith("known notes") else float("nan")))
     return {name: dict(prompts=n, seconds=seconds,
                        median_tempo_err=round(float(np.median([r["tempo_err"] for r in rs])), 4),
+                       median_tempo_err_flux=round(float(np.median([r["tempo_err_flux"] for r in rs])), 4),
                        bass_in_key=round(float(np.mean([r["in_key"] for r in rs])), 3),
                        bass_on_grid=round(float(np.mean([r["grid"] for r in rs])), 3),
                        bass_on_grid_flux=round(float(np.mean([r["grid_flux"] for r in rs])), 3),

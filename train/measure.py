@@ -54,6 +54,25 @@ def resonant_exe():
     return os.path.join(os.environ.get("RESONANT_BUILD_DIR") or os.path.join(root, "build"), "resonant")
 
 
+def _engine_eval(x, sr, args, exe=None):
+    """stdout of `resonant eval X ARGS` on x written as a 16-bit WAV at sr."""
+    exe = exe or resonant_exe()
+    if not os.access(exe, os.X_OK):
+        raise RuntimeError(f"{exe}: no engine to measure with; build it (meson setup build && "
+                           "ninja -C build) or name it in RESONANT_EXE or RESONANT_BUILD_DIR")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "x.wav")
+        with wave.open(path, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(int(sr))
+            w.writeframes(np.round(np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+        run = subprocess.run([exe, "eval", path] + args, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"resonant eval {' '.join(args)}: {run.stderr.strip() or run.returncode}")
+    return run.stdout
+
+
 def synchronizer_onsets(x, sr, exe=None):
     """Onset times (s) as the engine's synchronizer hears them (aubio's
     high-frequency-content detector with its adaptive threshold, each onset
@@ -63,21 +82,17 @@ def synchronizer_onsets(x, sr, exe=None):
     flux, it does not count the small flux bumps of a held, filtered note,
     and a quiet hit in a loud bar still counts (docs/quality.md, "The
     synchronizer's onsets")."""
-    exe = exe or resonant_exe()
-    if not os.access(exe, os.X_OK):
-        raise RuntimeError(f"{exe}: no engine to read the onsets with; build it (meson setup build && "
-                           "ninja -C build) or name it in RESONANT_EXE or RESONANT_BUILD_DIR")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "x.wav")
-        with wave.open(path, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(int(sr))
-            w.writeframes(np.round(np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes())
-        run = subprocess.run([exe, "eval", path, "--onsets"], capture_output=True, text=True)
-    if run.returncode != 0:
-        raise RuntimeError(f"resonant eval --onsets: {run.stderr.strip() or run.returncode}")
-    return np.array([float(m) for m in re.findall(r"^onset: ([0-9.]+) s", run.stdout, re.M)])
+    out = _engine_eval(x, sr, ["--onsets"], exe)
+    return np.array([float(m) for m in re.findall(r"^onset: ([0-9.]+) s", out, re.M)])
+
+
+def synchronizer_tempo(x, sr, hint, exe=None):
+    """The tempo (bpm) the engine's synchronizer hears in x (aubio's tempo
+    folded to the octave of `hint`, refined by fitting its onsets to a 16th
+    grid: rg_estimate_grid), or None when it finds none."""
+    out = _engine_eval(x, sr, ["--tempo", f"{hint:g}"], exe)
+    m = re.search(r"^estimated tempo: ([0-9.]+) bpm", out, re.M)
+    return float(m.group(1)) if m else None
 
 
 def on_grid(times, bpm, tol=0.025):
