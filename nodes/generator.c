@@ -109,8 +109,8 @@ static const rg_param_def params[] = {
                         "on the grid)"},
     [P_SUSTAIN_LOCK] = {"sustain_lock", RG_PARAM_BOOL, 0, 0, 1, NULL, NULL,
                         "with a pitch codec, held notes sound on the harmonic path alone after "
-                        "their attack (no stray attacks inside them); pitched tracks only: "
-                        "drums, which rest on the pitch row, fall silent"},
+                        "their attack (no stray attacks inside them); pitched tracks only "
+                        "(refused on drums, which rest on the pitch row)"},
     [P_SUSTAIN_ATTACK] = {"sustain_attack", RG_PARAM_FLOAT, RG_SUSTAIN_ATTACK_MS_DEFAULT, 20, 2000,
                           NULL, NULL,
                           "ms of a held note the sustain lock leaves as generated: shorter puts "
@@ -460,6 +460,10 @@ static bool generator_generate(rg_node *n, rg_job *job, rg_error *err) {
     rg_lm_cond cond;
     rg_data *ctx = NULL, *take = NULL;
     rg_pitch_take pitch = {0};
+    if (n->params[P_SUSTAIN_LOCK].num != 0 && strcmp(track_role(n), "drums") == 0)
+        return rg_error_set(err, RG_ERR_VALUE, NULL, 0, 0,
+                            "sustain_lock is for pitched tracks: drums rest on the pitch row, so "
+                            "all but the first 40 ms of the take would fall silent");
     if (!read_cond(n, s, m, &grid, &cond, text, sizeof text, err)) return false;
     bool track_aware = rg_musicgen_track_roles(m) > 0;
     bool inputs_ok = track_aware ? track_condition(n, m, grid.tempo, text, frames, &cond, err)

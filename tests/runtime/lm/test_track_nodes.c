@@ -211,6 +211,8 @@ static void test_roles_are_checked(void **state) {
     expect_failure("node g " GEN "track=guitar\n",
                    "track 'guitar' is not a role of this model (drums, bass, chords, lead)");
     expect_failure("node g " GEN "\n", "no track (set track= to one of this model's roles");
+    /* drums rest on the pitch row: the sustain lock would silence them */
+    expect_failure("node g " GEN "track=drums sustain_lock=true\n", "sustain_lock is for pitched tracks");
 }
 
 /* An encoder's tokens have no role: the error says so and what to patch. */
