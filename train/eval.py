@@ -81,7 +81,7 @@ SAMPLING = dict(guidance=3.0, temperature=1.0, top_k=50,  # lm.sample's defaults
                 pitch_temperature=lm.PITCH_TEMPERATURE,  # the engine's
                 note_on_lock=False,  # notes start on the 16ths only (lm.note_on_mask)
                 sustain_lock=False,  # held notes on the harmonic path alone (lm.sustain)
-                sustain_attack=lm.SUSTAIN_ATTACK_S * 1000)  # ms of a held note left as generated
+                sustain_attack=lm.SUSTAIN_ATTACK_MS)  # ms of a held note left as generated
 
 
 class Model:
@@ -118,11 +118,11 @@ class Model:
         note_on = (lm.note_on_mask(frames, self.rate, bpm)
                    if sp.pop("note_on_lock") and pitch is not None else None)
         sustain = sp.pop("sustain_lock") and pitch is not None and role != "drums"  # as bench/track_takes
-        attack_s = sp.pop("sustain_attack") / 1000
+        attack_ms = sp.pop("sustain_attack")
         codes = lm.sample(self.ref, torch.tensor(self.tok.encode(caption)), frames, seed=seed, allowed=allowed,
                           row_temperature=rows, note_on=note_on, pitch=pitch, **sp)
         if sustain:
-            codes = lm.sustain(codes, *lm.sustain_lock(self.ref.dec.track, attack_s))
+            codes = lm.sustain(codes, *lm.sustain_lock(self.ref.dec.track, attack_ms))
         with torch.no_grad():
             audio = self.codec.decode(codes)[0].numpy()
         return codes, audio

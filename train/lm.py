@@ -853,12 +853,15 @@ def pitch_row_choices(allowed_row, prev, may_start):
 # hold the codec's silence codes and the decoder's harmonic path alone sounds
 # the note: the generator's codes inside a held note are what the decoder
 # turned into stray attacks (docs/quality.md, "The sustain lock").
-SUSTAIN_ATTACK_S, SUSTAIN_RELEASE_S = 0.120, 0.040
+SUSTAIN_ATTACK_MS, SUSTAIN_RELEASE_S = 120.0, 0.040
 
 
-def sustain_frames(frame_rate, attack_s=SUSTAIN_ATTACK_S):
-    """(attack, release) of the sustain lock in frames at `frame_rate`."""
-    return (max(1, round(attack_s * frame_rate)), max(1, round(SUSTAIN_RELEASE_S * frame_rate)))
+def sustain_frames(frame_rate, attack_ms=SUSTAIN_ATTACK_MS):
+    """(attack, release) of the sustain lock in frames at `frame_rate`,
+    rounded half away from zero with the engine's arithmetic
+    (rg_pitch_take_sampling), so both agree on every attack."""
+    return (max(1, math.floor(attack_ms * frame_rate / 1000.0 + 0.5)),
+            max(1, math.floor(SUSTAIN_RELEASE_S * frame_rate + 0.5)))
 
 
 def sustain_quiet(pitch_codes, frame, attack, release):
@@ -887,13 +890,13 @@ def sustain(codes, silence, attack, release):
     return out
 
 
-def sustain_lock(track, attack_s=SUSTAIN_ATTACK_S):
+def sustain_lock(track, attack_ms=SUSTAIN_ATTACK_MS):
     """sustain()'s (silence, attack, release) for a model whose
     track_context names its codec's silence_codes (composite_config)."""
     silence = track.get("silence_codes")
     if not silence:
         raise ValueError("the sustain lock needs track_context.silence_codes (export the model again)")
-    return (silence, *sustain_frames(track["frame_rate"], attack_s))
+    return (silence, *sustain_frames(track["frame_rate"], attack_ms))
 
 
 def sample(ref, ids, frames, guidance=3.0, temperature=1.0, top_k=50, seed=0, allowed=None,

@@ -65,8 +65,8 @@ void rg_pitch_note_on_frames(double frame_rate, float bpm, int frames, uint8_t *
  * measured in docs/quality.md, "Held notes". */
 #define RG_PITCH_TEMPERATURE_DEFAULT 0.25
 
-/* The sustain lock's attack and release (train/lm.py's SUSTAIN_ATTACK_S,
- * SUSTAIN_RELEASE_S): unless told otherwise a held note's other rows keep
+/* The sustain lock's attack and release (train/lm.py's SUSTAIN_ATTACK_MS,
+ * SUSTAIN_RELEASE_S and sustain_frames): unless told otherwise a held note's other rows keep
  * the generator's codes for its first 120 ms, a rest's for 40 ms; at least
  * a frame each. A shorter attack puts more of the bass's onsets on the
  * grid and leaves less of the texture words' sound (docs/quality.md, "The

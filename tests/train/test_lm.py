@@ -591,8 +591,8 @@ def test_sustain_lock_quiets_held_notes():
     lock's 120 (or 60) and 40 ms are 6 (3) and 2 frames at 50 Hz; an exported pitch-codec
     model names the codes its encoder gives silence, and the pitch row's
     is 0 (no pitch)."""
-    assert lm.sustain_frames(50.0) == (6, 2) and lm.sustain_frames(50.0, 0.06) == (3, 2)
-    assert lm.sustain_frames(5.0) == (1, 1)
+    assert lm.sustain_frames(50.0) == (6, 2) and lm.sustain_frames(50.0, 60.0) == (3, 2)
+    assert lm.sustain_frames(5.0) == (1, 1) and lm.sustain_frames(50.0, 90.0) == (5, 2)  # 4.5: up, as C
     frames = len(SUSTAIN_PITCH)
     codes = torch.stack([torch.arange(frames) + 10, torch.arange(frames) + 30, torch.tensor(SUSTAIN_PITCH)])
     out = lm.sustain(codes, [1, 2, 0], 3, 2)

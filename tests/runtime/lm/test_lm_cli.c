@@ -561,6 +561,10 @@ static void test_sustain_lock(void **state) {
     assert_true(rg_pitch_take_sampling(folder, "bass", &mc, &po, &take, &sp, &err));
     assert_int_equal(take.sustain.attack, 3);
     rg_pitch_take_free(&take);
+    po.sustain_attack_ms = 90.0f; /* 4.5 frames: up, as lm.sustain_frames */
+    assert_true(rg_pitch_take_sampling(folder, "bass", &mc, &po, &take, &sp, &err));
+    assert_int_equal(take.sustain.attack, 5);
+    rg_pitch_take_free(&take);
     assert_false(take.sustain.on);
     remove_folder(folder);
 }
