@@ -89,6 +89,9 @@ typedef struct {
     pthread_mutex_t ev_lock;
     rg_live_event events[MAX_EVENTS];
     int n_events;
+    /* the last progress posted (worker thread only): see on_progress */
+    char progress_node[sizeof ((rg_live_event *)0)->node];
+    double progress_posted;
     void (*hook)(void *user, const rg_live_event *ev);
     void *hook_user;
 } gen_side;
@@ -287,11 +290,28 @@ static void post_event(rg_live *lv, const rg_live_event *ev)
     pthread_mutex_unlock(&g->ev_lock);
 }
 
+/* A controller's progress bar needs a percent at a time, not a message a
+ * frame (a 4-bar take is 400 frames): a node's progress is posted when it
+ * starts, ends, goes back, or has moved a percent since the last one posted. */
+static bool progress_worth_posting(gen_side *g, const rg_node *node, double fraction)
+{
+    bool same = strcmp(g->progress_node, node->name) == 0;
+    bool ends = fraction >= 1.0 && g->progress_posted < 1.0;
+    if (same && !ends && fraction >= g->progress_posted && fraction - g->progress_posted < 0.01)
+        return false; /* (a take started again goes back, and is posted) */
+    snprintf(g->progress_node, sizeof g->progress_node, "%s", node->name);
+    g->progress_posted = fraction;
+    return true;
+}
+
 static void on_progress(rg_job *job, const rg_node *node, double fraction)
 {
+    rg_live *lv = job->user;
+    if (!progress_worth_posting(&lv->gen, node, fraction))
+        return;
     rg_live_event ev = {.kind = RG_LIVE_PROGRESS, .fraction = fraction};
     snprintf(ev.node, sizeof ev.node, "%s", node->name);
-    post_event(job->user, &ev);
+    post_event(lv, &ev);
 }
 
 static uint64_t take_id(rg_node *n)

@@ -324,6 +324,60 @@ static void sample_rate_change_rebuilds_at_the_new_rate(void **state)
     rg_live_free(lv);
 }
 
+/* What the generation worker reported of node "gen". */
+typedef struct {
+    int reports;
+    double first, last, least_step;
+    bool took;
+} progress_seen;
+
+static void note_event(void *user, const rg_live_event *ev)
+{
+    progress_seen *p = user;
+    if (strcmp(ev->node, "gen") != 0)
+        return;
+    if (ev->kind == RG_LIVE_TAKE)
+        p->took = true;
+    if (ev->kind != RG_LIVE_PROGRESS)
+        return;
+    if (p->reports == 0)
+        p->first = ev->fraction;
+    else if (ev->fraction < 1.0)
+        p->least_step = fmin(p->least_step, ev->fraction - p->last);
+    p->last = ev->fraction;
+    p->reports++;
+}
+
+/* A 200-frame take reports its progress a percent at a time, not once a
+ * frame: from 0, each report at least a percent past the one before (the
+ * worker drops progress while the queue is half full, so the end may be
+ * missed by a slow poll; the take is not). */
+static void progress_is_reported_a_percent_at_a_time(void **state)
+{
+    (void)state;
+    const char *src = getenv("RESONANT_SOURCE_DIR") ? getenv("RESONANT_SOURCE_DIR") : ".";
+    char patch[1200];
+    snprintf(patch, sizeof patch,
+             "node gen generator model=\"%s/tests/fixtures/lm/tiny\" seconds=4 seed=1 guidance=0\n", src);
+    rg_live *lv = live_from(patch, ".");
+    progress_seen p = {.least_step = 1.0};
+    rg_live_set_event_hook(lv, note_event, &p);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        rg_live_poll(lv, NULL, NULL);
+        usleep(10000);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (!p.took && t.tv_sec - t0.tv_sec < 120);
+    rg_live_free(lv);
+    print_message("# %d progress reports, first %g, last %g, smallest step %g\n", p.reports, p.first,
+                  p.last, p.least_step);
+    assert_true(p.took);
+    assert_true(p.reports >= 3 && p.reports <= 102);
+    assert_true(p.first == 0.0);
+    assert_true(p.least_step >= 0.01 - 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +389,7 @@ int main(void)
         cmocka_unit_test(watch_applies_at_the_bar_and_survives_errors),
         cmocka_unit_test(input_node_passes_the_host_sound),
         cmocka_unit_test(sample_rate_change_rebuilds_at_the_new_rate),
+        cmocka_unit_test(progress_is_reported_a_percent_at_a_time),
     };
     return cmocka_run_group_tests_name("live_edits", tests, NULL, NULL);
 }
