@@ -407,6 +407,23 @@ def yin_f0(audio, sr, hop, frames, f0_min=30.0, f0_max=500.0, threshold=0.15):
     return out
 
 
+def held_codes(codes, silence):
+    """The codes the harmonic head reads under the generator's sustain lock
+    (lm.sustain): where a frame's other rows are the silence codes while
+    the pitch row holds the previous frame's note, they are the previous
+    frame's (so, back to the note's last sounding frame): the oscillator
+    keeps the harmonics the note's attack gave it while the acoustic path
+    is silent. None when no frame is so (codes [rows, T], pitch row last)."""
+    rvq = codes.shape[0] - 1
+    quiet = torch.as_tensor(silence[:rvq], dtype=codes.dtype)
+    out, changed = codes.clone(), False
+    for t in range(1, codes.shape[1]):
+        if int(codes[-1, t]) != 0 and codes[-1, t] == codes[-1, t - 1] and torch.equal(codes[:rvq, t], quiet):
+            out[:rvq, t] = out[:rvq, t - 1]
+            changed = True
+    return out if changed else None
+
+
 def silence_codes(model):
     """[rows] ints: the code of each code row for silence, as the encoder
     gives it away from the edges (the middle frame of a second of zeros;
@@ -423,6 +440,10 @@ class EncodecRef(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
+        # the model's silence codes (track_context.silence_codes), when its
+        # config names them: decode() then holds the harmonic head under the
+        # generator's sustain lock (held_codes)
+        self.silence = None
         self.encoder = build_encoder(cfg)
         self.decoder = build_decoder(cfg)
         self.quantizer = Quantizer(cfg)
@@ -439,14 +460,16 @@ class EncodecRef(nn.Module):
     def harmonic(self, z):  # [B, D, T] -> [B, 1+K, T] head output
         return self.harmonic_head(z)
 
-    def render(self, z, pitch=None):
+    def render(self, z, pitch=None, z_harmonic=None):
         """Quantised latent [B, D, T] (and pitch codes [B, T] for a pitch
-        codebook) -> audio [B, C, T * hop]."""
+        codebook) -> audio [B, C, T * hop]; the harmonic head reads
+        z_harmonic instead of z when it is given."""
         y = self.decoder(z)
         if self.cfg.harmonic_bins:
             c = self.cfg
             f0 = pitch_track(pitch, c) if c.pitch_codebook else None
-            y = y + harmonic_synth(self.harmonic(z), c.hop_length, c.sampling_rate,
+            head = self.harmonic(z if z_harmonic is None else z_harmonic)
+            y = y + harmonic_synth(head, c.hop_length, c.sampling_rate,
                                    c.harmonic_f0_min, c.harmonic_f0_max, f0=f0)[:, None]
         return y
 
@@ -469,7 +492,10 @@ class EncodecRef(nn.Module):
 
     def decode(self, codes):  # [n_q(+1), T] -> [C, T * hop]
         if self.cfg.pitch_codebook:
-            return self.render(self.quantizer.decode(codes[:-1])[None], codes[-1:])[0]
+            z = self.quantizer.decode(codes[:-1])[None]
+            held = held_codes(codes, self.silence) if self.silence is not None else None
+            zh = self.quantizer.decode(held[:-1])[None] if held is not None else None
+            return self.render(z, codes[-1:], zh)[0]
         return self.render(self.quantizer.decode(codes)[None])[0]
 
 
@@ -523,9 +549,10 @@ def load(model_dir):
     import os
 
     with open(os.path.join(model_dir, "config.json")) as f:
-        cfg = Config(json.load(f))
-    model = EncodecRef(cfg).eval()
+        conf = json.load(f)
+    model = EncodecRef(Config(conf)).eval()
     load_state_dict(model, read_safetensors(os.path.join(model_dir, "model.safetensors")))
+    model.silence = conf.get("track_context", {}).get("silence_codes")
     return model
 
 

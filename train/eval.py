@@ -95,6 +95,7 @@ class Model:
         sd = export.read_safetensors(os.path.join(model_dir, "model.safetensors"))
         self.codec = encodec_ref.EncodecRef(encodec_ref.Config(conf["audio_encoder"])).eval()
         encodec_ref.load_state_dict(self.codec, {k: v for k, v in sd.items() if k.startswith("audio_encoder.")})
+        self.codec.silence = conf["track_context"].get("silence_codes")  # as the engine's decoder
         self.roles = conf["track_context"]["roles"]
         self.rate = conf["track_context"]["frame_rate"]
         self.sr = self.codec.cfg.sampling_rate

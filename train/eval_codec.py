@@ -119,12 +119,13 @@ def load(path):
     import export
 
     with open(os.path.join(path, "config.json")) as f:
-        cfg = encodec_ref.Config(json.load(f))
+        conf = json.load(f)
     sd = export.read_safetensors(os.path.join(path, "model.safetensors"))
     if any(k.startswith("audio_encoder.") for k in sd):
         sd = {k[len("audio_encoder."):]: v for k, v in sd.items() if k.startswith("audio_encoder.")}
-    model = encodec_ref.EncodecRef(cfg).eval()
+    model = encodec_ref.EncodecRef(encodec_ref.Config(conf)).eval()
     encodec_ref.load_state_dict(model, sd)
+    model.silence = conf.get("track_context", {}).get("silence_codes")  # as the engine's decoder
     return model
 
 

@@ -41,6 +41,8 @@ typedef struct {
 
 typedef enum { LAYER_CONV, LAYER_RESNET, LAYER_LSTM, LAYER_ELU } layer_kind;
 
+#define SILENCE_ROWS 64
+
 typedef struct {
     layer_kind kind;
     conv conv;       /* LAYER_CONV (plain or transposed) */
@@ -61,6 +63,11 @@ struct rg_encodec {
     rg_tensor codebooks; /* [num_quantizers, codebook_size, codebook_dim] */
     conv harmonic[2];    /* harmonic_head, k = 1 (harmonic_bins > 0): [1+K, D], or with
                           * harmonic_hidden H its layers 0 [H, D] and 2 [1+K, H] */
+    /* A track-aware model's track_context.silence_codes (a pitch codec's):
+     * the generator's sustain lock writes them; decoding holds the harmonic
+     * head under it (held_codes). n_silence 0: none. */
+    int silence[SILENCE_ROWS];
+    int n_silence;
 };
 
 /* ------------------------------------------------------------------ */
@@ -486,6 +493,31 @@ static void build_decoder(stack *s, const rg_encodec_config *c)
     push_conv(s, nf, c->audio_channels, c->last_kernel_size, 1, false);
 }
 
+/* A pitch codec inside a track-aware model: the silence codes its
+ * config names (lm.composite_config), one per code row, the pitch row's
+ * last. Absent, or another codec: none. */
+static bool load_silence(loader *ld)
+{
+    rg_encodec *m = ld->m;
+    if (!m->cfg.pitch_codebook)
+        return true;
+    rg_weights_select(ld->w, "", "track_context");
+    int n = 0;
+    if (!rg_config_int_array(ld->w, "silence_codes", m->silence, SILENCE_ROWS, &n, ld->err))
+        return false;
+    int rows = m->cfg.num_codebooks;
+    for (int q = 0; q < n; q++)
+        if (m->silence[q] < 0 || m->silence[q] >= m->cfg.codebook_size)
+            n = -1;
+    if (n != 0 && n != rows)
+        return rg_error_set(ld->err, RG_ERR_VALUE, m->path, 0, 0,
+                            "config.json \"silence_codes\" must give each of the %d code rows a "
+                            "code in 0..%d",
+                            rows, m->cfg.codebook_size - 1);
+    m->n_silence = n;
+    return true;
+}
+
 static bool fits(const rg_encodec_config *c)
 {
     int per_ratio = c->num_residual_layers + 2;
@@ -512,7 +544,7 @@ bool rg_encodec_load(const char *path, rg_device *dev, rg_encodec **out, rg_erro
         build_encoder(&m->encoder, &m->cfg);
         build_decoder(&m->decoder, &m->cfg);
         ok = load_stack(&ld, "encoder", &m->encoder) && load_stack(&ld, "decoder", &m->decoder) &&
-             load_codebooks(&ld) && load_harmonic(&ld);
+             load_codebooks(&ld) && load_harmonic(&ld) && load_silence(&ld);
     }
     rg_weights_free(ld.w);
     if (!ok) {
@@ -935,6 +967,37 @@ static void harmonic_forward(pass *p, const rg_tensor *h, const int32_t *pitch, 
         release(p, track);
 }
 
+/* The codes the harmonic head reads under the generator's sustain lock
+ * (encodec_ref.held_codes): where frame t's RVQ rows are the silence codes
+ * while the pitch row holds frame t-1's note, they are frame t-1's (so the
+ * note's last sounding frame's), for frames [0, hi) of a take of `frames`
+ * frames: [rvq][hi], or NULL when no frame is so (or no memory: then the
+ * head reads the codes as they are). */
+static int32_t *held_codes(const rg_encodec *m, const int32_t *codes, int rvq, int64_t frames,
+                           int64_t hi)
+{
+    if (m->n_silence == 0 || rvq > m->n_silence - 1)
+        return NULL;
+    const int32_t *pitch = codes + (size_t)rvq * frames;
+    int32_t *out = NULL;
+    for (int64_t t = 1; t < hi; t++) {
+        bool quiet = pitch[t] != 0 && pitch[t] == pitch[t - 1];
+        for (int q = 0; quiet && q < rvq; q++)
+            quiet = codes[(size_t)q * frames + t] == m->silence[q];
+        if (!quiet)
+            continue;
+        if (!out) {
+            if (!(out = malloc((size_t)rvq * hi * sizeof *out)))
+                return NULL;
+            for (int q = 0; q < rvq; q++)
+                memcpy(out + (size_t)q * hi, codes + (size_t)q * frames, (size_t)hi * sizeof *out);
+        }
+        for (int q = 0; q < rvq; q++)
+            out[(size_t)q * hi + t] = out[(size_t)q * hi + t - 1];
+    }
+    return out;
+}
+
 /* Frames [start, start + count) of a take of `frames` frames into
  * audio [channels][count * hop], the decoder seeing the codes of frames
  * [lo, hi) (lo <= start, start + count <= hi) and the harmonic path those
@@ -951,8 +1014,15 @@ static bool decode_window(rg_encodec *m, const int32_t *codes, int n_q, int64_t 
     int rvq = rvq_rows(&m->cfg, n_q);
     const int32_t *pitch = m->cfg.pitch_codebook ? codes + rvq * frames : NULL;
     rg_tensor z = latent_of_codes(&p, codes, rvq, frames, first, hi), h = {0};
-    if (harmonic)
+    int32_t *held = harmonic && pitch ? held_codes(m, codes, rvq, frames, hi) : NULL;
+    if (held) { /* the head hears the held codes, the decoder the silence */
+        rg_tensor zh = latent_of_codes(&p, held, rvq, hi, 0, hi);
+        h = harmonic_head(&p, &zh);
+        release(&p, zh);
+        free(held);
+    } else if (harmonic) {
         h = harmonic_head(&p, &z); /* [1+K, hi] */
+    }
     if (lo > first) {              /* the decoder's window of z */
         rg_tensor window = new_tensor(&p, RG_F32, m->cfg.hidden_size, hi - lo);
         rg_tensor part = rg_tensor_slice(z, 1, lo - first, hi - lo);

@@ -90,6 +90,58 @@ def test_engine_pitch_codec_matches_reference():
             f"known ones on {right:.2f}")
 
 
+def write_codes(path, codes, sr, hop, card):
+    """An RGCD file (docs/codes-format.md) of int codes [K, T]."""
+    body = np.asarray(codes, "<u2").tobytes()
+    k, t = codes.shape
+    head = (b"RGCD" + struct.pack("<HH", 1, 64) + b"encodec".ljust(16, b"\0")
+            + struct.pack("<IIIHHQQII", sr, hop, card, k, 1, t, t * hop, zlib.crc32(body), 0))
+    with open(path, "wb") as f:
+        f.write(head + body)
+
+
+def test_engine_holds_the_harmonic_head_under_the_sustain_lock():
+    """The shipped model's codes of a corpus bass line (known notes) under
+    the generator's sustain lock (lm.sustain), decoded by `resonant decode`:
+    the engine's decoder finds the silence codes under held notes and holds
+    its harmonic head at the note's last sounding frame, as the reference
+    (encodec_ref.held_codes) does; holding matters (the same codes without
+    it differ and sound quieter)."""
+    if not os.access(EXE, os.X_OK):
+        return "SKIP engine not built at " + EXE
+    import eval_codec
+    import lm
+
+    model_dir = os.path.join(tap.ROOT, "models", "default")
+    ref = eval_codec.load(model_dir)
+    c = ref.cfg
+    assert ref.silence, "models/default names no silence codes"
+    song = corpus.song(41, c.sampling_rate, bars=2, style="techno", textures=[], roles=["bass"])
+    x = song.stems["bass"][:2 * c.sampling_rate]
+    frames = len(x) // c.hop_length
+    notes = codec.frame_note(corpus.bass_f0(song.spec, c.sampling_rate)[:len(x)], c.hop_length, frames)
+    with torch.no_grad():
+        codes = lm.sustain(ref.encode(torch.from_numpy(x)[None], f0=notes), ref.silence, 6, 2)
+    assert encodec_ref.held_codes(codes, ref.silence) is not None, "no held note in the line"
+    path = os.path.join(TMP, "sustained.codes")
+    write_codes(path, codes.numpy(), c.sampling_rate, c.hop_length, c.codebook_size)
+    out = os.path.join(TMP, "sustained.wav")
+    subprocess.run([EXE, "decode", path, "-o", out, "--model", model_dir, "--rate", str(c.sampling_rate)],
+                   check=True, env=dict(os.environ, RESONANT_BACKEND="cpu"), capture_output=True)
+    y, _ = corpus.read_wav(out)
+    with torch.no_grad():
+        want = ref.decode(codes).numpy()[0]
+        ref.silence = None
+        unheld = ref.decode(codes).numpy()[0]
+    n = min(len(y), len(want))
+    err = float(np.linalg.norm(y[:n] - want[:n]) / np.linalg.norm(want[:n]))
+    apart = float(np.linalg.norm(y[:n] - unheld[:n]) / np.linalg.norm(unheld[:n]))
+    louder_db = 20 * np.log10(np.linalg.norm(want) / np.linalg.norm(unheld))
+    assert err < 0.02 and apart > 0.1 and louder_db > 0.5, (err, apart, louder_db)
+    return (f"engine vs reference rel err {err:.1e} (vs not holding {apart:.2f}); "
+            f"held {louder_db:.1f} dB louder than not")
+
+
 def trained_codec_round_trip(name, m, t):
     """Train 3 steps, export f16, encode and decode with the engine (CPU)
     and compare with the reference reading the exported files."""
