@@ -59,8 +59,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import codec as codec_mod  # noqa: E402
 import corpus  # noqa: E402
-import encodec_ref  # noqa: E402
-import export  # noqa: E402
+import eval_codec  # noqa: E402
 import lm  # noqa: E402
 import measure  # noqa: E402
 import text  # noqa: E402
@@ -92,10 +91,7 @@ class Model:
         self.tok = text.Tokenizer(os.path.join(model_dir, "spiece.model"))
         with open(os.path.join(model_dir, "config.json")) as f:
             conf = json.load(f)
-        sd = export.read_safetensors(os.path.join(model_dir, "model.safetensors"))
-        self.codec = encodec_ref.EncodecRef(encodec_ref.Config(conf["audio_encoder"])).eval()
-        encodec_ref.load_state_dict(self.codec, {k: v for k, v in sd.items() if k.startswith("audio_encoder.")})
-        self.codec.silence = conf["track_context"].get("silence_codes")  # as the engine's decoder
+        self.codec = eval_codec.load(model_dir)  # its silence codes too, as the engine's decoder
         self.roles = conf["track_context"]["roles"]
         self.rate = conf["track_context"]["frame_rate"]
         self.sr = self.codec.cfg.sampling_rate
@@ -254,8 +250,6 @@ def corpus_reference(model_dir, n=7, seconds=4.0, seed=0):
     """The tempo, key and grid measures on each prompt's corpus song (drums
     and bass as rendered, bass on its own tempo's grid), and on the same
     stems encoded and decoded by the model's codec."""
-    import eval_codec
-
     codec = eval_codec.load(model_dir)
     sr = codec.cfg.sampling_rate
     need = int(seconds * sr)

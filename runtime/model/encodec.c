@@ -502,20 +502,8 @@ static bool load_silence(loader *ld)
     if (!m->cfg.pitch_codebook)
         return true;
     rg_weights_select(ld->w, "", "track_context");
-    int n = 0;
-    if (!rg_config_int_array(ld->w, "silence_codes", m->silence, SILENCE_ROWS, &n, ld->err))
-        return false;
-    int rows = m->cfg.num_codebooks;
-    for (int q = 0; q < n; q++)
-        if (m->silence[q] < 0 || m->silence[q] >= m->cfg.codebook_size)
-            n = -1;
-    if (n != 0 && n != rows)
-        return rg_error_set(ld->err, RG_ERR_VALUE, m->path, 0, 0,
-                            "config.json \"silence_codes\" must give each of the %d code rows a "
-                            "code in 0..%d",
-                            rows, m->cfg.codebook_size - 1);
-    m->n_silence = n;
-    return true;
+    return rg_config_code_list(ld->w, "silence_codes", m->cfg.num_codebooks, m->cfg.codebook_size,
+                               m->silence, SILENCE_ROWS, &m->n_silence, ld->err);
 }
 
 static bool fits(const rg_encodec_config *c)

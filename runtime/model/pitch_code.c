@@ -74,13 +74,19 @@ void rg_pitch_note_on_frames(double frame_rate, float bpm, int frames, uint8_t *
     }
 }
 
-/* Out of memory half-way: nothing held, nothing pointed at. */
-static bool take_out_of_memory(rg_pitch_take *take, rg_lm_sampling *sp, rg_error *err)
+/* A take that failed half-way: nothing held, nothing pointed at. */
+static bool drop_take(rg_pitch_take *take, rg_lm_sampling *sp)
 {
     rg_pitch_take_free(take);
     sp->allowed = NULL;
     sp->note_on = NULL;
-    return rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    return false;
+}
+
+static bool take_out_of_memory(rg_pitch_take *take, rg_lm_sampling *sp, rg_error *err)
+{
+    rg_error_set(err, RG_ERR_INTERNAL, NULL, 0, 0, "out of memory");
+    return drop_take(take, sp);
 }
 
 static bool check_take(const rg_musicgen_config *mc, const rg_pitch_take_options *o, rg_error *err)
@@ -170,12 +176,8 @@ bool rg_pitch_take_sampling(const char *codec_path, const char *text, const rg_m
         sp->note_on = take->note_on;
         sp->note_row = row;
     }
-    if (o->sustain_lock && !sustain_take(codec_path, mc, o->sustain_attack_ms, &take->sustain, err)) {
-        rg_pitch_take_free(take);
-        sp->allowed = NULL;
-        sp->note_on = NULL;
-        return false;
-    }
+    if (o->sustain_lock && !sustain_take(codec_path, mc, o->sustain_attack_ms, &take->sustain, err))
+        return drop_take(take, sp);
     if (cool) {
         for (int k = 0; k < mc->codebooks; k++)
             take->rows[k] = sp->temperature;

@@ -58,15 +58,9 @@ static bool read_order(rg_weights *w, rg_track_weights *t, rg_error *err) {
 /* "silence_codes": a code of each row, or absent (no sustain lock). */
 static bool read_silence(rg_weights *w, rg_track_weights *t, rg_error *err) {
     int n = 0;
-    if (!rg_config_int_array(w, "silence_codes", t->silence, RG_TRACK_MAX_CODEBOOKS, &n, err))
+    if (!rg_config_code_list(w, "silence_codes", t->codebooks, t->card, t->silence,
+                             RG_TRACK_MAX_CODEBOOKS, &n, err))
         return false;
-    bool ok = n == 0 || n == t->codebooks;
-    for (int k = 0; ok && k < n; k++) ok = t->silence[k] >= 0 && t->silence[k] < t->card;
-    if (!ok)
-        return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0,
-                            "track context: config.json \"silence_codes\" must give each of "
-                            "the %d code rows a code in 0..%d",
-                            t->codebooks, t->card - 1);
     t->has_silence = n > 0;
     return true;
 }

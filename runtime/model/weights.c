@@ -365,6 +365,21 @@ static bool config_array(const rg_weights *w, const char *key, int max, int *cou
     return true;
 }
 
+bool rg_config_code_list(const rg_weights *w, const char *key, int rows, int card, int *out,
+                         int max, int *count, rg_error *err)
+{
+    if (!rg_config_int_array(w, key, out, max, count, err))
+        return false;
+    bool ok = *count == 0 || *count == rows;
+    for (int i = 0; ok && i < *count; i++)
+        ok = out[i] < card;
+    if (ok)
+        return true;
+    return rg_error_set(err, RG_ERR_VALUE, w->config_path, 0, 0,
+                        "\"%s\" must give each of the %d code rows a code in 0..%d", key, rows,
+                        card - 1);
+}
+
 bool rg_config_int_array(const rg_weights *w, const char *key, int *out, int max, int *count,
                          rg_error *err)
 {

@@ -69,6 +69,11 @@ bool rg_config_int_array(const rg_weights *w, const char *key, int *out, int max
                          rg_error *err);
 bool rg_config_double_array(const rg_weights *w, const char *key, double *out, int max,
                             int *count, rg_error *err);
+/* An optional list of one code per code row (e.g. "silence_codes"): absent
+ * (*count 0), or exactly `rows` codes in 0..card-1 (at most `max`); any
+ * other list is an error naming the key and config.json. */
+bool rg_config_code_list(const rg_weights *w, const char *key, int rows, int card, int *out,
+                         int max, int *count, rg_error *err);
 /* Strings, each copied into an `item_size`-byte slot of `out` (a longer one
  * is an error). */
 bool rg_config_string_array(const rg_weights *w, const char *key, char *out, size_t item_size,

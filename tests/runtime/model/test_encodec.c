@@ -661,7 +661,8 @@ static void test_pitch_encode(void **state)
     close_fixture(&f);
 }
 
-/* The pitch codebook's config errors name config.json and the key, and
+/* The pitch codebook's config errors name config.json and the key (the
+ * silence codes a track-aware model names too), and
  * codes without the pitch row (a lower bandwidth) are refused saying so. */
 static void test_pitch_errors(void **state)
 {
@@ -675,6 +676,23 @@ static void test_pitch_errors(void **state)
     if (!strstr(err.message, "config.json") || !strstr(err.message, "\"pitch_notes\" 64") ||
         !strstr(err.message, "1..63"))
         fail_msg("message does not name the key: %s", err.message);
+    /* the silence codes a track-aware model names (the sustain lock's):
+     * one per code row, each a code of the codebook */
+    const char *bad[] = {"[1, 2]", "[1, 2, 3, 64]"};
+    for (int i = 0; i < 2; i++) {
+        char edit[160];
+        snprintf(edit, sizeof edit,
+                 "s/\"model_type\": \"musicgen\",/\"model_type\": \"musicgen\", "
+                 "\"track_context\": {\"silence_codes\": %s},/", bad[i]);
+        assert_false(load_edited("16k_pitch", edit, &err));
+        if (!strstr(err.file, "config.json") || !strstr(err.message, "\"silence_codes\"") ||
+            !strstr(err.message, "4 code rows"))
+            fail_msg("message does not name the key: %s: %s", err.file, err.message);
+    }
+    assert_true(load_edited("16k_pitch",
+                            "s/\"model_type\": \"musicgen\",/\"model_type\": \"musicgen\", "
+                            "\"track_context\": {\"silence_codes\": [1, 2, 3, 0]},/",
+                            &err));
     char dir[1024];
     fixture f;
     fixture_dir("16k_pitch", dir, sizeof dir);
