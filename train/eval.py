@@ -343,9 +343,7 @@ if __name__ == "__main__":
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    if a.engine and not os.environ.get("RESONANT_EXE"):  # the onsets from the same build
-        os.environ["RESONANT_EXE"] = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.engine))),
-                                                  "resonant")
+    measure.use_engine_of(a.engine)  # the onsets from the same build
     if a.corpus:
         for name, summary in corpus_reference(a.model, a.prompts, a.seconds, a.seed).items():
             print(json.dumps(dict(corpus=name, **summary)))

@@ -54,6 +54,15 @@ def resonant_exe():
     return os.path.join(os.environ.get("RESONANT_BUILD_DIR") or os.path.join(root, "build"), "resonant")
 
 
+def use_engine_of(track_takes):
+    """Measure with the `resonant` built beside `track_takes`
+    (BUILD/bench/track_takes), so the takes and their onsets come from one
+    build, unless $RESONANT_EXE names another."""
+    if track_takes and not os.environ.get("RESONANT_EXE"):
+        build = os.path.dirname(os.path.dirname(os.path.abspath(track_takes)))
+        os.environ["RESONANT_EXE"] = os.path.join(build, "resonant")
+
+
 def _engine_eval(x, sr, args, exe=None):
     """stdout of `resonant eval X ARGS` on x written as a 16-bit WAV at sr."""
     exe = exe or resonant_exe()

@@ -90,9 +90,8 @@ def main():
     global ONSETS
     if a.flux:
         ONSETS = measure.onsets
-    elif a.engine and not os.environ.get("RESONANT_EXE"):  # the onsets from the same build
-        os.environ["RESONANT_EXE"] = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.engine))),
-                                                  "resonant")
+    else:
+        measure.use_engine_of(a.engine)  # the onsets from the same build
     if not a.corpus and not a.engine:
         sys.exit("give --engine TRACK_TAKES (generated takes) or --corpus")
     counts = {k: [0, 0] for k in KINDS}
