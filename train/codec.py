@@ -59,7 +59,7 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
                       steady_pitched_only=False, onset_pitched_only=False, head_only=False,
                       adv_weight=0.0, feat_weight=0.0, disc_ffts=[512, 256, 128], disc_channels=16,
                       disc_lr=1e-4, adv_start=0, adv_unpitched_only=False, code_noise=None,
-                      code_noise_share=0.0)
+                      code_noise_share=0.0, hiband_weight=0.0, hiband_hz=3000.0, hiband_eps=1e-5)
 # adv_weight, feat_weight: the decoder's adversarial (hinge) and feature
 # matching losses from a multi-scale STFT discriminator (disc_ffts,
 # disc_channels; trained at disc_lr on every step, alone for the first
@@ -72,6 +72,10 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
 # to render what a generator writes: the encoder's codes decode cleanly,
 # the generator's made attacks inside held notes (docs/quality.md, "The
 # generator's codes").
+# hiband_weight: the drums' attacks in the high band (hiband_loss over
+# hiband_hz, floor hiband_eps), on crops without known notes only; the
+# codec's quieter hats and snares came out as a steady hiss, not as hits
+# (docs/quality.md, "The drums' high band").
 
 
 def load_config(path):
@@ -233,6 +237,26 @@ def onset_loss(y, x):
     hits) moves this where a 1024-point magnitude hardly moves."""
     ey, ex = onset_envelope(y), onset_envelope(x)
     return (ey - ex).abs().mean() / (ex.mean() + 1e-3)
+
+
+def hiband_envelope(x, sr, hz, eps, size=128, hop=32):
+    """ln of the power over `hz` in two bands (hz..5 kHz, 5 kHz..Nyquist at
+    16 kHz), frame by frame (`size` points, `hop`: 2 ms at 16 kHz), plus
+    `eps` (a floor about 50 dB under full scale). x [B, L] -> [B, 2, frames]."""
+    spec = torch.stft(x, size, hop, window=torch.hann_window(size), return_complex=True).abs() ** 2
+    freqs = torch.arange(spec.shape[1]) * sr / size
+    split = max(hz, 5000.0)
+    bands = [(freqs >= hz) & (freqs < split), freqs >= split]
+    return torch.stack([torch.log(spec[:, b].mean(1) + eps) for b in bands if b.any()], 1)
+
+
+def hiband_loss(y, x, sr, hz, eps):
+    """L1 between the high-band log-power envelopes of y and x. The mel loss's
+    floor (mel_eps, there so the bass is learned) sits above a quiet hat's
+    high band, and the waveform loss is ruled by the kick: neither sees a
+    quiet hit turned into hiss, which the synchronizer's high-frequency
+    onset detector then misses."""
+    return F.l1_loss(hiband_envelope(y, sr, hz, eps), hiband_envelope(x, sr, hz, eps))
 
 
 def lowspec_loss(y, x, hz, sr, n_fft):
@@ -573,6 +597,9 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
             oy, ox = y[pitched], x[pitched]
         loss_onset = (onset_loss(oy[:, 0], ox[:, 0]) if t["onset_weight"] and oy.shape[0]
                       else torch.zeros(()))
+        hy, hx = y[~pitched], x[~pitched]
+        loss_hiband = (hiband_loss(hy[:, 0], hx[:, 0], sr, t["hiband_hz"], t["hiband_eps"])
+                       if t["hiband_weight"] and hy.shape[0] else torch.zeros(()))
         loss_lowspec = (lowspec_loss(y[:, 0], x[:, 0], t["lowpass_hz"], sr, t["lowspec_fft"])
                         if t["lowspec_weight"] else torch.zeros(()))
         # steady_pitched_only: held notes should hold their codes, but a
@@ -585,6 +612,7 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         loss = (t["adv_weight"] * loss_adv + t["feat_weight"] * loss_feat
                 + loss_mel + t["wave_weight"] * loss_wave + t["lowpass_weight"] * loss_low
                 + t["onset_weight"] * loss_onset + t["lowspec_weight"] * loss_lowspec
+                + t["hiband_weight"] * loss_hiband
                 + t["steady_weight"] * loss_steady + t["f0_weight"] * loss_f0 + t["split_weight"] * loss_split
                 + (0.0 if decoder_only else t["commit_weight"] * commit))
         opt.zero_grad()
@@ -596,12 +624,13 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         elapsed += dt
         window.append((loss.item(), loss_mel.item(), loss_wave.item(), float(commit), dead, dt, loss_low.item(),
                        loss_onset.item(), loss_lowspec.item(), loss_steady.item(), loss_f0.item(),
-                       loss_split.item(), float(loss_disc), float(loss_adv), float(loss_feat)))
+                       loss_split.item(), float(loss_disc), float(loss_adv), float(loss_feat),
+                       loss_hiband.item()))
         if step % t["log_every"] == 0 or step == steps:
             w = np.array(window)
             entry = dict(step=step, loss=w[:, 0].mean(), mel=w[:, 1].mean(), wave=w[:, 2].mean(), low=w[:, 6].mean(),
                          onset=w[:, 7].mean(), lowspec=w[:, 8].mean(), steady=w[:, 9].mean(), f0=w[:, 10].mean(),
-                         split=w[:, 11].mean(), disc=w[:, 12].mean(), adv=w[:, 13].mean(), feat=w[:, 14].mean(),
+                         split=w[:, 11].mean(), hiband=w[:, 15].mean(), disc=w[:, 12].mean(), adv=w[:, 13].mean(), feat=w[:, 14].mean(),
                          commit=w[:, 3].mean(), dead_codes=int(w[:, 4].sum()),
                          audio_s_per_s=t["batch"] * x.shape[-1] / sr * len(w) / w[:, 5].sum(),
                          elapsed_s=round(elapsed, 1))

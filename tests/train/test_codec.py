@@ -298,6 +298,28 @@ def test_onset_loss_is_the_measured_envelope():
     return f"envelope error {err:.1e}; loss: 0.9x {quieter:.3f}, smeared {smear:.3f}"
 
 
+def test_hiband_loss_hears_a_hit_turned_to_hiss():
+    """The drums' high-band loss: the same hits 1 dB quieter cost little; the
+    same high-band energy spread evenly over the bar (hiss, what the codec
+    made of the quieter hats) costs many times more, as does a hit smeared
+    over 10 ms."""
+    sr = corpus.SAMPLE_RATE
+    x = torch.from_numpy(corpus.song(5, bars=1, roles=["drums"]).stems["drums"])[None]
+    spec = torch.fft.rfft(x)
+    high = torch.fft.rfftfreq(x.shape[-1], 1 / sr) >= 3000.0
+    low = torch.fft.irfft(spec * ~high, x.shape[-1])
+    energy = (torch.fft.irfft(spec * high, x.shape[-1]) ** 2).mean()
+    noise = torch.fft.rfft(torch.randn(x.shape, generator=torch.Generator().manual_seed(0)))
+    hiss = torch.fft.irfft(noise * high, x.shape[-1])
+    hiss = low + hiss * (energy / (hiss ** 2).mean()).sqrt()
+    smeared = torch.nn.functional.avg_pool1d(x[None], 161, 1, 80, count_include_pad=False)[0]
+    same, quieter, hissed, smear = (codec.hiband_loss(y, x, sr, 3000.0, 1e-5).item()
+                                    for y in (x, 0.89 * x, hiss, smeared))
+    assert same == 0.0 and quieter < 0.3 and hissed > 4 * quieter and smear > 4 * quieter, \
+        (same, quieter, hissed, smear)
+    return f"1 dB quieter {quieter:.3f}, hiss of the same energy {hissed:.3f}, smeared over 10 ms {smear:.3f}"
+
+
 def test_lowspec_loss_hears_pitch_not_phase():
     """The long low-band spectrum loss: a note half a period later (its
     phase) costs less than the same note a semitone up (its pitch). Only
@@ -592,20 +614,21 @@ def test_pitch_codec_trains_with_wave_losses_on_drums_only():
     steady_pitched_only and onset_pitched_only their terms off the others
     (drums)."""
     m, t = _pitch_cfg()
-    pitched_only = dict(onset_weight=1.0, onset_pitched_only=True)
+    pitched_only = dict(onset_weight=1.0, onset_pitched_only=True, hiband_weight=1.0)
     logs = codec.train(m, dict(t, steps=2, batch=2, segment_s=0.4, **pitched_only), os.path.join(TMP, "pitch"),
                        quiet=True)
     assert all(np.isfinite(e["loss"]) and e["f0"] == 0.0 and e["split"] > 0 for e in logs), logs
-    assert all(e["wave"] == 0.0 and e["low"] == 0.0 and e["onset"] > 0 for e in logs), logs
+    assert all(e["wave"] == 0.0 and e["low"] == 0.0 and e["onset"] > 0 and e["hiband"] == 0.0 for e in logs), logs
     logs = codec.train(m, dict(t, steps=2, batch=2, segment_s=0.4, roles=["drums"], steady_weight=1.0,
                                steady_pitched_only=True, **pitched_only), os.path.join(TMP, "pitch_d"), quiet=True)
-    assert all(e["wave"] > 0 and e["split"] == 0 and e["steady"] == 0 and e["onset"] == 0 for e in logs), logs
+    assert all(e["wave"] > 0 and e["split"] == 0 and e["steady"] == 0 and e["onset"] == 0 and e["hiband"] > 0
+               for e in logs), logs
     path = os.path.join(TMP, "pitch_export")
     model = codec.load_checkpoint_model(os.path.join(TMP, "pitch", "checkpoint.pt"))
     export.export_codec(model, path)
     back = encodec_ref.load(path)
     assert back.cfg.pitch_codebook and back.cfg.num_codebooks == model.cfg.num_codebooks
-    return "bass crops: no waveform loss; drum crops: no split loss; exported with its pitch keys"
+    return "bass crops: no waveform or high-band loss; drum crops: no split loss; exported with its pitch keys"
 
 
 def test_frame_note_is_the_note_at_the_frames_end():
