@@ -396,11 +396,12 @@ def new_model(model_cfg):
             last.weight.mul_(0.1)
             last.bias.zero_()
             last.bias[1:] = -2.0
-    if cfg.noise_bands:  # start silent (e^-8: about -70 dB), so a new head changes nothing yet
+    if cfg.noise_bands:  # start at e^-3 (about -26 dB a band): heard over the decoder's own high band,
+        # so the loss has a gradient for it (started at e^-8 under that band it stayed silent for 1500 steps)
         last = model.noise_head.net[-1]
         with torch.no_grad():
             last.weight.mul_(0.1)
-            last.bias.fill_(-8.0)
+            last.bias.fill_(-3.0)
     return model
 
 
