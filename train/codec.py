@@ -59,8 +59,7 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
                       steady_pitched_only=False, onset_pitched_only=False, head_only=False,
                       adv_weight=0.0, feat_weight=0.0, disc_ffts=[512, 256, 128], disc_channels=16,
                       disc_lr=1e-4, adv_start=0, adv_unpitched_only=False, code_noise=None,
-                      code_noise_share=0.0, hiband_weight=0.0, hiband_hz=3000.0, hiband_eps=1e-5,
-                      noise_only=False)
+                      code_noise_share=0.0, hiband_weight=0.0, hiband_hz=3000.0, hiband_eps=1e-5)
 # adv_weight, feat_weight: the decoder's adversarial (hinge) and feature
 # matching losses from a multi-scale STFT discriminator (disc_ffts,
 # disc_channels; trained at disc_lr on every step, alone for the first
@@ -77,11 +76,6 @@ TRAIN_DEFAULTS = dict(seed=0, batch=8, segment_s=1.0, lr=3e-4, steps=1000, pool_
 # hiband_hz, floor hiband_eps), on crops without known notes only; the
 # codec's quieter hats and snares came out as a steady hiss, not as hits
 # (docs/quality.md, "The drums' high band").
-# noise_only: train the noise path's head alone (docs/models.md "Noise
-# path"); the encoder, codebooks, decoder and harmonic path stay as they
-# were, so the codes and everything they already rendered too. Its
-# hiband loss then also asks the noise to add nothing over the bass's
-# high band on crops with known notes.
 
 
 def load_config(path):
@@ -396,12 +390,6 @@ def new_model(model_cfg):
             last.weight.mul_(0.1)
             last.bias.zero_()
             last.bias[1:] = -2.0
-    if cfg.noise_bands:  # start at e^-3 (about -26 dB a band): heard over the decoder's own high band,
-        # so the loss has a gradient for it (started at e^-8 under that band it stayed silent for 1500 steps)
-        last = model.noise_head.net[-1]
-        with torch.no_grad():
-            last.weight.mul_(0.1)
-            last.bias.fill_(-3.0)
     return model
 
 
@@ -426,18 +414,9 @@ def f0_logit(f0, f0_min, f0_max):
     return torch.log(x / (1 - x))
 
 
-def render(model, zq, f0_target, first_sample=0):
-    """render_tonal, with the noise path's audio added (its table read from
-    first_sample) for a codec that has one."""
-    y, loss_f0, harm = render_tonal(model, zq, f0_target)
-    if model.cfg.noise_bands:
-        y = y + model.noise(zq, first_sample)
-    return y, loss_f0, harm
-
-
-def render_tonal(model, zq, f0_target):
+def render(model, zq, f0_target):
     """(audio [B, 1, L], f0 loss, the harmonic path's part of the audio or
-    None) of a quantised latent, without the noise path. The harmonic path's f0 learns from the known
+    None) of a quantised latent. The harmonic path's f0 learns from the known
     notes only: through the oscillator its gradient is that of a sine's
     phase, which points anywhere. The oscillator plays the known f0 where
     there is one (teacher forcing, as DDSP is given f0): with a half-learnt
@@ -498,8 +477,6 @@ def decoder_params(model, head_only=False):
     params = [] if head_only else list(model.decoder.parameters())
     if model.cfg.harmonic_bins:
         params += list(model.harmonic_head.parameters())
-    if model.cfg.noise_bands and not head_only:
-        params += list(model.noise_head.parameters())
     if not params:
         raise SystemExit("head_only: this codec has no harmonic head")
     return params
@@ -552,19 +529,15 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         torch.set_num_threads(t["threads"])
     torch.manual_seed(t["seed"])
     model = new_model(model_cfg)
-    noise_only = t.get("noise_only", False)
-    if noise_only and not model.cfg.noise_bands:
-        raise SystemExit("noise_only: this codec has no noise path (noise_bands)")
-    decoder_only = t.get("decoder_only", False) or noise_only
-    params = (model.noise_head.parameters() if noise_only else
-              decoder_params(model, t.get("head_only", False)) if decoder_only else model.parameters())
+    decoder_only = t.get("decoder_only", False)
+    params = decoder_params(model, t.get("head_only", False)) if decoder_only else model.parameters()
     opt = torch.optim.Adam(params, lr=t["lr"], betas=(0.5, 0.9))
     ck_path = os.path.join(out_dir, "checkpoint.pt")
     step, elapsed = 0, 0.0
     if init_from and not os.path.exists(ck_path):
         # a model may gain the harmonic path over the one it starts from
         missing, unexpected = model.load_state_dict(initial_state(init_from), strict=False)
-        if unexpected or any(not k.startswith(("harmonic_head.", "noise_head.")) for k in missing):
+        if unexpected or any(not k.startswith("harmonic_head.") for k in missing):
             raise SystemExit(f"{init_from}: not this architecture (missing {missing}, unexpected {unexpected})")
     if os.path.exists(ck_path):
         ck = torch.load(ck_path, map_location="cpu")
@@ -600,13 +573,7 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         else:
             z = model.encoder(x)
             zq, codes, commit, dead = quantize(model, z, t, gen, train=True)
-        first = int(torch.randint(0, 1 << 20, (1,), generator=gen))  # where the noise table is read
-        if noise_only:
-            with torch.no_grad():
-                tonal, loss_f0, harm = render_tonal(model, zq, f0_target)
-            y = tonal + model.noise(zq, first)
-        else:
-            y, loss_f0, harm = render(model, zq, f0_target, first)
+        y, loss_f0, harm = render(model, zq, f0_target)
         loss_split = split_loss(y, harm, x, f0_target, mel, t, sr) if t["split_weight"] else torch.zeros(())
         loss_mel = mel(y[:, 0], x[:, 0])
         pitched = (f0_target > 0).any(1)  # crops with known notes (the bass)
@@ -633,9 +600,6 @@ def train(model_cfg, t, out_dir, steps=None, quiet=False, init_from=None):
         hy, hx = y[~pitched], x[~pitched]
         loss_hiband = (hiband_loss(hy[:, 0], hx[:, 0], sr, t["hiband_hz"], t["hiband_eps"])
                        if t["hiband_weight"] and hy.shape[0] else torch.zeros(()))
-        if noise_only and t["hiband_weight"] and pitched.any():  # no noise over the bass
-            loss_hiband = loss_hiband + hiband_loss(y[pitched, 0], tonal[pitched, 0], sr, t["hiband_hz"],
-                                                    t["hiband_eps"])
         loss_lowspec = (lowspec_loss(y[:, 0], x[:, 0], t["lowpass_hz"], sr, t["lowspec_fft"])
                         if t["lowspec_weight"] else torch.zeros(()))
         # steady_pitched_only: held notes should hold their codes, but a

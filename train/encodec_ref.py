@@ -60,16 +60,6 @@ DEFAULTS = {
     "pitch_codebook": False,
     "pitch_midi_min": 24,
     "pitch_notes": 48,
-    # ResonantGen extension (docs/models.md "Noise path"): 0 = none; B > 0
-    # bands of looped, band-limited noise (edges in Hz; the table is made
-    # from them and shipped as a tensor), each with its own amplitude
-    # envelope of noise_steps points a frame, read from the latent by a
-    # head (conv k 3 to noise_hidden, ELU, conv 1x1)
-    "noise_bands": 0,
-    "noise_band_edges": [3000, 5000, 8000],
-    "noise_steps": 10,
-    "noise_hidden": 128,
-    "noise_table_length": 32768,
 }
 
 
@@ -95,13 +85,6 @@ class Config:
             raise ValueError("pitch_codebook needs the harmonic path (harmonic_bins > 0)")
         if self.pitch_codebook and not 1 <= self.pitch_notes < self.codebook_size:
             raise ValueError("pitch_notes must be 1..codebook_size-1 (code 0 is 'no pitch')")
-        if self.noise_bands:
-            if self.audio_channels != 1 or len(self.noise_band_edges) != self.noise_bands + 1:
-                raise ValueError("the noise path needs a mono codec and noise_bands + 1 band edges")
-            if not 1 <= self.noise_steps <= 64 or self.hop_length % self.noise_steps or self.hop_length > 4096:
-                raise ValueError("noise_steps must be 1..64 and divide the hop length (at most 4096)")
-            if not 1 <= self.noise_hidden <= 4096 or not 1 <= self.noise_table_length <= 1 << 22:
-                raise ValueError("noise_hidden must be 1..4096 and noise_table_length 1..2^22")
 
     @property
     def hop_length(self):
@@ -360,71 +343,6 @@ def harmonic_synth(h, hop, sr, f0_min, f0_max, first_frame=0, f0=None):
     return y[:, first_frame:].reshape(y.shape[0], -1)
 
 
-# The noise path's envelopes are exp(head output), at most e^NOISE_MAX_LOG:
-# a head gone wrong cannot blow up the output (the C backends clamp alike).
-NOISE_MAX_LOG = 2.0
-
-
-def noise_table(cfg, seed=0x5EED):
-    """[bands, noise_table_length] unit-RMS noise, band b limited to
-    [edges[b], edges[b+1]) Hz by a circular FFT brick wall, so the table
-    loops without a seam. Made once, when a model is created, and shipped
-    as the tensor noise_head.table: the engine reads it, it does not make it."""
-    n, sr = cfg.noise_table_length, cfg.sampling_rate
-    white = torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    spec = torch.fft.rfft(white)
-    freqs = torch.fft.rfftfreq(n, 1.0 / sr)
-    edges = cfg.noise_band_edges
-    rows = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        band = torch.fft.irfft(spec * ((freqs >= lo) & (freqs < hi)), n)
-        rows.append(band / band.pow(2).mean().sqrt().clamp(min=1e-12))
-    return torch.stack(rows).float()
-
-
-class NoiseHead(nn.Module):
-    """The noise path's head: latent [B, D, T] -> log amplitudes
-    [B, bands * steps, T] (band b, step s at channel b * steps + s); its
-    first conv (k 3) is padded as the codec's convolutions are."""
-
-    def __init__(self, cfg):
-        super().__init__()
-        self.cfg = cfg
-        self.net = nn.Sequential(nn.Conv1d(cfg.hidden_size, cfg.noise_hidden, 3), nn.ELU(),
-                                 nn.Conv1d(cfg.noise_hidden, cfg.noise_bands * cfg.noise_steps, 1))
-        self.register_buffer("table", noise_table(cfg))
-
-    def forward(self, z):
-        left, right = (2, 0) if self.cfg.use_causal_conv else (1, 1)
-        return self.net(pad1d(z, left, right, self.cfg.pad_mode))
-
-
-def noise_synth(head, table, hop, first_sample=0):
-    """The noise path's audio [B, T * hop] from the head output [B, bands *
-    steps, T] and the table [bands, N].
-
-    Band b's amplitude at sample j of frame t is exp(min(head, NOISE_MAX_LOG))
-    at its steps' centres (step s covers samples [s L, (s+1) L), L = hop /
-    steps), linear between them and held before the first and after the
-    last centre of the frame, so a frame's audio depends on its own head
-    output only. It multiplies table[b][(first_sample + t hop + j) mod N]:
-    the noise is the take's, not the frame's, so a range decode is exact.
-    The C backend (runtime/model/encodec.c, add_noise) does exactly this."""
-    batch, channels, frames = head.shape
-    bands, n = table.shape
-    steps = channels // bands
-    amp = torch.exp(head.clamp(max=NOISE_MAX_LOG)).view(batch, bands, steps, frames)
-    run = hop // steps
-    u = ((torch.arange(hop, dtype=torch.float32) + 0.5) / run - 0.5).clamp(0, steps - 1)
-    s0 = u.floor().long()
-    s1 = (s0 + 1).clamp(max=steps - 1)
-    w = (u - s0)[:, None]
-    a = amp[:, :, s0, :] * (1 - w) + amp[:, :, s1, :] * w  # [B, bands, hop, T]
-    a = a.permute(0, 1, 3, 2).reshape(batch, bands, frames * hop)
-    idx = (first_sample + torch.arange(frames * hop)) % n
-    return (a * table[:, idx]).sum(1)
-
-
 def midi_hz(midi):
     return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
 
@@ -538,22 +456,15 @@ class EncodecRef(nn.Module):
                                                    nn.Conv1d(cfg.harmonic_hidden, out, 1))
             else:
                 self.harmonic_head = nn.Conv1d(cfg.hidden_size, out, 1)
-        if cfg.noise_bands:
-            self.noise_head = NoiseHead(cfg)
 
     def harmonic(self, z):  # [B, D, T] -> [B, 1+K, T] head output
         return self.harmonic_head(z)
 
-    def noise(self, z, first_sample=0):  # [B, D, T] -> [B, 1, T * hop], the noise path's audio
-        return noise_synth(self.noise_head(z), self.noise_head.table, self.cfg.hop_length, first_sample)[:, None]
-
     def render(self, z, pitch=None, z_harmonic=None):
         """Quantised latent [B, D, T] (and pitch codes [B, T] for a pitch
         codebook) -> audio [B, C, T * hop]; the harmonic head reads
-        z_harmonic instead of z when it is given (the noise head reads z)."""
+        z_harmonic instead of z when it is given."""
         y = self.decoder(z)
-        if self.cfg.noise_bands:
-            y = y + self.noise(z)
         if self.cfg.harmonic_bins:
             c = self.cfg
             f0 = pitch_track(pitch, c) if c.pitch_codebook else None

@@ -88,9 +88,6 @@ def codec_config(cfg):
             d["harmonic_hidden"] = cfg.harmonic_hidden
     if getattr(cfg, "pitch_codebook", False):  # the pitch codebook (docs/models.md)
         d.update({k: getattr(cfg, k) for k in ("pitch_codebook", "pitch_midi_min", "pitch_notes")})
-    if getattr(cfg, "noise_bands", 0):  # the noise path (docs/models.md)
-        d.update({k: getattr(cfg, k) for k in ("noise_bands", "noise_band_edges", "noise_steps", "noise_hidden",
-                                               "noise_table_length")})
     d.update(model_type="encodec", architectures=["EncodecModel"])
     return d
 

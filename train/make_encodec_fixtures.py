@@ -38,11 +38,6 @@ Shapes (scaled down in channels so the fixtures stay small):
   16k_pitch_mlp  16k_pitch with the two-layer harmonic head (harmonic_hidden
         12: conv 1x1, ELU, conv 1x1), the hidden units' pre-activations
         spread around -1..1 so the ELU bends about half of them.
-  16k_noise  16k_pitch_mlp with the noise path (docs/models.md "Noise
-        path"): 2 bands (3-5 kHz, 5-8 kHz), 4 envelope steps a frame, a head
-        of 6 hidden units, a table of 1000 samples (not a whole number of
-        frames: reads wrap inside a frame); the envelopes spread around
-        e^-2 and one head output is over NOISE_MAX_LOG (clamped).
   --full32k DIR   the real 32 kHz sizes (64 filters, 128-dim latent, LSTM
         1024), random weights, 1 s of audio; for the slow test (~240 MB, not
         committed).
@@ -143,14 +138,8 @@ SHAPES["16k_pitch"] = dict(
 SHAPES["16k_pitch_mlp"] = dict(
     SHAPES["16k_pitch"], config=dict(SHAPES["16k_pitch"]["config"], harmonic_hidden=12))
 
-SHAPES["16k_noise"] = dict(
-    SHAPES["16k_pitch_mlp"], config=dict(SHAPES["16k_pitch_mlp"]["config"], noise_bands=2,
-                                          noise_band_edges=[3000, 5000, 8000], noise_steps=4, noise_hidden=6,
-                                          noise_table_length=1000))
-
 # The committed fixtures (tests/fixtures/encodec/NAME) and their seeds.
-FIXTURES = {"24k": 24, "32k": 320, "16k_harm": 1600, "16k_pitch": 1601, "16k_pitch_mlp": 1602,
-            "16k_noise": 1603}
+FIXTURES = {"24k": 24, "32k": 320, "16k_harm": 1600, "16k_pitch": 1601, "16k_pitch_mlp": 1602}
 
 DTYPES = {"F32": (np.float32, torch.float32), "F16": (np.float16, torch.float16),
           "I32": (np.int32, torch.int32)}
@@ -199,8 +188,8 @@ def randomise(model, gen):
                 p.copy_(0.5 + torch.rand(p.shape, generator=gen))
             elif name.endswith("weight_v"):
                 p.copy_(torch.randn(p.shape, generator=gen))
-            elif name.startswith(("harmonic_head", "noise_head")):
-                continue  # set_harmonic_head, set_noise_head
+            elif name.startswith("harmonic_head"):
+                continue  # set_harmonic_head
             elif "lstm" in name:
                 bound = 1 / math.sqrt(p.shape[-1] if p.dim() > 1 else p.shape[0] / 4)
                 p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
@@ -237,28 +226,6 @@ def set_harmonic_head(model, z, gen):
         bias[0] = 0.0
         head.weight.copy_(w[:, :, None])
         head.bias.copy_(bias)
-
-
-def set_noise_head(model, z, gen):
-    """Random noise-head weights scaled on the quantised latent z [D, T]: the
-    hidden units spread 1 around -1..1 (the ELU bends about half), the log
-    envelopes 0.7 around -2, and one of them is pushed over NOISE_MAX_LOG on
-    one frame, so the clamp is exercised."""
-    first, last = model.noise_head.net[0], model.noise_head.net[2]
-    with torch.no_grad():
-        first.weight.copy_(torch.randn(first.weight.shape, generator=gen))
-        first.bias.zero_()
-        h = model.noise_head.net[:1](encodec_ref.pad1d(z[None], 1, 1, "reflect"))[0]
-        first.weight.div_(h.std(1)[:, None, None])
-        first.bias.copy_(2.0 * torch.rand(first.bias.shape, generator=gen) - 1.0 - (h / h.std(1)[:, None]).mean(1))
-        h = torch.nn.functional.elu(model.noise_head.net[:1](encodec_ref.pad1d(z[None], 1, 1, "reflect")))[0]
-        w = torch.randn(last.weight.shape, generator=gen)[:, :, 0]
-        w *= (0.7 / (w @ h).std(1))[:, None]
-        bias = -2.0 - (w @ h).mean(1)
-        out = w @ h + bias[:, None]
-        bias[0] += encodec_ref.NOISE_MAX_LOG + 1.0 - out[0].max()
-        last.weight.copy_(w[:, :, None])
-        last.bias.copy_(bias)
 
 
 def fit_codebooks(model, latent, gen):
@@ -325,8 +292,6 @@ def build(name, spec, out_dir, seed):
         nq = cfg.num_quantizers  # the RVQ rows of a code matrix
         if cfg.harmonic_bins:
             set_harmonic_head(model, model.quantizer.decode(model.encode(audio)[:nq]), gen)
-        if cfg.noise_bands:
-            set_noise_head(model, model.quantizer.decode(model.encode(audio)[:nq]), gen)
         round_to_storage(model, spec["dtype"])
         latent = model.latent(audio)
         codes = model.encode(audio)
@@ -371,11 +336,6 @@ def build(name, spec, out_dir, seed):
         print(f"{name}: f0 {f0.min():.0f}..{f0.max():.0f} Hz, harmonic RMS "
               f"{(decoded - plain).pow(2).mean().sqrt():.3f} against the decoder's "
               f"{plain.pow(2).mean().sqrt():.3f}")
-    if cfg.noise_bands:
-        with torch.no_grad():
-            noise = model.noise(model.quantizer.decode(codes[:nq])[None])[0]
-        print(f"{name}: noise RMS {noise.pow(2).mean().sqrt():.3f} of the decoded "
-              f"{decoded.pow(2).mean().sqrt():.3f}")
     print(f"{name}: {cfg.num_quantizers} codebooks x {codes.shape[1]} frames, "
           f"{audio.shape[1]} samples in, {decoded.shape[1]} out, "
           f"min code margin {expected['margin'][1].min():.2e}")

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/model/noise_path.h"
 #include "runtime/model/pitch_code.h"
 #include "runtime/model/weights.h"
 
@@ -69,8 +68,6 @@ struct rg_encodec {
      * head under it (held_codes). n_silence 0: none. */
     int silence[SILENCE_ROWS];
     int n_silence;
-    conv noise[2];       /* noise_head.net.0 [H, D, 3] and .2 [B * steps, H, 1] (noise_bands B > 0) */
-    float *noise_table;  /* noise_head.table [B, noise_table_length], on the host */
 };
 
 /* ------------------------------------------------------------------ */
@@ -105,11 +102,7 @@ static bool read_ints(const rg_weights *w, rg_encodec_config *c, rg_error *err)
            rg_config_int(w, "harmonic_bins", 0, &c->harmonic_bins, err) &&
            rg_config_int(w, "harmonic_hidden", 0, &c->harmonic_hidden, err) &&
            rg_config_int(w, "pitch_midi_min", 24, &c->pitch_midi_min, err) &&
-           rg_config_int(w, "pitch_notes", 48, &c->pitch_notes, err) &&
-           rg_config_int(w, "noise_bands", 0, &c->noise_bands, err) &&
-           rg_config_int(w, "noise_steps", 10, &c->noise_steps, err) &&
-           rg_config_int(w, "noise_hidden", 128, &c->noise_hidden, err) &&
-           rg_config_int(w, "noise_table_length", 32768, &c->noise_table_length, err);
+           rg_config_int(w, "pitch_notes", 48, &c->pitch_notes, err);
 }
 
 static bool read_others(const rg_weights *w, rg_encodec_config *c, rg_error *err)
@@ -174,26 +167,6 @@ static bool check_pitch(const rg_weights *w, rg_encodec_config *c, rg_error *err
     return true;
 }
 
-/* The noise path's keys, as Config in train/encodec_ref.py checks them
- * (after the hop length is known). */
-static const char *check_noise(const rg_encodec_config *c)
-{
-    if (c->noise_bands == 0)
-        return NULL;
-    if (c->noise_bands < 0 || c->noise_bands > 16)
-        return "\"noise_bands\" must be 0..16";
-    if (c->audio_channels != 1)
-        return "\"noise_bands\" (the noise path) needs audio_channels 1";
-    if (c->noise_steps < 1 || c->noise_steps > 64 || c->hop_length % c->noise_steps ||
-        c->hop_length > 4096)
-        return "\"noise_steps\" must be 1..64 and divide the hop length (at most 4096)";
-    if (c->noise_hidden < 1 || c->noise_hidden > 4096)
-        return "\"noise_hidden\" must be 1..4096";
-    if (c->noise_table_length < 1 || c->noise_table_length > (1 << 22))
-        return "\"noise_table_length\" must be 1..4194304";
-    return NULL;
-}
-
 static bool check_config(const rg_weights *w, rg_encodec_config *c, rg_error *err)
 {
     bool normalize = false;
@@ -236,8 +209,6 @@ static bool check_config(const rg_weights *w, rg_encodec_config *c, rg_error *er
                                 "config.json: bad upsampling_ratios");
         c->hop_length *= c->ratios[i];
     }
-    if ((bad = check_noise(c)))
-        return rg_error_set(err, RG_ERR_VALUE, rg_weights_path(w), 0, 0, "config.json: %s", bad);
     c->frame_rate = (c->sampling_rate + c->hop_length - 1) / c->hop_length;
     /* HF: int(1000 * max bandwidth // (frame_rate * 10)) */
     c->num_quantizers =
@@ -375,28 +346,6 @@ static bool load_harmonic(loader *ld)
     return hidden ? load_conv_as(ld, "harmonic_head.0", false, &h[0]) &&
                         load_conv_as(ld, "harmonic_head.2", false, &h[1])
                   : load_conv_as(ld, "harmonic_head", false, &h[0]);
-}
-
-/* noise_head, when the config asks for the noise path: Sequential(Conv1d(D,
- * H, 3), ELU, Conv1d(H, B * steps, 1)) and its table, which stays on the
- * host (the synthesis does: runtime/model/noise_path.c). */
-static bool load_noise(loader *ld)
-{
-    rg_encodec *m = ld->m;
-    const rg_encodec_config *c = &m->cfg;
-    if (c->noise_bands == 0)
-        return true;
-    m->noise[0] = (conv){.cin = c->hidden_size, .cout = c->noise_hidden, .k = 3, .stride = 1,
-                         .dilation = 1};
-    m->noise[1] = (conv){.cin = c->noise_hidden, .cout = c->noise_bands * c->noise_steps, .k = 1,
-                         .stride = 1, .dilation = 1};
-    int64_t shape[2] = {c->noise_bands, c->noise_table_length};
-    m->noise_table = malloc((size_t)(shape[0] * shape[1]) * sizeof *m->noise_table);
-    if (!m->noise_table)
-        return rg_error_set(ld->err, RG_ERR_INTERNAL, m->path, 0, 0, "out of memory");
-    return load_conv_as(ld, "noise_head.net.0", false, &m->noise[0]) &&
-           load_conv_as(ld, "noise_head.net.2", false, &m->noise[1]) &&
-           rg_weights_read(ld->w, "noise_head.table", 2, shape, m->noise_table, ld->err);
 }
 
 static bool load_lstm(loader *ld, const char *module, lstm *l)
@@ -583,7 +532,7 @@ bool rg_encodec_load(const char *path, rg_device *dev, rg_encodec **out, rg_erro
         build_encoder(&m->encoder, &m->cfg);
         build_decoder(&m->decoder, &m->cfg);
         ok = load_stack(&ld, "encoder", &m->encoder) && load_stack(&ld, "decoder", &m->decoder) &&
-             load_codebooks(&ld) && load_harmonic(&ld) && load_noise(&ld) && load_silence(&ld);
+             load_codebooks(&ld) && load_harmonic(&ld) && load_silence(&ld);
     }
     rg_weights_free(ld.w);
     if (!ok) {
@@ -637,9 +586,6 @@ void rg_encodec_free(rg_encodec *m)
     rg_tensor_destroy(&m->codebooks);
     free_conv(&m->harmonic[0]);
     free_conv(&m->harmonic[1]);
-    free_conv(&m->noise[0]);
-    free_conv(&m->noise[1]);
-    free(m->noise_table);
     free(m);
 }
 
@@ -1009,38 +955,6 @@ static void harmonic_forward(pass *p, const rg_tensor *h, const int32_t *pitch, 
         release(p, track);
 }
 
-/* The noise head's output [B * steps, T] for the latent z [D, T]. */
-static rg_tensor noise_head(pass *p, const rg_tensor *z)
-{
-    rg_tensor h = conv_forward(p, &p->m->noise[0], z);
-    elu(p, &h, &h);
-    rg_tensor out = conv_forward(p, &p->m->noise[1], &h);
-    release(p, h);
-    return out;
-}
-
-/* audio [count * hop] += the noise path of frames [start, start + count),
- * from the head output h of frames [lo, ...). */
-static void noise_forward(pass *p, const rg_tensor *h, int64_t lo, int64_t start, int64_t count,
-                          float *audio)
-{
-    const rg_encodec_config *c = &p->m->cfg;
-    int64_t cols = length(h);
-    float *host = malloc((size_t)(c->noise_bands * c->noise_steps * cols) * sizeof *host);
-    if (!host) {
-        check(p, RG_ERR_OOM, "the noise path");
-        return;
-    }
-    check(p, rg_tensor_read_f32(h, host), "reading the noise head");
-    if (p->st == RG_OK) {
-        rg_noise_path np = {.bands = c->noise_bands, .steps = c->noise_steps,
-                            .hop = c->hop_length, .table = p->m->noise_table,
-                            .length = c->noise_table_length};
-        rg_noise_add(&np, host, cols, start - lo, start, count, audio);
-    }
-    free(host);
-}
-
 /* The codes the harmonic head reads under the generator's sustain lock
  * (encodec_ref.held_codes): where frame t's RVQ rows are the silence codes
  * while the pitch row holds frame t-1's note, they are frame t-1's (so the
@@ -1104,9 +1018,6 @@ static bool decode_window(rg_encodec *m, const int32_t *codes, int n_q, int64_t 
         release(&p, z);
         z = window;
     }
-    rg_tensor noise = {0}; /* the noise head's [B * steps, hi - lo] */
-    if (m->cfg.noise_bands)
-        noise = noise_head(&p, &z);
     rg_tensor y = stack_forward(&p, &m->decoder, z);
     if (start > lo || count < hi - lo) {
         rg_tensor crop = rg_tensor_slice(y, 1, (start - lo) * hop, count * hop);
@@ -1123,11 +1034,6 @@ static bool decode_window(rg_encodec *m, const int32_t *codes, int n_q, int64_t 
     if (p.st == RG_OK)
         check(&p, rg_tensor_read_f32(&y, audio), "reading audio");
     release(&p, y);
-    if (m->cfg.noise_bands) {
-        if (p.st == RG_OK)
-            noise_forward(&p, &noise, lo, start, count, audio);
-        release(&p, noise);
-    }
     return pass_end(&p, err);
 }
 

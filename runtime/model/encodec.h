@@ -66,13 +66,6 @@ typedef struct {
      * pitch_midi_min + c - 1 (runtime/model/pitch_code.h). */
     bool pitch_codebook;
     int pitch_midi_min, pitch_notes; /* defaults 24 and 48 */
-    /* The noise path (a ResonantGen extension, docs/models.md "Noise
-     * path"): noise_bands B > 0 adds B bands of looped noise (the tensor
-     * noise_head.table [B, noise_table_length]) under envelopes of
-     * noise_steps points a frame, which the noise head (conv k 3 to
-     * noise_hidden, ELU, conv 1x1) reads from the latent. 0 (or absent):
-     * none. Mono only. */
-    int noise_bands, noise_steps, noise_hidden, noise_table_length;
     /* derived */
     int hop_length;       /* product of ratios */
     int frame_rate;       /* ceil(sampling_rate / hop_length), frames per second */

@@ -227,42 +227,6 @@ def test_head_only_moves_only_the_harmonic_head():
     return f"moved: {sorted(moved)}"
 
 
-def test_noise_path_grows_and_trains_alone():
-    """The noise path (docs/models.md "Noise path") grown on the tiny pitch
-    codec: the codes stay, the decoded audio gains the noise (envelopes
-    start at e^-3); noise_only moves noise_head.* alone (codes, decoder and
-    harmonic path stay bit for bit) and the export, table included, decodes
-    as the checkpoint does."""
-    m, t = codec.load_config(os.path.join(tap.ROOT, "train", "configs", "codec_tiny_pitch.json"))
-    start = os.path.join(TMP, "grow", "checkpoint.pt")
-    noisy = dict(m, noise_bands=2, noise_band_edges=[3000, 5000, 8000], noise_steps=4, noise_hidden=6,
-                 noise_table_length=1000)
-    x = torch.from_numpy(corpus.song(5, bars=1, roles=["drums"]).stems["drums"][:8000].copy())[None]
-    before = codec.load_checkpoint_model(start)
-    grown = codec.new_model(noisy)
-    grown.load_state_dict(codec.initial_state(start), strict=False)
-    with torch.no_grad():
-        codes = before.encode(x)
-        a, b = before.decode(codes), grown.eval().decode(codes)
-    assert torch.equal(codes, grown.encode(x))
-    noise = grown.noise(grown.quantizer.decode(codes[:-1])[None])[0].detach()
-    change = float((b - a - noise).abs().max())
-    assert change < 1e-5 < float(noise.abs().max()), change
-    codec.train(noisy, dict(t, steps=2, noise_only=True, hiband_weight=1.0, wave_weight=0.0, lowpass_weight=0.0),
-                os.path.join(TMP, "noise"), quiet=True, init_from=start)
-    trained = codec.load_checkpoint_model(os.path.join(TMP, "noise", "checkpoint.pt"))
-    sa, sb = grown.state_dict(), trained.state_dict()
-    moved = {k.split(".")[0] for k in sb if not torch.equal(sa[k], sb[k])}
-    assert moved == {"noise_head"}, moved
-    path = os.path.join(TMP, "noise_export")
-    export.export_codec(trained, path)
-    back = encodec_ref.load(path)
-    with torch.no_grad():
-        err = float((back.decode(codes) - trained.decode(codes)).abs().max())
-    assert back.cfg.noise_bands == 2 and err < 1e-5, err
-    return f"grown: decoded + noise to {change:.1e}; moved: {sorted(moved)}; export decodes to {err:.1e}"
-
-
 def test_loss_decreases_on_a_fixed_batch():
     m, t = cfg()
     torch.manual_seed(0)

@@ -613,52 +613,6 @@ static void test_mlp_head_errors(void **state)
         fail_msg("message does not name the keys: %s", err.message);
 }
 
-/* The noise path (docs/models.md, "Noise path"): 16k_pitch_mlp with two
- * bands of looped noise (a table of 1000 samples: reads wrap inside a
- * frame) under envelopes the head reads from the latent, one of them over
- * the clamp; decoded as the reference decodes it, and a range decode with
- * context as close as the pitch fixtures' (the noise is the take's, read
- * at each frame's own place in the table). */
-static void test_16k_noise_path(void **state)
-{
-    (void)state;
-    char dir[1024];
-    fixture_dir("16k_noise", dir, sizeof dir);
-    fixture f;
-    open_fixture(&f, dir);
-    const rg_encodec_config *c = rg_encodec_get_config(f.model);
-    assert_int_equal(c->noise_bands, 2);
-    assert_int_equal(c->noise_steps, 4);
-    assert_int_equal(c->noise_hidden, 6);
-    assert_int_equal(c->noise_table_length, 1000);
-    close_fixture(&f);
-    check_fixture(dir, false);
-    double e[3];
-    decode_range_errors("16k_noise", e);
-    assert_true(e[2] < e[0] && e[2] < 5e-3);
-}
-
-/* noise_bands asks for the head and its table, and names the missing one;
- * steps that do not divide the hop, or a stereo codec, are refused naming
- * config.json and the key. */
-static void test_noise_path_errors(void **state)
-{
-    (void)state;
-    rg_error err = {0};
-    assert_false(load_copy("16k_noise", "", "s/noise_head\\.table/noise_head.tabel/", &err));
-    assert_non_null(strstr(err.file, "model.safetensors"));
-    if (!strstr(err.message, "missing tensor 'audio_encoder.noise_head.table'"))
-        fail_msg("message does not name the tensor: %s", err.message);
-    assert_false(load_edited("16k_noise", "s/\"noise_steps\": 4/\"noise_steps\": 3/", &err));
-    if (!strstr(err.message, "config.json") || !strstr(err.message, "\"noise_steps\"") ||
-        !strstr(err.message, "divide the hop length"))
-        fail_msg("message does not name the key: %s", err.message);
-    assert_false(load_edited("32k", "s/\"audio_channels\": 1,/\"audio_channels\": 2, \"noise_bands\": 1,/",
-                             &err));
-    if (!strstr(err.message, "config.json") || !strstr(err.message, "\"noise_bands\""))
-        fail_msg("message does not name the key: %s", err.message);
-}
-
 /* 0.1 s of silence, a 110 Hz sawtooth for 0.5 s, 0.3 s of silence, at
  * 16 kHz: 45 frames of 320 samples. */
 static float *saw_between_silences(int64_t *samples)
@@ -799,8 +753,6 @@ int main(void)
         cmocka_unit_test(test_pitch_errors),
         cmocka_unit_test(test_16k_pitch_mlp_head),
         cmocka_unit_test(test_mlp_head_errors),
-        cmocka_unit_test(test_16k_noise_path),
-        cmocka_unit_test(test_noise_path_errors),
     };
     const struct CMUnitTest slow[] = {cmocka_unit_test(test_other_fixture),
                                       cmocka_unit_test(test_chunked_decode),

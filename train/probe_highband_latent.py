@@ -1,7 +1,6 @@
 #!/usr/bin/python3
-"""How much of the drums' high band a head can read from a codec's latent:
-the ceiling of a noise path (docs/models.md "Noise path") on that codec's
-codes.
+"""How much of the drums' high-band envelope a codec's latent carries: what
+any decoder of these codes could render of the quieter hits.
 
 A small MLP (--context frames of the latent in, 256, 256, ELU) learns the
 log power of the drums' band over --hz, in two bands (hz..5 kHz, 5..8 kHz)
@@ -11,13 +10,14 @@ replaced by band-limited noise under the envelope it predicts, and under
 the true envelope (the oracle), and the synchronizer's onsets are matched
 to the original's (recall at 20 ms, pooled; needs the engine built).
 
-    train/probe_noise_head.py MODEL [--latent codes|unquantized] [--songs 600]
+    train/probe_highband_latent.py MODEL [--latent codes|unquantized] [--songs 600]
         [--iters 8000] [--context 5] [--hz 3000]
 
 `codes`: the quantised latent (what a generator writes); `unquantized`:
 the encoder's output before the codebooks. If the oracle keeps the onsets
-and the head does not, the latent does not say where the quieter hits are
-(docs/quality.md, "The drums' high band").
+and the head does not, the latent does not say where the quieter hits are,
+and no decoder of these codes will (docs/quality.md, "The drums' high
+band").
 """
 import json
 import os
