@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import corpus  # noqa: E402
 import eval_codec  # noqa: E402
 import measure  # noqa: E402
+from probe_drum_band import band  # noqa: E402
 
 STEPS = 10
 EPS = 1e-6
@@ -37,12 +38,6 @@ EPS = 1e-6
 
 def bands(hz, sr):
     return [(hz, 5000.0), (5000.0, sr / 2 + 1)]
-
-
-def band(x, sr, lo, hi):
-    spec = np.fft.rfft(x)
-    f = np.fft.rfftfreq(len(x), 1 / sr)
-    return np.fft.irfft(spec * ((f >= lo) & (f < hi)), len(x))
 
 
 def envelope(x, sr, hop, hz):
@@ -106,7 +101,7 @@ def probe(model, latent="codes", songs=600, iters=8000, context=5, hz=3000.0, se
         with torch.no_grad():
             pred = net(torch.from_numpy(f[:k]).float()).numpy().reshape(e[:k].shape)
         l1.append(float(np.abs(pred - e[:k]).mean()))
-        low = y - band(y, sr, hz, sr / 2 + 1)
+        low = y - band(y, sr, hz)
         ref = measure.synchronizer_onsets(x, sr)
         for name, v in (("decoded", y), ("head's envelope", low + noise_under(pred, sr, hop, hz, len(x), rng)),
                         ("true envelope", low + noise_under(e[:k], sr, hop, hz, len(x), rng))):
