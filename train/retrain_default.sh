@@ -38,7 +38,11 @@
 # FIRST_LM_CONFIGS), and the decoder once more on that generator's codes
 # (codec_v13b_pitch_first_codes.json, 800 steps; FIRST_CODEC_CONFIGS), and
 # the generator 1000 steps more on new batches (lm_v13_pitch_first_longer.json;
-# MORE_LM_CONFIGS);
+# MORE_LM_CONFIGS); then the ninth checkpoint's: the whole codec trained on
+# with the drums' high-band envelope in its loss (codec_v14b_drum_hiband_joint.json,
+# 2000 steps; its codes change; HIBAND_CODEC_CONFIG, "" skips this and the
+# next) and the generator on the new codes (lm_v14_joint_codes.json, 2000
+# steps on a dataset the new codec encodes; HIBAND_LM_CONFIG);
 # CONFUSION_SONGS (default 512) sets how many held-out songs each
 # confusion table is measured on; a list set to "" skips its phases. Last,
 # the fp16 export. CODEC_CONFIG=FILE
@@ -158,6 +162,20 @@ if [ "${PITCH:-1}" != 0 ]; then
         generator_codes confusion_first ${FIRST_CODEC_CONFIGS-$C/codec_v13b_pitch_first_codes.json}
         # and on, on new batches (the decoder above is kept)
         lm_phases ${MORE_LM_CONFIGS-$C/lm_v13_pitch_first_longer.json}
+    fi
+    # the drums' high band: the whole codec trained on with the band's
+    # envelope in its loss, so the quieter hits get into the codes; every
+    # acoustic code moves, so the generator learns the new ones on a
+    # dataset the new codec encodes (not copied)
+    if [ -n "${HIBAND_CODEC_CONFIG-$C/codec_v14b_drum_hiband_joint.json}" ]; then
+        phase codec_hiband $PY train/codec.py --config "${HIBAND_CODEC_CONFIG-$C/codec_v14b_drum_hiband_joint.json}" \
+            --out "$RUN/codec_hiband" --init-from "$CODEC" ${HIBAND_CODEC_STEPS:+--steps "$HIBAND_CODEC_STEPS"}
+        CODEC="$RUN/codec_hiband/checkpoint.pt"
+        CODEC_STAGES="$CODEC_STAGES codec_hiband"
+        phase lm_hiband $PY train/lm.py --config "${HIBAND_LM_CONFIG:-$C/lm_v14_joint_codes.json}" --codec "$CODEC" \
+            --out "$RUN/lm_hiband" --init-from "$LM" ${HIBAND_LM_STEPS:+--steps "$HIBAND_LM_STEPS"}
+        LM="$RUN/lm_hiband/checkpoint.pt"
+        LM_STAGES="$LM_STAGES lm_hiband"
     fi
 fi
 phase export $PY train/export.py lm "$LM" "$CODEC" "$OUT" --dtype f16
